@@ -1,0 +1,46 @@
+# harvester — run `make help` for the list of targets.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export CKAN_TESTBED_DIR ?= $(CURDIR)/.ckan-testbed
+export CKAN_URL ?= http://127.0.0.1:5000
+
+.PHONY: help install lint test test-fast demo bench ckan-up ckan-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/harvester: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(BIN)/harvester
+
+install: $(BIN)/harvester ## create .venv and install harvester with its dev extras
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check harvester tests bench
+	$(BIN)/ruff format --check harvester tests bench
+	$(BIN)/mypy
+
+test: lint ckan-up ## lint, start the CKAN testbed, run the whole test suite
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: install ## tests that need no CKAN (developer loop)
+	HARVESTER_NO_CKAN=1 $(BIN)/pytest -q -m 'not ckan'
+
+ckan-up: ## start (or restart) the local CKAN 2.12 testbed on 127.0.0.1:5000 (idempotent)
+	SKIP_CLIENT=1 bash tests/ckan_testbed/setup.sh
+
+ckan-down: ## stop the CKAN testbed, Redis and PostgreSQL
+	bash tests/ckan_testbed/stop.sh
+
+demo: install ## harvest the embedded replay of recorded portals into ./demo-data and print where it is
+	$(BIN)/python -m harvester.demo
+
+bench: install ## run the benchmarks and write bench/report.md
+	$(BIN)/python -m bench
+
+clean: ## remove the venv and local data
+	rm -rf $(VENV) data demo-data .pytest_cache .mypy_cache .ruff_cache

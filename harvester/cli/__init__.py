@@ -1,0 +1,83 @@
+"""The click group, global options and the one top-level error handler."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from harvester import __version__
+from harvester.cli.context import Ctx, setup_logging
+from harvester.errors import EXIT_ABORTED, HarvesterError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="HARVESTER_CONFIG",
+    default="sources.yaml",
+    show_default=True,
+    help="The sources file; pipelines/ is read beside it.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    envvar="HARVESTER_DATA_DIR",
+    default="data",
+    show_default=True,
+    help="Where catalogues, tables, reports and state are written.",
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.option("--log-json", is_flag=True, help="Log JSON lines to stderr (for cron and log collectors).")
+@click.version_option(__version__, prog_name="harvester")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, data_dir: str, verbose: int, debug: bool, log_json: bool) -> None:
+    """Harvest French open-data portals into Parquet and publish them to CKAN.
+
+    Example: harvester validate && harvester harvest --all
+    """
+    setup_logging(verbose, log_json)
+    ctx.obj = Ctx(config_path=config_path, data_dir=data_dir, debug=debug, log_json=log_json)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: runs the CLI and maps harvester errors to one message and an exit code."""
+    try:
+        return cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_ABORTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except HarvesterError as exc:
+        if _debug():
+            logging.getLogger("harvester").exception("error")
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_ABORTED)
+
+
+def _debug() -> bool:
+    return "--debug" in sys.argv
+
+
+def _register_commands() -> None:
+    # Command modules: one line each.
+    from harvester.cli import config_cmds
+
+    config_cmds.register(cli)
+
+
+_register_commands()

@@ -1,0 +1,89 @@
+"""What every command receives: paths, flags, and lazily loaded config, state and HTTP client."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harvester.config import Config, load_config
+from harvester.http import HttpClient
+from harvester.state import StateStore
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in ("source_id", "remote_id", "url", "run_id", "stage", "event"):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def setup_logging(verbose: int, log_json: bool) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    if log_json:
+        level = min(level, logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_json else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+@dataclass
+class Ctx:
+    config_path: str
+    data_dir: str
+    debug: bool = False
+    log_json: bool = False
+    _config: Config | None = field(default=None, repr=False)
+    _state: StateStore | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(Path(self.config_path))
+        return self._config
+
+    @property
+    def data(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def state(self) -> StateStore:
+        if self._state is None:
+            self._state = StateStore(self.data / "state.sqlite")
+        return self._state
+
+    def http_client(self) -> HttpClient:
+        return HttpClient(validators=self.state, cache_dir=self.data / "http-cache")
+
+
+def echo(message: str = "", **kw: Any) -> None:
+    """Human output goes to stderr; stdout is kept for --json."""
+    click.secho(message, err=True, **kw)
+
+
+def print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+def interactive() -> bool:
+    return sys.stderr.isatty()
+
+
+pass_ctx = click.make_pass_decorator(Ctx)

@@ -1,0 +1,32 @@
+"""Registry of connector types: an explicit dict of built-in classes, the same one a third party would use."""
+
+from __future__ import annotations
+
+from harvester.connectors.base import BaseConnector
+from harvester.connectors.ckan import CkanConnector
+from harvester.errors import ConfigError
+
+REGISTRY: dict[str, type[BaseConnector]] = {}
+
+
+def register(cls: type[BaseConnector]) -> type[BaseConnector]:
+    """Add a connector class; a duplicate type is an error."""
+    if not cls.type:
+        raise ValueError(f"{cls.__name__} has no `type`")
+    if cls.type in REGISTRY and REGISTRY[cls.type] is not cls:
+        raise ValueError(f"connector type {cls.type!r} registered twice ({REGISTRY[cls.type].__name__}, {cls.__name__})")
+    REGISTRY[cls.type] = cls
+    return cls
+
+
+def get_connector_class(type_name: str) -> type[BaseConnector]:
+    try:
+        return REGISTRY[type_name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown connector type {type_name!r}", hint=f"valid types: {', '.join(sorted(REGISTRY))}"
+        ) from None
+
+
+# Built-in connectors: one line each.
+register(CkanConnector)

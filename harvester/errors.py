@@ -1,0 +1,107 @@
+"""The exception hierarchy, grouped by what should happen next, and the exit code of each outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_OK = 0
+EXIT_ABORTED = 1
+EXIT_CONFIG = 2
+EXIT_PARTIAL = 3
+
+
+class HarvesterError(Exception):
+    """Root of every error harvester raises on purpose.
+
+    Carries the context a user needs to find the problem: which source, which dataset, which URL, which stage.
+    """
+
+    exit_code = EXIT_ABORTED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source_id: str | None = None,
+        remote_id: str | None = None,
+        url: str | None = None,
+        stage: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.source_id = source_id
+        self.remote_id = remote_id
+        self.url = url
+        self.stage = stage
+        self.hint = hint
+
+    def attrs(self) -> dict[str, Any]:
+        """Structured fields, for JSON logs and reports."""
+        return {
+            "type": type(self).__name__,
+            "message": self.message,
+            "source_id": self.source_id,
+            "remote_id": self.remote_id,
+            "url": self.url,
+            "stage": self.stage,
+            "hint": self.hint,
+        }
+
+    def __str__(self) -> str:
+        where = []
+        if self.source_id:
+            where.append(f"source {self.source_id}")
+        if self.remote_id:
+            where.append(f"dataset {self.remote_id}")
+        if self.url:
+            where.append(self.url)
+        text = self.message
+        if where:
+            text = f"{text} [{', '.join(where)}]"
+        if self.hint:
+            text = f"{text}\n  hint: {self.hint}"
+        return text
+
+
+class ConfigError(HarvesterError):
+    """Bad YAML, unknown type or key, missing environment variable: abort before any network access."""
+
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, message: str, errors: list[str] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.errors = errors or []
+
+    def __str__(self) -> str:
+        if not self.errors:
+            return super().__str__()
+        return self.message + "\n" + "\n".join(f"  - {e}" for e in self.errors)
+
+
+class TransientError(HarvesterError):
+    """429, 5xx, timeout, connection reset: retried by the HTTP layer; after the last retry it is a SourceError."""
+
+
+class SourceError(HarvesterError):
+    """A source can't be read (4xx, not the expected API, pagination loop): abort this source, others go on."""
+
+
+class RecordError(HarvesterError):
+    """One dataset or resource can't be mapped, downloaded or parsed: skip it, log it, continue."""
+
+
+class PublishError(HarvesterError):
+    """CKAN refused one dataset (validation, authorisation): skip that dataset, log it, continue."""
+
+    def __init__(self, message: str, field_errors: dict[str, Any] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.field_errors = field_errors or {}
+
+
+class TargetError(HarvesterError):
+    """The publishing target as a whole is unusable (CKAN unreachable, bad token): abort the publish."""
+
+
+class LockedError(HarvesterError):
+    """Another harvester process holds the lock for this source or pipeline."""

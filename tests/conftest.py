@@ -1,0 +1,66 @@
+"""Shared fixtures: a local fixture HTTP server, a temporary data dir, an HTTP client that never sleeps long."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harvester.http import HttpClient, HttpPolicy
+from harvester.state import StateStore
+from tests.fixture_server import FixtureServer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--live", action="store_true", help="also run tests that reach real portals")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--live"):
+        return
+    skip = pytest.mark.skip(reason="live test: run with --live")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection to a host other than loopback fails the test."""
+    real = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (host.startswith("127.") or host in ("localhost", "::1")) and "/" not in host:
+            raise AssertionError(f"test tried to reach {host!r}: tests never use the internet")
+        return real(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def server() -> Iterator[FixtureServer]:
+    srv = FixtureServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Iterator[StateStore]:
+    st = StateStore(tmp_path / "state.sqlite")
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def http(tmp_path: Path, state: StateStore) -> HttpClient:
+    """The real client with fast retries (backoff 10 ms) and short timeouts."""
+    return HttpClient(
+        HttpPolicy(backoff=0.01, max_backoff=0.2, read_timeout=2.0, connect_timeout=2.0),
+        validators=state,
+        cache_dir=tmp_path / "http-cache",
+    )
