@@ -47,5 +47,13 @@ RESOURCES = pa.schema(
         pa.field("media_type", pa.string()),
         pa.field("size_bytes", pa.int64()),
         pa.field("modified", TS),
+        # Filled by the normalise stage; carried over by harvests while the resource is unchanged.
+        pa.field("table_path", pa.string()),  # relative to the data dir: tables/<source>/<dataset>/<resource>.parquet
+        pa.field("table_rows", pa.int64()),
+        pa.field("table_schema_hash", pa.string()),
+        pa.field("table_status", pa.string()),  # ok | unchanged | skipped | failed
+        pa.field("table_error", pa.string()),
     ]
 )
+
+TABLE_COLUMNS = ("table_path", "table_rows", "table_schema_hash", "table_status", "table_error")
