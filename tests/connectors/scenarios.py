@@ -1,0 +1,35 @@
+"""Contract scenarios: one per registered connector type, run by tests/connectors/test_contract.py.
+
+A scenario function sets routes on the fixture server (serving real recorded payloads from tests/fixtures/) and
+returns a `Scenario`: where the connector points, its params, how many datasets the full listing yields, how many
+HTTP requests that listing needs (one per page, nothing more), and a `since` that narrows the result.
+
+To add a connector: write `def my_type(server) -> Scenario` and add it to `SCENARIOS` (one line). The contract suite
+fails for any registered type without a scenario.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tests.fixture_server import FixtureServer
+
+
+@dataclass(frozen=True)
+class Scenario:
+    url: str  # the source url given to the connector
+    params: dict[str, Any]  # raw params, validated by the connector's Params model
+    count: int  # datasets the full listing yields
+    since: datetime  # a cursor that leaves fewer (but not zero) datasets
+    requests: int  # HTTP requests a full listing sends (pages; no extra request past the end)
+    since_count: int | None = None  # datasets left with `since`, when the scenario knows it exactly
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ScenarioFn = Callable[[FixtureServer], Scenario]
+
+# type name -> scenario builder. Each team member adds their connector's line(s) below.
+SCENARIOS: dict[str, ScenarioFn] = {}

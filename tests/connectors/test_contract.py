@@ -1,0 +1,97 @@
+"""The contract every registered connector must honour, generated from the registry.
+
+Each type runs its scenario from tests/connectors/scenarios.py against the local fixture server (real HTTP code).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from pydantic import ValidationError
+
+from harvester.connectors import REGISTRY
+from harvester.connectors.base import BaseConnector
+from harvester.http import HttpClient
+from harvester.records import DatasetRecord, ResourceRef
+from tests.connectors.scenarios import SCENARIOS, Scenario
+from tests.fixture_server import FixtureServer
+
+TYPES = sorted(REGISTRY)
+
+
+def _scenario(type_name: str, server: FixtureServer) -> Scenario:
+    if type_name not in SCENARIOS:
+        pytest.fail(f"connector type {type_name!r} has no contract scenario in tests/connectors/scenarios.py")
+    return SCENARIOS[type_name](server)
+
+
+def _connector(type_name: str, sc: Scenario, http: HttpClient) -> BaseConnector:
+    cls = REGISTRY[type_name]
+    return cls("contract", sc.url, cls.Params.model_validate(sc.params), http)
+
+
+def test_every_registered_type_has_a_scenario() -> None:
+    missing = sorted(set(REGISTRY) - set(SCENARIOS))
+    assert not missing, f"registered connector types without a contract scenario: {missing}"
+    unknown = sorted(set(SCENARIOS) - set(REGISTRY))
+    assert not unknown, f"scenarios for unregistered types: {unknown}"
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_class_attributes_and_described_params(type_name: str) -> None:
+    cls = REGISTRY[type_name]
+    assert cls.type == type_name
+    assert cls.description.strip(), f"{type_name}: empty description"
+    for name, f in cls.Params.model_fields.items():
+        assert f.description and f.description.strip(), f"{type_name}.{name} has no description"
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_unknown_params_rejected(type_name: str) -> None:
+    with pytest.raises(ValidationError):
+        REGISTRY[type_name].Params.model_validate({"nope": 1})
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_constructor_sends_no_request(type_name: str, server: FixtureServer, http: HttpClient) -> None:
+    sc = _scenario(type_name, server)
+    _connector(type_name, sc, http)
+    assert server.requests == []
+    assert http.requests_sent == 0
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_listing_unique_ids_expected_count_and_paging_ends(
+    type_name: str, server: FixtureServer, http: HttpClient
+) -> None:
+    sc = _scenario(type_name, server)
+    conn = _connector(type_name, sc, http)
+    records = list(conn.list_datasets())
+    assert all(isinstance(r, DatasetRecord) for r in records)
+    ids = [r.remote_id for r in records]
+    assert all(isinstance(i, str) and i.strip() for i in ids), "empty remote_id"
+    assert len(ids) == len(set(ids)), "duplicate remote_id"
+    assert len(records) == sc.count
+    # Paging ends: exactly one request per page the scenario serves, none past the end.
+    assert len(server.requests) == sc.requests, [f"{r.path}?{r.query}" for r in server.requests]
+    assert conn.record_errors == []
+    assert conn.listing_complete is True
+    for r in records:
+        assert r.source_id == "contract"
+        assert r.title.strip()
+        for d in (r.modified, r.issued):
+            assert d is None or (isinstance(d, datetime) and d.utcoffset() is not None), "naive datetime"
+        assert all(isinstance(res, ResourceRef) and res.url for res in r.resources)
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in r.extras.items())
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_since_narrows(type_name: str, server: FixtureServer, http: HttpClient) -> None:
+    sc = _scenario(type_name, server)
+    records = list(_connector(type_name, sc, http).list_datasets(since=sc.since))
+    assert 0 < len(records) < sc.count
+    if sc.since_count is not None:
+        assert len(records) == sc.since_count
+    for r in records:
+        assert r.modified is not None and r.modified >= sc.since, (r.remote_id, r.modified)
