@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS publish_records (
     metadata_hash TEXT, published_at TEXT NOT NULL, withdrawn INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (pipeline, dataset_key)
 );
+CREATE TABLE IF NOT EXISTS resource_state (
+    resource_key TEXT PRIMARY KEY, url TEXT, etag TEXT, last_modified TEXT, sha256 TEXT,
+    columns TEXT, updated_at TEXT NOT NULL
+);
 """
 
 
@@ -144,6 +148,49 @@ class StateStore:
             "ckan_name=excluded.ckan_name, metadata_hash=excluded.metadata_hash, published_at=excluded.published_at, "
             "withdrawn=excluded.withdrawn",
             (pipeline, dataset_key, ckan_id, ckan_name, metadata_hash, utcnow().isoformat(), int(withdrawn)),
+        )
+
+    # --- normalised resources (validators, content hash and column types, for skips and schema drift) -----------
+    def read_resource_state(self, resource_key: str) -> dict[str, Any] | None:
+        """{url, etag, last_modified, sha256, columns: [[name, type], ...]} of the last normalised download."""
+        rows = self._exec(
+            "SELECT url, etag, last_modified, sha256, columns FROM resource_state WHERE resource_key=?", (resource_key,)
+        )
+        if not rows:
+            return None
+        url, etag, last_modified, sha256, columns = rows[0]
+        return {
+            "url": url,
+            "etag": etag,
+            "last_modified": last_modified,
+            "sha256": sha256,
+            "columns": json.loads(columns) if columns else None,
+        }
+
+    def write_resource_state(
+        self,
+        resource_key: str,
+        *,
+        url: str | None,
+        etag: str | None,
+        last_modified: str | None,
+        sha256: str | None,
+        columns: list[tuple[str, str]] | None,
+    ) -> None:
+        self._exec(
+            "INSERT INTO resource_state(resource_key, url, etag, last_modified, sha256, columns, updated_at) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(resource_key) DO UPDATE SET url=excluded.url, etag=excluded.etag, "
+            "last_modified=excluded.last_modified, sha256=excluded.sha256, columns=excluded.columns, "
+            "updated_at=excluded.updated_at",
+            (
+                resource_key,
+                url,
+                etag,
+                last_modified,
+                sha256,
+                json.dumps([list(c) for c in columns]) if columns is not None else None,
+                utcnow().isoformat(),
+            ),
         )
 
     # --- locks -------------------------------------------------------------------------------------------------
