@@ -155,11 +155,16 @@ class HttpClient:
         conditional: bool = False,
         policy: HttpPolicy | None = None,
         source_id: str | None = None,
+        retry_hint: Callable[[TransientError], float | None] | None = None,
     ) -> Response:
         """Send one request (retrying transient failures) and read the whole body within the size limit.
 
         With `conditional=True`, validators from the previous response are sent and a 304 is answered from the
         local body cache, so an unchanged document costs one small round trip.
+
+        `retry_hint(err)` lets a connector read a retryable error (`err.status`, `err.body`: the first 64 KiB,
+        e.g. an API quota body with its reset time) and return the delay in seconds before the next attempt
+        (None: the usual Retry-After / backoff), or raise SourceError to give up at once.
         """
         pol = policy or self.policy
         body = data.encode() if isinstance(data, str) else data
@@ -182,9 +187,16 @@ class HttpClient:
             except TransientError as exc:
                 if attempt > pol.max_retries:
                     raise SourceError(
-                        f"gave up after {attempt} attempts: {exc.message}", url=exc.url or url, source_id=source_id
+                        f"gave up after {attempt} attempts: {exc.message}",
+                        url=exc.url or url,
+                        source_id=source_id,
                     ) from exc
-                delay = self._delay(attempt, exc, pol)
+                hinted = retry_hint(exc) if retry_hint is not None else None
+                delay = (
+                    min(max(hinted, 0.0), pol.max_backoff)
+                    if hinted is not None
+                    else self._delay(attempt, exc, pol)
+                )
                 log.warning("retrying %s in %.1fs (attempt %d): %s", url, delay, attempt, exc.message)
                 self._sleep(delay)
                 continue
@@ -249,10 +261,14 @@ class HttpClient:
                 if r.status_code in RETRY_STATUSES:
                     err = TransientError(f"HTTP {r.status_code}", url=r.url, source_id=source_id)
                     err.retry_after = r.headers.get("Retry-After")  # type: ignore[attr-defined]
+                    err.status = r.status_code  # type: ignore[attr-defined]
+                    err.body = _read_head(r, 1 << 16)  # type: ignore[attr-defined]
                     raise err
                 content = _read_limited(r, pol.max_bytes, source_id)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise TransientError(f"{type(exc).__name__} while reading: {exc}", url=url, source_id=source_id) from exc
+                raise TransientError(
+                    f"{type(exc).__name__} while reading: {exc}", url=url, source_id=source_id
+                ) from exc
             finally:
                 r.close()
         return Response(url=r.url, status=r.status_code, headers=r.headers, content=content)
@@ -308,6 +324,14 @@ def _read_limited(r: requests.Response, max_bytes: int, source_id: str | None) -
     return b"".join(chunks)
 
 
+def _read_head(r: requests.Response, n: int) -> bytes:
+    """The first `n` bytes of an error body (for retry hints); never fails."""
+    try:
+        return next(r.iter_content(chunk_size=n), b"")[:n]
+    except requests.RequestException:
+        return b""
+
+
 def _short(content: bytes, n: int = 200) -> str:
     text = content[:n].decode("utf-8", "replace").strip().replace("\n", " ")
     return text + ("…" if len(content) > n else "")
@@ -354,7 +378,9 @@ def download(
             return _download_once(client, url, dest, hdrs, pol, source_id)
         except TransientError as exc:
             if attempt > pol.max_retries:
-                raise SourceError(f"gave up after {attempt} attempts: {exc.message}", url=url, source_id=source_id) from exc
+                raise SourceError(
+                    f"gave up after {attempt} attempts: {exc.message}", url=url, source_id=source_id
+                ) from exc
             client._sleep(client._delay(attempt, exc, pol))
 
 
@@ -364,7 +390,9 @@ def _download_once(
     with client._gate(url, pol).slot():
         client.requests_sent += 1
         try:
-            r = client.session.get(url, headers=hdrs, timeout=(pol.connect_timeout, pol.read_timeout), stream=True)
+            r = client.session.get(
+                url, headers=hdrs, timeout=(pol.connect_timeout, pol.read_timeout), stream=True
+            )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientError(f"{type(exc).__name__}: {exc}", url=url, source_id=source_id) from exc
         except requests.RequestException as exc:
@@ -375,7 +403,9 @@ def _download_once(
                 err.retry_after = r.headers.get("Retry-After")  # type: ignore[attr-defined]
                 raise err
             if r.status_code == 304:
-                return Download(url=r.url, path=dest, status=304, headers=r.headers, size=0, sha256="", not_modified=True)
+                return Download(
+                    url=r.url, path=dest, status=304, headers=r.headers, size=0, sha256="", not_modified=True
+                )
             if r.status_code >= 400:
                 raise SourceError(f"HTTP {r.status_code} {_short(r.content)}", url=r.url, source_id=source_id)
             declared = r.headers.get("Content-Length")
@@ -395,15 +425,26 @@ def _download_once(
                         total += len(chunk)
                         if total > pol.max_bytes:
                             raise SourceError(
-                                f"download too large: more than {pol.max_bytes} bytes", url=r.url, source_id=source_id
+                                f"download too large: more than {pol.max_bytes} bytes",
+                                url=r.url,
+                                source_id=source_id,
                             )
                         digest.update(chunk)
                         fh.write(chunk)
                 tmp.replace(dest)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise TransientError(f"{type(exc).__name__} while reading: {exc}", url=url, source_id=source_id) from exc
+                raise TransientError(
+                    f"{type(exc).__name__} while reading: {exc}", url=url, source_id=source_id
+                ) from exc
             finally:
                 tmp.unlink(missing_ok=True)
-            return Download(url=r.url, path=dest, status=r.status_code, headers=r.headers, size=total, sha256=digest.hexdigest())
+            return Download(
+                url=r.url,
+                path=dest,
+                status=r.status_code,
+                headers=r.headers,
+                size=total,
+                sha256=digest.hexdigest(),
+            )
         finally:
             r.close()
