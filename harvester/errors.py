@@ -79,6 +79,12 @@ class ConfigError(HarvesterError):
         return self.message + "\n" + "\n".join(f"  - {e}" for e in self.errors)
 
 
+class UsageError(HarvesterError):
+    """The command line itself is wrong (missing argument, conflicting options)."""
+
+    exit_code = EXIT_CONFIG
+
+
 class TransientError(HarvesterError):
     """429, 5xx, timeout, connection reset: retried by the HTTP layer; after the last retry it is a SourceError."""
 

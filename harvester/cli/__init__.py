@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import click
@@ -15,7 +14,25 @@ from harvester.errors import EXIT_ABORTED, HarvesterError
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class HarvesterGroup(click.Group):
+    """The one place where harvester errors become a message and an exit code (2 config, 1 aborted…)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HarvesterError as exc:
+            obj = ctx.obj
+            if isinstance(obj, Ctx) and obj.debug:
+                logging.getLogger("harvester").exception("error")
+            logging.getLogger("harvester").debug("error: %s", exc.attrs())
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_ABORTED)
+
+
+@click.group(cls=HarvesterGroup, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--config",
     "config_path",
@@ -48,29 +65,8 @@ def cli(ctx: click.Context, config_path: str, data_dir: str, verbose: int, debug
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console entry point: runs the CLI and maps harvester errors to one message and an exit code."""
-    try:
-        return cli.main(args=argv, standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(EXIT_ABORTED)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except HarvesterError as exc:
-        if _debug():
-            logging.getLogger("harvester").exception("error")
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_ABORTED)
-
-
-def _debug() -> bool:
-    return "--debug" in sys.argv
+    """Console entry point."""
+    return cli.main(args=argv, prog_name="harvester")
 
 
 def _register_commands() -> None:
@@ -78,6 +74,9 @@ def _register_commands() -> None:
     from harvester.cli import config_cmds
 
     config_cmds.register(cli)
+    from harvester.cli import harvest_cmds
+
+    harvest_cmds.register(cli)
 
 
 _register_commands()

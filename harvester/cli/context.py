@@ -82,6 +82,12 @@ def print_json(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
 
+def finish(code: int) -> None:
+    """End the command with this exit code (0 returns normally)."""
+    if code:
+        click.get_current_context().exit(code)
+
+
 def interactive() -> bool:
     return sys.stderr.isatty()
 

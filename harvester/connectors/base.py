@@ -78,6 +78,11 @@ class BaseConnector:
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         raise NotImplementedError
 
+    def list_ids(self) -> set[str]:
+        """Optional: the remote ids of every dataset currently listed, cheaply, so that incremental runs see
+        deletions. Connectors that can't do it better than a full listing leave this unimplemented."""
+        raise NotImplementedError
+
     def check(self) -> DatasetRecord | None:
         """Reach the portal and read one record (`harvester check`)."""
         for record in self.list_datasets():

@@ -1,0 +1,255 @@
+"""The canonical catalogue of a source: DatasetRecords → Arrow tables, hashes, snapshot merge, atomic files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harvester.records import DatasetRecord
+from harvester.schema import DATASETS, RESOURCES, TABLE_COLUMNS
+
+
+def catalog_dir(data_dir: Path, source_id: str) -> Path:
+    return data_dir / "catalog" / source_id
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    """Write Parquet to a temporary file in the same folder, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_catalog(data_dir: Path, source_id: str) -> tuple[pa.Table, pa.Table] | None:
+    """The current snapshot of a source (datasets, resources), or None if it was never harvested."""
+    d = catalog_dir(data_dir, source_id)
+    if not (d / "datasets.parquet").exists():
+        return None
+    datasets = pq.read_table(d / "datasets.parquet")
+    res_path = d / "resources.parquet"
+    resources = pq.read_table(res_path) if res_path.exists() else RESOURCES.empty_table()
+    return datasets, resources
+
+
+def read_snapshot_count(data_dir: Path, source_id: str) -> int | None:
+    path = catalog_dir(data_dir, source_id) / "datasets.parquet"
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else None
+
+
+def write_catalog(data_dir: Path, source_id: str, datasets: pa.Table, resources: pa.Table) -> None:
+    """Replace the snapshot. Both files are written in full before either is renamed into place."""
+    d = catalog_dir(data_dir, source_id)
+    write_table_atomic(resources.cast(RESOURCES), d / "resources.parquet")
+    write_table_atomic(datasets.cast(DATASETS), d / "datasets.parquet")
+
+
+# --- records → rows ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Defaults:
+    license: str | None = None
+    publisher: str | None = None
+
+
+def _clean_list(values: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for v in values:
+        v = " ".join(str(v).split())
+        if v and v.lower() not in seen:
+            seen.add(v.lower())
+            out.append(v)
+    return out
+
+
+def _resource_key(dataset_key: str, remote_id: str | None, url: str) -> str:
+    return f"{dataset_key}:{remote_id or hashlib.sha1(url.encode()).hexdigest()[:16]}"
+
+
+def record_rows(rec: DatasetRecord, defaults: Defaults, harvested_at: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Normalise one record into a datasets row and its resources rows (metadata_hash included)."""
+    from harvester.formats import normalise_format
+    from harvester.licenses import normalise_license
+
+    key = rec.dataset_key
+    license_raw = rec.license_raw or defaults.license
+    license_id = normalise_license(license_raw)
+    if license_id is None:
+        for alt in (rec.extras.get("license_title"), rec.extras.get("license_url")):
+            if alt and (license_id := normalise_license(alt)):
+                break
+    row: dict[str, Any] = {
+        "dataset_key": key,
+        "source_id": rec.source_id,
+        "remote_id": rec.remote_id,
+        "name": rec.name,
+        "title": " ".join(rec.title.split()) if rec.title else rec.remote_id,
+        "description": rec.description.strip() if rec.description else None,
+        "landing_page": rec.landing_page,
+        "remote_url": rec.remote_url,
+        "publisher": rec.publisher or defaults.publisher,
+        "contact_email": rec.contact_email,
+        "keywords": _clean_list(rec.keywords),
+        "themes": _clean_list(rec.themes),
+        "license_raw": license_raw,
+        "license_id": license_id,
+        "issued": rec.issued,
+        "modified": rec.modified,
+        "frequency": rec.frequency,
+        "spatial": rec.spatial,
+        "extras": sorted(rec.extras.items()),
+    }
+    resources: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, r in enumerate(rec.resources):
+        rkey = _resource_key(key, r.remote_id, r.url)
+        if rkey in seen:
+            rkey = f"{rkey}#{i}"
+        seen.add(rkey)
+        resources.append(
+            {
+                "dataset_key": key,
+                "resource_key": rkey,
+                "source_id": rec.source_id,
+                "remote_id": r.remote_id,
+                "url": r.url,
+                "title": r.title,
+                "description": r.description,
+                "format": normalise_format(r.format, r.media_type, r.url),
+                "media_type": r.media_type,
+                "size_bytes": r.size_bytes,
+                "modified": r.modified,
+            }
+        )
+    row["metadata_hash"] = content_hash(row, resources)
+    row["harvested_at"] = harvested_at
+    row["withdrawn_at"] = None
+    row["raw"] = json.dumps(rec.raw, ensure_ascii=False, sort_keys=True, default=str) if rec.raw is not None else None
+    return row, resources
+
+
+def content_hash(row: dict[str, Any], resources: list[dict[str, Any]]) -> str:
+    """Hash of the normalised content; volatile things (raw portal JSON, harvest times) are left out."""
+    payload = {
+        "dataset": {k: v for k, v in row.items() if k not in ("harvested_at", "withdrawn_at", "raw", "metadata_hash")},
+        "resources": sorted(
+            ({k: v for k, v in r.items() if k not in TABLE_COLUMNS} for r in resources), key=lambda r: r["resource_key"]
+        ),
+    }
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=_json_default, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# --- snapshot merge ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class MergeResult:
+    datasets: pa.Table
+    resources: pa.Table
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    withdrawn: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+
+
+def merge_snapshot(
+    previous: tuple[pa.Table, pa.Table] | None,
+    rows: list[dict[str, Any]],
+    resource_rows: list[dict[str, Any]],
+    *,
+    full: bool,
+    present_ids: set[str] | None,
+    allow_withdraw: bool,
+    now: datetime,
+) -> MergeResult:
+    """Combine the previous snapshot with what this run listed.
+
+    - `full`: the listing was the whole catalogue; previous datasets missing from it are withdrawn.
+    - not `full` (incremental): listed datasets replace their previous versions, others are kept; with
+      `present_ids` (every id still listed), missing ones are withdrawn as in a full run.
+    - `allow_withdraw=False` (incomplete listing): nothing is withdrawn, whatever is missing.
+    Unchanged datasets keep their previous row (and `harvested_at`) and resources (with their table_* columns).
+    """
+    prev_rows: dict[str, dict[str, Any]] = {}
+    prev_res: dict[str, list[dict[str, Any]]] = {}
+    if previous is not None:
+        for r in previous[0].to_pylist():
+            prev_rows[r["dataset_key"]] = r
+        for rr in previous[1].to_pylist():
+            prev_res.setdefault(rr["dataset_key"], []).append(rr)
+    new_res: dict[str, list[dict[str, Any]]] = {}
+    for rr in resource_rows:
+        new_res.setdefault(rr["dataset_key"], []).append(rr)
+
+    out = MergeResult(DATASETS.empty_table(), RESOURCES.empty_table())
+    final: dict[str, dict[str, Any]] = {}
+    final_res: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        key = row["dataset_key"]
+        old = prev_rows.get(key)
+        if old is not None and old["metadata_hash"] == row["metadata_hash"]:
+            if old.get("withdrawn_at") is not None:
+                out.restored.append(key)
+            final[key] = {**old, "withdrawn_at": None}
+            final_res[key] = prev_res.get(key, [])
+            out.unchanged += 1
+            continue
+        (out.updated if old is not None else out.created).append(key)
+        if old is not None and old.get("withdrawn_at") is not None:
+            out.restored.append(key)
+        final[key] = row
+        final_res[key] = _carry_tables(new_res.get(key, []), prev_res.get(key, []))
+    listed = set(final)
+    remote_of = {k: r["remote_id"] for k, r in prev_rows.items()}
+    for key, old in prev_rows.items():
+        if key in listed:
+            continue
+        still_there = not full and (present_ids is None or remote_of[key] in present_ids)
+        if still_there or not allow_withdraw:
+            final[key] = old
+        elif old.get("withdrawn_at") is None:
+            final[key] = {**old, "withdrawn_at": now}
+            out.withdrawn.append(key)
+        else:
+            final[key] = old
+        final_res[key] = prev_res.get(key, [])
+    ordered = sorted(final)
+    out.datasets = pa.Table.from_pylist([final[k] for k in ordered], schema=DATASETS)
+    out.resources = pa.Table.from_pylist([r for k in ordered for r in final_res.get(k, [])], schema=RESOURCES)
+    return out
+
+
+def _carry_tables(new: list[dict[str, Any]], old: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the normalise stage's table_* columns for resources whose key and URL did not change."""
+    by_key = {r["resource_key"]: r for r in old}
+    out = []
+    for r in new:
+        o = by_key.get(r["resource_key"])
+        if o is not None and o.get("url") == r.get("url"):
+            r = {**r, **{c: o.get(c) for c in TABLE_COLUMNS}}
+        out.append(r)
+    return out

@@ -1,0 +1,165 @@
+"""`check`, `harvest`, `status` and `state`: reading sources into the catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from harvester.catalog import read_snapshot_count
+from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
+from harvester.errors import SourceError, UsageError
+from harvester.harvest import RunReport, harvest_sources, make_connector
+
+
+@click.command()
+@click.argument("source_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the record read as JSON to stdout.")
+@pass_ctx
+def check(ctx: Ctx, source_id: str, as_json: bool) -> None:
+    """Reach a source's portal and read one dataset record.
+
+    Example: harvester check datasud
+    """
+    source = ctx.config.source(source_id)
+    connector = make_connector(source, ctx.http_client())
+    record = connector.check()
+    if record is None:
+        raise SourceError("the portal answered but listed no dataset", source_id=source_id, url=source.url)
+    if as_json:
+        print_json({"source_id": source_id, "remote_id": record.remote_id, "title": record.title,
+                    "modified": record.modified, "resources": len(record.resources)})
+    else:
+        echo(f"{source_id}: OK — first dataset {record.remote_id!r}: {record.title}", fg="green")
+
+
+def select_sources(ctx: Ctx, source_ids: tuple[str, ...], all_: bool) -> list[str]:
+    """SOURCE... or --all (enabled sources); unknown ids are a usage error listing the known ones."""
+    if all_ and source_ids:
+        raise UsageError("give SOURCE ids or --all, not both")
+    if all_:
+        return [s.id for s in ctx.config.sources if s.enabled]
+    if not source_ids:
+        raise UsageError("give at least one SOURCE id, or --all")
+    for sid in source_ids:
+        ctx.config.source(sid)
+    return list(source_ids)
+
+
+@click.command()
+@click.argument("source_ids", nargs=-1, metavar="SOURCE...")
+@click.option("--all", "all_", is_flag=True, help="Harvest every enabled source.")
+@click.option("--full", is_flag=True, help="Ignore the cursor: list the whole catalogue (also detects deletions).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON to stdout.")
+@pass_ctx
+def harvest(ctx: Ctx, source_ids: tuple[str, ...], all_: bool, full: bool, as_json: bool) -> None:
+    """Harvest sources into catalog/<source>/datasets.parquet and resources.parquet.
+
+    Incremental by default (only datasets changed since the last run are listed in full); a source that fails
+    keeps its previous snapshot. Exit 3 when some sources or records failed.
+
+    Example: harvester harvest datasud --full
+    """
+    ids = select_sources(ctx, source_ids, all_)
+    report = run_with_progress(ctx, ids, full)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        print_summary(report)
+    finish(report.exit_code)
+
+
+def run_with_progress(ctx: Ctx, ids: list[str], full: bool) -> RunReport:
+    kwargs: dict[str, Any] = {"data_dir": ctx.data, "state": ctx.state, "http": ctx.http_client(), "full": full}
+    if not interactive():
+        return harvest_sources(ctx.config, ids, **kwargs)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} datasets"),
+                  TimeElapsedColumn(), transient=True) as bar:
+        tasks = {sid: bar.add_task(sid, total=None) for sid in ids}
+        return harvest_sources(ctx.config, ids, progress=lambda sid, n: bar.update(tasks[sid], completed=n), **kwargs)
+
+
+def print_summary(report: RunReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("source", "status", "mode", "listed", "new", "changed", "same", "withdrawn", "errors",
+                  "requests", "seconds", title=f"harvest run {report.run_id}")
+    colours = {"ok": "green", "partial": "yellow", "failed": "red", "locked": "red"}
+    for s in report.sources:
+        table.add_row(s.source_id, f"[{colours.get(s.status, 'white')}]{s.status}[/]", s.mode, str(s.listed),
+                      str(s.created), str(s.updated), str(s.unchanged), str(s.withdrawn), str(s.record_errors),
+                      str(s.requests), f"{s.seconds:.1f}")
+    console = Console(stderr=True)
+    console.print(table)
+    for s in report.sources:
+        for note in s.notes:
+            console.print(f"  {s.source_id}: {note}")
+        if s.error:
+            console.print(f"  [red]{s.source_id}: {s.error}[/]")
+    console.print(f"report: {report.report_path}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout.")
+@pass_ctx
+def status(ctx: Ctx, as_json: bool) -> None:
+    """Show, for each source, its last run, status, cursor and snapshot size.
+
+    Example: harvester status --json
+    """
+    rows = []
+    for s in ctx.config.sources:
+        last = ctx.state.last_run(s.id, "harvest")
+        cursor = ctx.state.read_cursor(s.id)
+        rows.append({"id": s.id, "enabled": s.enabled, "last_run": last, "cursor": cursor,
+                     "datasets": read_snapshot_count(ctx.data, s.id)})
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        last = r["last_run"]
+        when = f"{last['status']} at {last['finished_at'][:19]}" if last and last["finished_at"] else "never run"
+        echo(f"{r['id']:<24} {when:<36} datasets={r['datasets'] if r['datasets'] is not None else '-'} "
+             f"cursor={r['cursor'].isoformat() if r['cursor'] else '-'}")
+
+
+@click.group()
+def state() -> None:
+    """Inspect or reset incremental state (cursors).
+
+    Example: harvester state show datasud
+    """
+
+
+@state.command("show")
+@click.argument("source_id")
+@pass_ctx
+def state_show(ctx: Ctx, source_id: str) -> None:
+    """Print a source's cursor and last run as JSON.
+
+    Example: harvester state show datasud
+    """
+    ctx.config.source(source_id)
+    print_json({"source_id": source_id, "cursor": ctx.state.read_cursor(source_id),
+                "last_run": ctx.state.last_run(source_id, "harvest")})
+
+
+@state.command("reset")
+@click.argument("source_id")
+@pass_ctx
+def state_reset(ctx: Ctx, source_id: str) -> None:
+    """Forget a source's cursor: its next harvest is a full one.
+
+    Example: harvester state reset datasud
+    """
+    ctx.config.source(source_id)
+    ctx.state.reset_cursor(source_id)
+    echo(f"{source_id}: cursor reset; the next harvest lists the whole catalogue")
+
+
+def register(group: click.Group) -> None:
+    for cmd in (check, harvest, status, state):
+        group.add_command(cmd)

@@ -1,0 +1,283 @@
+"""The harvest stage: one source at a time (a work unit), connector → canonical snapshot, with safe withdrawals."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harvester.catalog import Defaults, merge_snapshot, read_catalog, record_rows, write_catalog
+from harvester.config import Config, SourceConfig
+from harvester.connectors import get_connector_class
+from harvester.connectors.base import BaseConnector
+from harvester.errors import EXIT_ABORTED, EXIT_OK, EXIT_PARTIAL, ConfigError, HarvesterError
+from harvester.http import HttpClient
+from harvester.state import StateStore
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]  # (source_id, datasets listed so far)
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+@dataclass
+class SourceResult:
+    source_id: str
+    status: str = "ok"  # ok | partial (some records failed) | failed | locked
+    mode: str = "full"  # full | incremental
+    listed: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    withdrawn: int = 0
+    restored: int = 0
+    total: int = 0  # datasets in the snapshot after the run (withdrawn included)
+    record_errors: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    started_at: str
+    finished_at: str | None = None
+    sources: list[SourceResult] = field(default_factory=list)
+    report_path: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if not self.sources:
+            return EXIT_OK
+        if all(s.status in ("failed", "locked") for s in self.sources):
+            return EXIT_ABORTED
+        if any(s.status != "ok" for s in self.sources):
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "kind": "harvest",
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "exit_code": self.exit_code,
+            "sources": [asdict(s) for s in self.sources],
+        }
+
+
+def make_connector(source: SourceConfig, http: HttpClient) -> BaseConnector:
+    cls = get_connector_class(source.type)
+    auth: dict[str, str] = {}
+    if source.auth:
+        token = source.token()
+        if not token:
+            raise ConfigError(
+                f"environment variable {source.auth.token_env} is not set", source_id=source.id, stage="harvest"
+            )
+        auth = {"token": token, "header": source.auth.header}
+    return cls(source.id, source.url, source.params, http, policy=source.http.policy(), auth=auth)
+
+
+def harvest_source(
+    source: SourceConfig,
+    *,
+    data_dir: Path,
+    state: StateStore,
+    http: HttpClient,
+    run_id: str,
+    full: bool = False,
+    progress: Progress | None = None,
+) -> SourceResult:
+    """Harvest one source into `catalog/<id>/`. Never raises for a source failure: the result says what happened."""
+    result = SourceResult(source.id)
+    t0 = time.monotonic()
+    sent0 = http.requests_sent
+    try:
+        with state.lock(f"source-{source.id}"):
+            state.start_run(run_id, source.id, "harvest")
+            try:
+                _harvest_locked(source, data_dir, state, http, full, result, progress)
+            except HarvesterError as exc:
+                result.status = "failed"
+                result.error = str(exc)
+                result.errors.append({**exc.attrs(), "source_id": exc.source_id or source.id})
+                log.error("source %s failed: %s", source.id, exc, extra={"source_id": source.id, "run_id": run_id})
+            except Exception as exc:  # an unexpected bug in one source must not stop the others
+                result.status = "failed"
+                result.error = f"unexpected {type(exc).__name__}: {exc}"
+                result.errors.append({"type": type(exc).__name__, "message": str(exc), "source_id": source.id})
+                log.exception("source %s crashed", source.id, extra={"source_id": source.id, "run_id": run_id})
+            result.requests = http.requests_sent - sent0
+            result.seconds = round(time.monotonic() - t0, 3)
+            state.finish_run(run_id, source.id, result.status, _summary(result))
+    except HarvesterError as exc:  # LockedError
+        result.status = "locked"
+        result.error = str(exc)
+    return result
+
+
+def _summary(r: SourceResult) -> dict[str, Any]:
+    return {k: v for k, v in asdict(r).items() if k != "errors"}
+
+
+def _harvest_locked(
+    source: SourceConfig,
+    data_dir: Path,
+    state: StateStore,
+    http: HttpClient,
+    full: bool,
+    result: SourceResult,
+    progress: Progress | None,
+) -> None:
+    connector = make_connector(source, http)
+    previous = read_catalog(data_dir, source.id)
+    cursor = None if (full or previous is None or not connector.incremental) else state.read_cursor(source.id)
+    started = datetime.now(UTC)
+    defaults = Defaults(license=source.defaults.license, publisher=source.defaults.publisher)
+
+    rows, res_rows, max_modified, present_ids = _list(connector, cursor, defaults, started, progress)
+    if cursor is not None and present_ids is not None and previous is not None:
+        known = set(previous[0].column("remote_id").to_pylist()) | {r["remote_id"] for r in rows}
+        unknown = present_ids - known
+        if unknown:
+            # Datasets we never saw although their modification date is old (made public, moved in by a
+            # filter change): only a full listing gives the snapshot a full run would give.
+            result.notes.append(f"{len(unknown)} dataset(s) appeared without a recent modification: full listing")
+            cursor = None
+            rows, res_rows, max_modified, present_ids = _list(connector, None, defaults, started, progress)
+    result.mode = "full" if cursor is None else "incremental"
+    result.listed = len(rows)
+    result.errors.extend(connector.record_errors)
+    result.record_errors = len(connector.record_errors)
+
+    allow_withdraw = connector.listing_complete
+    if not allow_withdraw:
+        result.notes.append("listing incomplete: nothing withdrawn")
+    prev_active = 0
+    if previous is not None:
+        prev_active = sum(1 for w in previous[0].column("withdrawn_at").to_pylist() if w is None)
+    now_total = len(rows) if cursor is None else (len(present_ids) if present_ids is not None else None)
+    if allow_withdraw and now_total is not None and prev_active:
+        share = 1 - now_total / prev_active
+        if share > source.max_withdraw_share:
+            allow_withdraw = False
+            result.notes.append(
+                f"listing shrank from {prev_active} to {now_total} datasets ({share:.0%} > max_withdraw_share "
+                f"{source.max_withdraw_share:.0%}): treated as incomplete, nothing withdrawn"
+            )
+    merged = merge_snapshot(
+        previous,
+        rows,
+        res_rows,
+        full=cursor is None,
+        present_ids=present_ids,
+        allow_withdraw=allow_withdraw,
+        now=started,
+    )
+    write_catalog(data_dir, source.id, merged.datasets, merged.resources)
+    result.created, result.updated = len(merged.created), len(merged.updated)
+    result.unchanged, result.withdrawn, result.restored = merged.unchanged, len(merged.withdrawn), len(merged.restored)
+    result.total = merged.datasets.num_rows
+    if result.record_errors:
+        result.status = "partial"
+    if connector.listing_complete:
+        old = state.read_cursor(source.id)
+        new = max((d for d in (max_modified, old) if d is not None), default=None)
+        if new is not None:
+            state.write_cursor(source.id, new)
+
+
+def _list(
+    connector: BaseConnector,
+    since: datetime | None,
+    defaults: Defaults,
+    started: datetime,
+    progress: Progress | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], datetime | None, set[str] | None]:
+    rows: list[dict[str, Any]] = []
+    res_rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    max_modified: datetime | None = None
+    for rec in connector.list_datasets(since=since):
+        if rec.dataset_key in seen:
+            continue
+        seen.add(rec.dataset_key)
+        try:
+            row, rr = record_rows(rec, defaults, started)
+        except Exception as exc:
+            connector.on_record_error(rec.remote_id, f"cannot normalise: {type(exc).__name__}: {exc}", rec.remote_url)
+            continue
+        rows.append(row)
+        res_rows.extend(rr)
+        if rec.modified is not None and (max_modified is None or rec.modified > max_modified):
+            max_modified = rec.modified
+        if progress is not None and len(rows) % 100 == 0:
+            progress(connector.source_id, len(rows))
+    if progress is not None:
+        progress(connector.source_id, len(rows))
+    present_ids: set[str] | None = None
+    if since is not None:
+        try:
+            present_ids = connector.list_ids()
+        except NotImplementedError:
+            present_ids = None
+    return rows, res_rows, max_modified, present_ids
+
+
+def harvest_sources(
+    config: Config,
+    source_ids: list[str],
+    *,
+    data_dir: Path,
+    state: StateStore,
+    http: HttpClient,
+    full: bool = False,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+    workers: int = 2,
+) -> RunReport:
+    """Harvest several sources (each an independent unit; `workers` run at once) and write the run report."""
+    sources = [config.source(sid) for sid in source_ids]
+    report = RunReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
+
+    def one(src: SourceConfig) -> SourceResult:
+        return harvest_source(src, data_dir=data_dir, state=state, http=http, run_id=report.run_id, full=full, progress=progress)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(sources) or 1))) as pool:
+        report.sources = list(pool.map(one, sources))
+    report.finished_at = datetime.now(UTC).isoformat()
+    report.report_path = str(write_report(data_dir, report.run_id, "report.json", report.to_dict()))
+    errors = [e for s in report.sources for e in s.errors]
+    if errors:
+        write_jsonl(data_dir / "runs" / report.run_id / "errors.jsonl", errors)
+    return report
+
+
+def write_report(data_dir: Path, run_id: str, name: str, payload: dict[str, Any]) -> Path:
+    path = data_dir / "runs" / run_id / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
