@@ -170,7 +170,9 @@ def parse_xml(
     Empty bodies, HTML pages, hostile DOCTYPEs, truncated and malformed documents are all reported clearly.
     """
     if not content.strip():
-        raise error("empty response where XML was expected", url=url, source_id=source_id, remote_id=remote_id)
+        raise error(
+            "empty response where XML was expected", url=url, source_id=source_id, remote_id=remote_id
+        )
     if looks_like_html(content, content_type):
         raise error(_html_message(), url=url, source_id=source_id, remote_id=remote_id, hint=_HTML_HINT)
     check_prolog(content, url=url, source_id=source_id, remote_id=remote_id, error=error)

@@ -44,7 +44,7 @@ def qname(uri: str) -> str:
     """A short, stable name for a predicate (`dct:title`), independent of the document's own prefixes."""
     for prefix, ns in PREFIXES:
         if uri.startswith(ns):
-            return f"{prefix}:{uri[len(ns):]}"
+            return f"{prefix}:{uri[len(ns) :]}"
     return uri
 
 

@@ -1,0 +1,414 @@
+"""DCAT in RDF → DatasetRecords: safe parsing of any serialisation, and the DCAT-AP / GeoDCAT-AP mapping.
+
+Used by the `dcat` connector and by the `opendatasoft` connector for the catalogue DCAT export
+(`/api/explore/v2.1/catalog/exports/dcat`).
+
+Identity rules:
+- generic DCAT: the dataset URI, else `dct:identifier` (blank-node datasets are kept when they have one);
+- OpenDataSoft exports (`ods=True`, or auto-detected when `ods` is None because the dataset URI is an ODS
+  `…/explore/dataset/<dataset_id>/` page): the `dataset_id`. The export carries no `dataset_uid`, so the slug
+  found in the dataset URI (or `dct:identifier` / landing page) is the only stable key available there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.term import Node
+
+from harvester.connectors.rdf_terms import (
+    ADMS,
+    DCAT,
+    DCT,
+    FOAF,
+    LOCN,
+    OWL,
+    RDF,
+    SKOS,
+    UUID,
+    VCARD,
+    best_literal,
+    compact,
+    first,
+    label,
+    text_or_uri,
+)
+from harvester.dates import parse_datetime
+from harvester.errors import SourceError
+from harvester.records import DatasetRecord, ResourceRef
+from harvester.xmlsafe import check_prolog, looks_like_html
+
+OnError = Callable[[str | None, str, str | None], None]
+
+_CT_FORMATS = {
+    "application/rdf+xml": "xml",
+    "application/xml": "xml",
+    "text/xml": "xml",
+    "text/turtle": "turtle",
+    "application/x-turtle": "turtle",
+    "text/n3": "n3",
+    "application/n-triples": "nt",
+    "application/trig": "trig",
+    "application/ld+json": "json-ld",
+    "application/json": "json-ld",
+}
+_EXT_FORMATS = {
+    ".rdf": "xml",
+    ".xml": "xml",
+    ".owl": "xml",
+    ".ttl": "turtle",
+    ".n3": "n3",
+    ".nt": "nt",
+    ".trig": "trig",
+    ".jsonld": "json-ld",
+    ".json": "json-ld",
+}
+_XML_START = re.compile(rb"^(<\?xml|<!--|<!DOCTYPE|<[A-Za-z_][\w.-]*(:[A-Za-z_][\w.-]*)?[\s/>])")
+_ODS_DATASET = re.compile(r"^https?://([^/]+)/explore/dataset/([^/?#]+)/?$")
+_ODS_EXPORT = re.compile(r"/api/explore/v2\.\d+/catalog/datasets/[^/]+/exports/([A-Za-z0-9_]+)")
+_IANA = "https://www.iana.org/assignments/media-types/"
+# Local copies of JSON-LD contexts that are known to be needed (none fetched from the network, ever).
+LOCAL_CONTEXTS: dict[str, Any] = {}
+
+
+def detect_format(content: bytes, content_type: str | None, url: str) -> str:
+    """rdflib format name from the body itself, then the Content-Type, then the URL extension."""
+    head = content[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"{", b"["):
+        return "json-ld"
+    if _XML_START.match(head):
+        return "xml"
+    ct = (content_type or "").split(";")[0].strip().lower()
+    if ct in _CT_FORMATS and _CT_FORMATS[ct] not in ("xml", "json-ld"):
+        return _CT_FORMATS[ct]
+    path = urlsplit(url).path.lower()
+    for ext, fmt in _EXT_FORMATS.items():
+        if path.endswith(ext) and fmt not in ("xml", "json-ld"):
+            return fmt
+    return "turtle"
+
+
+def _local_contexts(obj: Any, url: str, source_id: str | None) -> Any:
+    """Replace remote `@context` references by local copies; refuse unknown ones (no network from a parser)."""
+    if isinstance(obj, list):
+        return [_local_contexts(x, url, source_id) for x in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "@context":
+            out[key] = _context(value, url, source_id)
+        else:
+            out[key] = _local_contexts(value, url, source_id)
+    return out
+
+
+def _context(value: Any, url: str, source_id: str | None) -> Any:
+    if isinstance(value, list):
+        return [_context(v, url, source_id) for v in value]
+    if isinstance(value, str):
+        if value in LOCAL_CONTEXTS:
+            return LOCAL_CONTEXTS[value]
+        raise SourceError(
+            f"JSON-LD document refers to a remote @context {value!r}, which is never fetched",
+            url=url,
+            source_id=source_id,
+            hint="ask the portal for RDF/XML or Turtle, or add a local copy of that context",
+        )
+    if isinstance(value, dict) and "@import" in value:
+        raise SourceError("JSON-LD @import contexts are not supported", url=url, source_id=source_id)
+    return value
+
+
+def parse_rdf(
+    content: bytes, content_type: str | None, base_url: str, *, source_id: str | None = None
+) -> Graph:
+    """Parse an RDF document (RDF/XML, Turtle, N3, N-Triples, TriG, JSON-LD) safely into a graph.
+
+    Raises SourceError naming `base_url` for HTML pages, hostile XML, remote JSON-LD contexts, syntax errors.
+    """
+    if not content.strip():
+        raise SourceError(
+            "empty response where an RDF catalogue was expected", url=base_url, source_id=source_id
+        )
+    if looks_like_html(content, content_type):
+        raise SourceError(
+            "expected an RDF catalogue but got an HTML page",
+            url=base_url,
+            source_id=source_id,
+            hint="the URL may point at a web page rather than the catalogue document",
+        )
+    fmt = detect_format(content, content_type, base_url)
+    data: bytes | str = content
+    if fmt == "xml":
+        check_prolog(content, url=base_url, source_id=source_id)
+    elif fmt == "json-ld":
+        try:
+            doc = json.loads(content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SourceError(f"malformed JSON-LD: {exc}", url=base_url, source_id=source_id) from exc
+        data = json.dumps(_local_contexts(doc, base_url, source_id))
+    graph = Graph()
+    try:
+        graph.parse(data=data, format=fmt, publicID=base_url)
+    except SourceError:
+        raise
+    except Exception as exc:  # rdflib raises many unrelated types (SAX, BadSyntax, ValueError…)
+        raise SourceError(f"cannot parse {fmt} RDF: {exc}", url=base_url, source_id=source_id) from exc
+    return graph
+
+
+def dataset_nodes(graph: Graph) -> list[Node]:
+    """dcat:Dataset and dcat:DatasetSeries nodes, plus untyped catalogue members; not those only served by a
+    dcat:DataService (udata's rule)."""
+    nodes: set[Node] = set(graph.subjects(RDF.type, DCAT.Dataset)) | set(
+        graph.subjects(RDF.type, DCAT.DatasetSeries)
+    )
+    in_catalog = {o for o in graph.objects(None, DCAT.dataset) if (o, None, None) in graph}
+    nodes |= in_catalog
+    served_only = {n for n in nodes if (None, DCAT.servesDataset, n) in graph and n not in in_catalog}
+    return sorted(nodes - served_only, key=lambda n: (isinstance(n, BNode), str(n)))
+
+
+class _Skip(Exception):
+    """A dataset that can't be mapped; reported through on_error."""
+
+
+def _ods_id(graph: Graph, node: Node) -> tuple[str, str] | None:
+    candidates = [str(node)] if isinstance(node, URIRef) else []
+    candidates += [str(o) for o in graph.objects(node, DCT.identifier)]
+    candidates += [str(o) for o in graph.objects(node, DCAT.landingPage)]
+    for c in candidates:
+        m = _ODS_DATASET.match(c.strip())
+        if m:
+            return m.group(1), m.group(2)
+    return None
+
+
+def _file_identifier(graph: Graph, node: Node) -> str | None:
+    """The GeoNetwork / ISO fileIdentifier behind a dataset, if the graph reveals it (cross-source merge key)."""
+    texts: list[str] = []
+    for rec in [*graph.objects(node, FOAF.isPrimaryTopicOf), *graph.subjects(FOAF.primaryTopic, node)]:
+        texts += [str(o) for o in graph.objects(rec, DCT.identifier)]
+        if isinstance(rec, URIRef):
+            texts.append(str(rec))
+    if isinstance(node, URIRef):
+        texts.append(str(node))
+    texts += [str(o) for o in graph.objects(node, DCT.relation) if "geonetwork" in str(o).lower()]
+    for t in texts:
+        m = UUID.search(t)
+        if m and ("geonetwork" in t.lower() or m.group(0) == t.strip() or "/records/" in t):
+            return m.group(0).lower()
+    return None
+
+
+def _media(graph: Graph, node: Node | None) -> str | None:
+    text = text_or_uri(graph, node)
+    if text and text.startswith(_IANA):
+        return text[len(_IANA) :]
+    return text
+
+
+def _format(graph: Graph, node: Node | None) -> str | None:
+    if node is None:
+        return None
+    if isinstance(node, Literal):
+        return str(node).strip() or None
+    name = label(graph, node)
+    if name:
+        return name
+    if isinstance(node, URIRef):
+        text = str(node)
+        if text.startswith(_IANA):
+            return text[len(_IANA) :]
+        return text.rstrip("/").rsplit("/", 1)[-1] or text
+    return best_literal(graph, node, RDF.value)
+
+
+def _resource(graph: Graph, dist: Node) -> ResourceRef | None:
+    url = text_or_uri(graph, first(graph, dist, DCAT.downloadURL)) or text_or_uri(
+        graph, first(graph, dist, DCAT.accessURL)
+    )
+    if not url:
+        return None
+    size = None
+    raw_size = first(graph, dist, DCAT.byteSize)
+    if raw_size is not None:
+        try:
+            size = int(float(str(raw_size)))
+        except ValueError:
+            size = None
+    ident = best_literal(graph, dist, DCT.identifier)
+    return ResourceRef(
+        url=url,
+        remote_id=ident or (str(dist) if isinstance(dist, URIRef) else None),
+        title=best_literal(graph, dist, DCT.title),
+        description=best_literal(graph, dist, DCT.description),
+        format=_format(graph, first(graph, dist, DCT.format)),
+        media_type=_media(graph, first(graph, dist, DCAT.mediaType)),
+        size_bytes=size,
+        modified=parse_datetime(best_literal(graph, dist, DCT.modified)),
+    )
+
+
+def _licence(graph: Graph, node: Node, dists: list[Node]) -> str | None:
+    for pred in (DCT.license, DCT.rights):
+        own = first(graph, node, pred)
+        if own is not None and (text := _licence_text(graph, own)):
+            return text
+        found = Counter(t for d in dists for o in graph.objects(d, pred) if (t := _licence_text(graph, o)))
+        if found:
+            return sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return None
+
+
+def _licence_text(graph: Graph, node: Node) -> str | None:
+    if isinstance(node, BNode):
+        return label(graph, node) or best_literal(graph, node, DCT.description, DCT.identifier)
+    return text_or_uri(graph, node)
+
+
+def _email(graph: Graph, node: Node) -> str | None:
+    for cp in sorted(graph.objects(node, DCAT.contactPoint), key=str):
+        mail = text_or_uri(graph, first(graph, cp, VCARD.hasEmail))
+        if mail:
+            return mail.removeprefix("mailto:").strip() or None
+    return None
+
+
+def _spatial(graph: Graph, node: Node) -> str | None:
+    obj = first(graph, node, DCT.spatial)
+    if obj is None or isinstance(obj, URIRef | Literal):
+        return text_or_uri(graph, obj)
+    return best_literal(graph, obj, LOCN.geometry, DCAT.bbox, DCAT.centroid) or label(graph, obj)
+
+
+def _keywords(graph: Graph, node: Node) -> tuple[str, ...]:
+    lits = [o for o in graph.objects(node, DCAT.keyword) if isinstance(o, Literal) and str(o).strip()]
+    if any((lit.language or "").lower().startswith("fr") for lit in lits):
+        lits = [lit for lit in lits if not lit.language or lit.language.lower().startswith("fr")]
+    return tuple(sorted({str(lit).strip() for lit in lits}))
+
+
+def _themes(graph: Graph, node: Node) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {t for o in graph.objects(node, DCAT.theme) if (t := label(graph, o) or text_or_uri(graph, o))}
+        )
+    )
+
+
+def _modified(graph: Graph, node: Node) -> str | None:
+    own = best_literal(graph, node, DCT.modified)
+    if own:
+        return own
+    for rec in [*graph.objects(node, FOAF.isPrimaryTopicOf), *graph.subjects(FOAF.primaryTopic, node)]:
+        if (when := best_literal(graph, rec, DCT.modified)) is not None:
+            return when
+    return None
+
+
+def map_dataset(graph: Graph, node: Node, source_id: str, *, ods: bool | None = None) -> DatasetRecord:
+    """Map one dataset node; raises _Skip (or any error) when it can't be mapped."""
+    ident = best_literal(graph, node, DCT.identifier)
+    extras: dict[str, str] = {}
+    ods_key = _ods_id(graph, node) if ods is not False else None
+    name = None
+    if ods_key is not None:
+        extras["ods_domain"], remote_id = ods_key
+        extras["ods_dataset_id"] = name = remote_id
+    elif ods:
+        raise _Skip("no OpenDataSoft dataset_id found in the dataset URI, dct:identifier or landing page")
+    elif isinstance(node, URIRef):
+        remote_id = str(node)
+    elif ident:
+        remote_id = ident
+    else:
+        raise _Skip("blank-node dataset without dct:identifier: no stable identity")
+    if isinstance(node, URIRef):
+        extras["uri"] = str(node)
+    title = best_literal(graph, node, DCT.title)
+    if not title:
+        raise _Skip("dataset has no dct:title")
+    if ident:
+        extras["dct_identifier"] = ident
+    for adms_id in graph.objects(node, ADMS.identifier):
+        if notation := best_literal(graph, adms_id, SKOS.notation):
+            extras["adms_identifier"] = notation
+            break
+    if fid := _file_identifier(graph, node):
+        extras["file_identifier"] = fid
+    if (series := first(graph, node, DCAT.inSeries)) is not None:
+        extras["in_series"] = str(series)
+    if (node, RDF.type, DCAT.DatasetSeries) in graph:
+        extras["dcat_type"] = "DatasetSeries"
+    if version := best_literal(graph, node, OWL.versionInfo, DCAT.version):
+        extras["version"] = version
+    dists = sorted(graph.objects(node, DCAT.distribution), key=str)
+    resources: dict[tuple[str, str | None], ResourceRef] = {}
+    for dist in dists:
+        res = _resource(graph, dist)
+        if res is not None and ods_key is not None and (m := _ODS_EXPORT.search(res.url)):
+            res = replace(res, format=m.group(1))  # the export name is more precise than the media type
+        if res is not None:
+            resources.setdefault((res.url, res.remote_id), res)
+    landing = text_or_uri(graph, first(graph, node, DCAT.landingPage))
+    uri = str(node) if isinstance(node, URIRef) and str(node).startswith(("http://", "https://")) else None
+    publisher_node = first(graph, node, DCT.publisher)
+    publisher = label(graph, publisher_node) if publisher_node is not None else None
+    return DatasetRecord(
+        source_id=source_id,
+        remote_id=remote_id,
+        title=title,
+        name=name,
+        description=best_literal(graph, node, DCT.description),
+        landing_page=landing,
+        remote_url=landing or uri,
+        publisher=publisher,
+        contact_email=_email(graph, node),
+        keywords=_keywords(graph, node),
+        themes=_themes(graph, node),
+        license_raw=_licence(graph, node, dists),
+        issued=parse_datetime(best_literal(graph, node, DCT.issued)),
+        modified=parse_datetime(_modified(graph, node)),
+        frequency=text_or_uri(graph, first(graph, node, DCT.accrualPeriodicity)),
+        spatial=_spatial(graph, node),
+        resources=tuple(sorted(resources.values(), key=lambda r: (r.url, r.remote_id or ""))),
+        extras=extras,
+        raw={"@id": str(node), **compact(graph, node)},
+    )
+
+
+def records_from_graph(
+    graph: Graph, source_id: str, on_error: OnError, *, ods: bool | None = None
+) -> Iterator[DatasetRecord]:
+    """Yield one DatasetRecord per dataset of the graph; a dataset that can't be mapped goes to `on_error`
+    (remote id or None, message, URL or None) and the others go on. Remote ids are unique within the graph.
+
+    `ods`: None detects OpenDataSoft dataset pages per dataset (ODS identity rules), False forces generic DCAT
+    identity, True requires ODS identities.
+    """
+    seen: set[str] = set()
+    for node in dataset_nodes(graph):
+        hint = str(node) if isinstance(node, URIRef) else best_literal(graph, node, DCT.identifier)
+        url = hint if hint and hint.startswith(("http://", "https://")) else None
+        try:
+            record = map_dataset(graph, node, source_id, ods=ods)
+        except _Skip as exc:
+            on_error(hint, str(exc), url)
+            continue
+        except Exception as exc:  # one malformed dataset never stops the catalogue
+            on_error(hint, f"cannot map DCAT dataset: {type(exc).__name__}: {exc}", url)
+            continue
+        if record.remote_id in seen:
+            on_error(record.remote_id, "duplicate dataset identity in the catalogue: later copy skipped", url)
+            continue
+        seen.add(record.remote_id)
+        yield record
