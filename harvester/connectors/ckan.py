@@ -74,7 +74,7 @@ class CkanConnector(BaseConnector):
             resp = self.http.fetch(
                 self._action_url, params=query, headers=self._headers(), policy=self.policy, source_id=self.source_id
             )
-            guard.check(content=resp.content if start else None, url=resp.url)
+            guard.check(content=resp.content, url=resp.url)
             results, count = self._unwrap(resp.json(source_id=self.source_id), resp.url)
             if not results:
                 return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.fixture_server import FixtureServer
@@ -33,3 +33,23 @@ ScenarioFn = Callable[[FixtureServer], Scenario]
 
 # type name -> scenario builder. Each team member adds their connector's line(s) below.
 SCENARIOS: dict[str, ScenarioFn] = {}
+
+
+def ckan(server: FixtureServer) -> Scenario:
+    """25 real package dicts (cloned) served 10 per page: 3 pages."""
+    from tests.portals.ckan_portal import CkanPortal, build_packages
+
+    pkgs = build_packages(25)
+    CkanPortal(server, pkgs)
+    since = datetime.fromisoformat(pkgs[20]["metadata_modified"]).replace(tzinfo=UTC)
+    return Scenario(
+        url=server.url,
+        params={"rows": 10, "safety_margin_minutes": 0},
+        count=25,
+        since=since,
+        requests=3,
+        since_count=5,
+    )
+
+
+SCENARIOS["ckan"] = ckan

@@ -1,0 +1,119 @@
+"""A local CKAN Action API built from real recorded package dicts (tests/fixtures/ckan/basic), for tests and bench.
+
+It answers `package_search` like CKAN does: rows capped by rows_max, `start`, `sort`, `fq` on metadata_modified
+ranges and organisations, `fl`. Catalogues of any size are made by cloning the real records with new ids.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.fixture_server import FixtureServer, Reply, Request
+
+BASIC = Path(__file__).parent.parent / "fixtures" / "ckan" / "basic"
+LICENCES = ["lov2", "fr-lo", "odc-odbl", "cc-by", "other-open", "notspecified", "cc-zero"]
+ORGS = [("region-sud", "Région Sud"), ("ville-de-nice", "Ville de Nice"), ("ampmetropole", "Aix-Marseille-Provence Métropole")]
+
+
+def real_packages() -> list[dict[str, Any]]:
+    """The real package dicts of the recorded CKAN responses."""
+    search = json.loads((BASIC / "demockan_package_search_rows3.json").read_text())
+    pkgs = list(search["result"]["results"])
+    for name in ("demockan_package_show_62513382.json", "demockan_package_show_2015_dataset1.json"):
+        pkg = json.loads((BASIC / name).read_text())["result"]
+        if pkg["id"] not in {p["id"] for p in pkgs}:
+            pkgs.append(pkg)
+    return pkgs
+
+
+def build_packages(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """`n` packages cloned from the real ones, each with its own id, name, title, date, licence and organisation."""
+    rnd = random.Random(seed)
+    base = real_packages()
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        p = copy.deepcopy(base[i % len(base)])
+        p["id"] = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
+        p["name"] = f"{p['name'][:80]}-{i}"
+        p["title"] = f"{p.get('title') or p['name']} #{i}"
+        p["metadata_modified"] = (start + timedelta(minutes=7 * i)).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        p["license_id"] = LICENCES[i % len(LICENCES)]
+        org_name, org_title = ORGS[i % len(ORGS)]
+        p["organization"] = {"name": org_name, "title": org_title, "id": org_name}
+        for j, r in enumerate(p.get("resources") or []):
+            r["id"] = f"{p['id'][:8]}-res-{j}"
+            r["package_id"] = p["id"]
+        out.append(p)
+    return out
+
+
+def touch(pkg: dict[str, Any], when: datetime, **changes: Any) -> None:
+    """Change a package upstream the way an edit in CKAN does: new content and a new metadata_modified."""
+    pkg.update(changes)
+    pkg["metadata_modified"] = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+_RANGE = re.compile(r"metadata_modified:\[(\S+) TO \*\]")
+_ORGS = re.compile(r"(?<![-\w])organization:\(([^)]*)\)")
+_NOT_ORG = re.compile(r"-organization:(\S+)")
+
+
+class CkanPortal:
+    """Serve `packages` at `/api/3/action/package_search` on a FixtureServer."""
+
+    def __init__(self, server: FixtureServer, packages: list[dict[str, Any]], rows_max: int = 1000) -> None:
+        self.server = server
+        self.packages = packages
+        self.rows_max = rows_max
+        self.fail: dict[int, Reply] = {}  # start offset → reply to send instead (failure injection)
+        self.ignore_start = False  # a broken server that always answers the first page
+        server.route("/api/3/action/package_search", self.package_search)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def search_requests(self) -> list[Request]:
+        return [r for r in self.server.requests if r.path == "/api/3/action/package_search"]
+
+    def package_search(self, req: Request) -> Reply:
+        start = int(req.arg("start", "0") or 0)
+        if start in self.fail:
+            return self.fail[start]
+        rows = min(int(req.arg("rows", "10") or 10), self.rows_max)
+        pkgs = [p for p in self.packages if p.get("state", "active") == "active" and not p.get("private")]
+        fq = req.arg("fq") or ""
+        m = _RANGE.search(fq)
+        if m:
+            since = m.group(1).replace("Z", "")
+            pkgs = [p for p in pkgs if p["metadata_modified"] >= since]
+        m = _ORGS.search(fq)
+        if m:
+            wanted = {o.strip() for o in m.group(1).split(" OR ")}
+            pkgs = [p for p in pkgs if (p.get("organization") or {}).get("name") in wanted]
+        for excluded in _NOT_ORG.findall(fq):
+            pkgs = [p for p in pkgs if (p.get("organization") or {}).get("name") != excluded]
+        sort = req.arg("sort", "score desc, metadata_modified desc") or ""
+        if sort.startswith("id"):
+            pkgs.sort(key=lambda p: p["id"], reverse=sort.endswith("desc"))
+        if self.ignore_start:
+            start = 0
+        page = pkgs[start : start + rows]
+        fl = req.arg("fl")
+        if fl:
+            fields = [f.strip() for f in re.split(r"[ ,]", fl) if f.strip()]
+            page = [{f: p.get(f) for f in fields if f in p} for p in page]
+        body = {
+            "help": f"{self.url}/api/3/action/help_show?name=package_search",
+            "success": True,
+            "result": {"count": len(pkgs), "sort": sort, "facets": {}, "results": page, "search_facets": {}},
+        }
+        return Reply(200, json.dumps(body))
