@@ -176,12 +176,13 @@ def parse_sources(data: Any, path: Path | None = None) -> Config:
                 params = get_connector_class(typ).Params.model_validate(params_raw)
             except ValidationError as exc:
                 errors += format_errors(exc, ("sources", i, "params"), raw)
-        if src is not None:
-            if src.id in seen:
-                errors.append(f"{_loc(('sources', i, 'id'), raw)}: duplicate source id {src.id!r}")
-            seen.add(src.id)
-            if params is not None:
-                sources.append(src.model_copy(update={"params": params}))
+        sid = item.get("id")
+        if isinstance(sid, str):
+            if sid in seen:
+                errors.append(f"{_loc(('sources', i, 'id'), raw)}: duplicate source id {sid!r}")
+            seen.add(sid)
+        if src is not None and params is not None:
+            sources.append(src.model_copy(update={"params": params}))
     if errors:
         raise ConfigError(f"{where}: {len(errors)} configuration error(s)", errors=errors)
     return Config(sources=sources, path=path)

@@ -92,7 +92,7 @@ def print_summary(report: RunReport) -> None:
         table.add_row(s.source_id, f"[{colours.get(s.status, 'white')}]{s.status}[/]", s.mode, str(s.listed),
                       str(s.created), str(s.updated), str(s.unchanged), str(s.withdrawn), str(s.record_errors),
                       str(s.requests), f"{s.seconds:.1f}")
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=None if interactive() else 160)
     console.print(table)
     for s in report.sources:
         for note in s.notes:

@@ -1,0 +1,107 @@
+"""The CLI through click's runner: exit codes (0, 1, 2, 3), messages, --json output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from harvester.cli import cli
+from tests.fixture_server import FixtureServer, Reply
+from tests.portals.ckan_portal import CkanPortal, build_packages
+
+
+def write_sources(tmp_path: Path, sources: list[dict[str, object]]) -> Path:
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump({"sources": sources}))
+    return path
+
+
+def invoke(tmp_path: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(tmp_path / "sources.yaml"), "--data-dir", str(tmp_path / "data"), *args])
+
+
+@pytest.fixture
+def portal(server: FixtureServer) -> CkanPortal:
+    return CkanPortal(server, build_packages(30))
+
+
+def test_validate_ok_and_invalid(tmp_path: Path) -> None:
+    write_sources(tmp_path, [{"id": "a", "type": "ckan", "url": "https://example.org"}])
+    ok = invoke(tmp_path, "validate")
+    assert ok.exit_code == 0 and "1 sources" in ok.stderr
+    write_sources(tmp_path, [{"id": "a", "type": "ckann", "url": "https://example.org", "params": {}}])
+    bad = invoke(tmp_path, "validate")
+    assert bad.exit_code == 2
+    assert "sources[0] (id=a).type: unknown connector type 'ckann'; valid types:" in bad.stderr
+
+
+def test_validate_reports_missing_token_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOPE_TOKEN", raising=False)
+    write_sources(tmp_path, [{"id": "a", "type": "ckan", "url": "https://e.org", "auth": {"token_env": "NOPE_TOKEN"}}])
+    res = invoke(tmp_path, "validate")
+    assert res.exit_code == 2 and "source a: environment variable NOPE_TOKEN is not set" in res.stderr
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    res = invoke(tmp_path, "validate")
+    assert res.exit_code == 2 and "configuration file not found" in res.stderr
+
+
+def test_harvest_usage_errors(tmp_path: Path) -> None:
+    write_sources(tmp_path, [{"id": "a", "type": "ckan", "url": "https://e.org"}])
+    assert invoke(tmp_path, "harvest").exit_code == 2
+    unknown = invoke(tmp_path, "harvest", "zzz")
+    assert unknown.exit_code == 2 and "unknown source 'zzz'" in unknown.stderr and "known sources: a" in unknown.stderr
+    assert invoke(tmp_path, "harvest", "a", "--all").exit_code == 2
+
+
+def test_harvest_summary_json_and_status(tmp_path: Path, portal: CkanPortal) -> None:
+    write_sources(tmp_path, [{"id": "demo", "type": "ckan", "url": portal.url}])
+    res = invoke(tmp_path, "harvest", "demo")
+    assert res.exit_code == 0, res.stderr
+    assert "harvest run" in res.stderr and "demo" in res.stderr and "report:" in res.stderr
+    res = invoke(tmp_path, "harvest", "--all", "--json")
+    report = json.loads(res.stdout)
+    assert report["exit_code"] == 0 and report["sources"][0]["mode"] == "incremental"
+    assert Path(tmp_path / "data/runs" / report["run_id"] / "report.json").exists()
+    status = json.loads(invoke(tmp_path, "status", "--json").stdout)
+    assert status[0]["datasets"] == 30 and status[0]["last_run"]["status"] == "ok"
+    listing = json.loads(invoke(tmp_path, "sources", "--json").stdout)
+    assert listing[0]["datasets"] == 30 and listing[0]["last_status"] == "ok"
+
+
+def test_exit_3_when_one_source_fails_and_1_when_all_fail(tmp_path: Path, server: FixtureServer, portal: CkanPortal) -> None:
+    server.route("/broken/api/3/action/package_search", Reply(200, "<html>oops</html>", content_type="text/html"))
+    write_sources(
+        tmp_path,
+        [
+            {"id": "good", "type": "ckan", "url": portal.url},
+            {"id": "broken", "type": "ckan", "url": f"{server.url}/broken", "http": {"max_retries": 0}},
+        ],
+    )
+    res = invoke(tmp_path, "harvest", "--all")
+    assert res.exit_code == 3
+    assert "broken: expected JSON but got an HTML" in res.stderr and "/broken/api/3/action/package_search" in res.stderr
+    assert invoke(tmp_path, "harvest", "broken").exit_code == 1
+
+
+def test_check_and_state(tmp_path: Path, portal: CkanPortal) -> None:
+    write_sources(tmp_path, [{"id": "demo", "type": "ckan", "url": portal.url}])
+    res = invoke(tmp_path, "check", "demo", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["source_id"] == "demo"
+    invoke(tmp_path, "harvest", "demo")
+    shown = json.loads(invoke(tmp_path, "state", "show", "demo").stdout)
+    assert shown["cursor"] is not None
+    assert invoke(tmp_path, "state", "reset", "demo").exit_code == 0
+    assert json.loads(invoke(tmp_path, "state", "show", "demo").stdout)["cursor"] is None
+
+
+def test_connectors_json_lists_params() -> None:
+    res = CliRunner().invoke(cli, ["connectors", "--json"])
+    types = {c["type"]: c for c in json.loads(res.stdout)}
+    rows = {p["name"]: p for p in types["ckan"]["params"]}
+    assert rows["rows"]["default"] == 1000 and rows["rows"]["description"]
