@@ -53,3 +53,21 @@ def ckan(server: FixtureServer) -> Scenario:
 
 
 SCENARIOS["ckan"] = ckan
+
+
+def opendatasoft(server: FixtureServer) -> Scenario:
+    """The 3 real v2.1 dataset objects, 2 per page: 2 pages; `since` keeps the two modified after 14:00."""
+    from tests.portals.ods_portal import OdsPortal, ods_records
+
+    url = OdsPortal(ods_records()).install(server)
+    return Scenario(
+        url=url,
+        params={"page_size": 2},
+        count=3,
+        since=datetime(2021, 6, 23, 14, 0, tzinfo=UTC),
+        requests=2,
+        since_count=2,
+    )
+
+
+SCENARIOS["opendatasoft"] = opendatasoft

@@ -1,0 +1,361 @@
+"""OpenDataSoft connector: Explore API v2.1 `catalog/datasets`, with the catalogue export past the 10,000 cap.
+
+Identity is `dataset_uid` (`da_xxxxxx`): the slug `dataset_id` can be renamed by the portal, so it is kept as
+an extra (`ods:dataset_id`). Resources are the dataset export URLs (CSV, Parquet, JSON, GeoJSON for geographic
+datasets) and the attachments. Incremental runs ask the server for `modified >= date'…'`.
+
+Paging: `limit` ≤ 100 and `offset + limit` < 10,000. A catalogue larger than that is read in one request from
+`catalog/exports/json` (unlimited), with the same `where`/`refine` filters. A 429 quota answer carries its
+`reset_time`: the connector waits for it when it is near, and otherwise fails the source with the reset time.
+
+`mode: dcat` harvests the portal's DCAT export (`catalog/exports/dcat`, what data.gouv.fr harvests) through the
+registered `dcat` connector.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field, field_validator
+
+from harvester.connectors.base import BaseConnector, Params
+from harvester.dates import parse_datetime
+from harvester.errors import ConfigError, SourceError, TransientError
+from harvester.paging import PageGuard
+from harvester.records import DatasetRecord, ResourceRef
+
+API = "/api/explore/v2.1"
+MAX_WINDOW = 10_000  # offset + limit must stay below this
+ExportFormat = Literal["csv", "parquet", "json", "geojson", "xlsx", "shp", "fgb", "kml"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "parquet", "json", "geojson")
+
+
+class OdsParams(Params):
+    mode: Literal["explore", "dcat"] = Field(
+        "explore",
+        description="`explore`: the JSON catalogue API (full ODS metadata); `dcat`: the DCAT export "
+        "`catalog/exports/dcat`, read by the `dcat` connector.",
+    )
+    page_size: int = Field(100, ge=1, le=100, description="Datasets per page (`limit`, at most 100).")
+    where: str | None = Field(
+        None, description='ODSQL filter on the catalogue, e.g. `publisher = "Ville de Rennes"`.'
+    )
+    refine: list[str] = Field(
+        default_factory=list,
+        description="Facet filters `facet:value`, e.g. `theme:Transports`; all must match.",
+    )
+    order_by: str = Field("dataset_id", description="Sort of the paged listing (stable paging).")
+    exports: list[ExportFormat] = Field(
+        default_factory=lambda: list(EXPORT_FORMATS),
+        description="Export formats listed as resources of datasets with records (`geojson`, `shp`, `kml`, `fgb` "
+        "only for geographic datasets).",
+    )
+    attachments: bool = Field(True, description="List the dataset attachments as resources.")
+    skip_federated: bool = Field(
+        False, description="Skip datasets federated from another ODS domain (harvest them at their source)."
+    )
+    max_quota_wait: float = Field(
+        300, ge=0, description="Longest wait (seconds) for a 429 quota `reset_time`; longer fails the source."
+    )
+
+    @field_validator("refine")
+    @classmethod
+    def _facet_value(cls, v: list[str]) -> list[str]:
+        for item in v:
+            facet, sep, value = item.partition(":")
+            if not sep or not facet.strip() or not value.strip():
+                raise ValueError(f"{item!r}: expected `facet:value`")
+        return v
+
+
+GEO_ONLY = frozenset({"geojson", "shp", "kml", "fgb"})
+
+
+class OpenDataSoftConnector(BaseConnector):
+    type = "opendatasoft"
+    Params = OdsParams
+    description = (
+        "OpenDataSoft portal (Explore API v2.1): datasets keyed on `dataset_uid`, export URLs and attachments as "
+        "resources, incremental on `modified`; larger catalogues through the catalogue export."
+    )
+    incremental = True
+
+    params: OdsParams
+
+    # -- HTTP -----------------------------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        token = self.auth.get("token")
+        if not token:
+            return {}
+        header = self.auth.get("header", "Authorization")
+        if header.lower() == "authorization" and not token.lower().startswith("apikey "):
+            token = f"Apikey {token}"
+        return {header: token}
+
+    def _quota_hint(self, err: TransientError) -> float | None:
+        """Read the ODS 429 body `{errorcode: 10002, reset_time, call_limit, limit_time_unit}`."""
+        if getattr(err, "status", None) != 429:
+            return None
+        try:
+            body = json.loads(getattr(err, "body", b"") or b"{}")
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        reset = parse_datetime(body.get("reset_time"))
+        if reset is None:
+            return None
+        wait = (reset - datetime.now(UTC)).total_seconds()
+        if wait > self.params.max_quota_wait:
+            limit = body.get("call_limit")
+            unit = body.get("limit_time_unit")
+            quota = f" ({limit} calls per {unit})" if limit and unit else ""
+            raise SourceError(
+                f"OpenDataSoft API quota exhausted{quota}; it resets at {reset.isoformat()}",
+                source_id=self.source_id,
+                url=err.url,
+                hint="run again after the reset, or set an API key (auth) for a larger quota",
+            )
+        return max(wait, 0.0) + 1.0
+
+    def _get(self, path: str, query: dict[str, Any]) -> tuple[Any, str, bytes]:
+        resp = self.http.fetch(
+            f"{self.url}{API}{path}",
+            params=query,
+            headers=self._headers(),
+            policy=self.policy,
+            source_id=self.source_id,
+            retry_hint=self._quota_hint,
+        )
+        return resp.json(source_id=self.source_id), resp.url, resp.content
+
+    # -- listing --------------------------------------------------------------------------------------------
+    def _filters(self, since: datetime | None) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        where = [f"({self.params.where})"] if self.params.where else []
+        if since is not None:
+            stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            where.append(f"modified >= date'{stamp}'")
+        if where:
+            query["where"] = " and ".join(where)
+        if self.params.refine:
+            query["refine"] = [_refine(r) for r in self.params.refine]
+        return query
+
+    def _raw_datasets(self, since: datetime | None) -> Iterator[dict[str, Any]]:
+        """Pages of `catalog/datasets`; past the 10,000 window, the whole catalogue from `catalog/exports/json`."""
+        guard = PageGuard(self.source_id)
+        base = self._filters(since)
+        offset = 0
+        while True:
+            size = min(self.params.page_size, MAX_WINDOW - 1 - offset)
+            if size <= 0:
+                raise SourceError(
+                    f"the catalogue grew past {MAX_WINDOW - 1} datasets while paging",
+                    source_id=self.source_id,
+                    url=f"{self.url}{API}/catalog/datasets",
+                    hint="run again: a catalogue this large is read from the catalogue export",
+                )
+            query = {**base, "limit": size, "offset": offset, "order_by": self.params.order_by}
+            payload, url, content = self._get("/catalog/datasets", query)
+            guard.check(content=content if offset else None, url=url)
+            if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+                raise SourceError(
+                    "not an OpenDataSoft Explore v2.1 response (no `results` list)",
+                    source_id=self.source_id,
+                    url=url,
+                    hint="check that the source url is the portal's base URL (https://data.example.fr)",
+                )
+            total = payload.get("total_count")
+            total = total if isinstance(total, int) else None
+            if offset == 0 and total is not None and total >= MAX_WINDOW:
+                # The Explore API cannot page past offset+limit = 10,000: read the export instead.
+                yield from self._export(base)
+                return
+            results = payload["results"]
+            yield from results
+            offset += len(results)
+            if not results or len(results) < size or (total is not None and offset >= total):
+                return
+
+    def _export(self, base: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        payload, url, _ = self._get("/catalog/exports/json", {**base, "order_by": self.params.order_by})
+        if isinstance(payload, dict) and isinstance(payload.get("results"), list):
+            payload = payload["results"]
+        if not isinstance(payload, list):
+            raise SourceError(
+                "unexpected catalogue export shape (expected a JSON array)", source_id=self.source_id, url=url
+            )
+        yield from payload
+
+    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+        if self.params.mode == "dcat":
+            yield from self._list_dcat(since)
+            return
+        seen: set[str] = set()
+        listing = f"{self.url}{API}/catalog/datasets"
+        for item in self._raw_datasets(since):
+            if not isinstance(item, dict):
+                self.on_record_error(None, "catalogue entry is not a JSON object", listing)
+                continue
+            uid = item.get("dataset_uid")
+            if not isinstance(uid, str) or not uid.strip():
+                self.on_record_error(item.get("dataset_id"), "dataset without a `dataset_uid`", listing)
+                continue
+            if uid in seen:
+                continue
+            seen.add(uid)
+            if self.params.skip_federated and _default(item).get("federated") is True:
+                continue
+            try:
+                yield self.map_dataset(item)
+            except Exception as exc:  # one bad record never stops its source
+                self.on_record_error(
+                    uid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._page(item)
+                )
+
+    def _list_dcat(self, since: datetime | None) -> Iterator[DatasetRecord]:
+        from harvester.connectors import REGISTRY
+
+        cls = REGISTRY.get("dcat")
+        if cls is None:
+            raise ConfigError("`mode: dcat` needs the `dcat` connector, which is not registered")
+        inner = cls(
+            self.source_id,
+            f"{self.url}{API}/catalog/exports/dcat",
+            _empty_params(cls),
+            self.http,
+            policy=self.policy,
+            auth=self.auth,
+        )
+        yield from inner.list_datasets(since)
+        self.record_errors.extend(inner.record_errors)
+        self.listing_complete = self.listing_complete and inner.listing_complete
+
+    # -- mapping --------------------------------------------------------------------------------------------
+    def _page(self, item: dict[str, Any]) -> str:
+        return f"{self.url}/explore/dataset/{quote(str(item.get('dataset_id') or ''), safe='')}/"
+
+    def map_dataset(self, item: dict[str, Any]) -> DatasetRecord:
+        uid = str(item["dataset_uid"]).strip()
+        slug = item.get("dataset_id")
+        if not isinstance(slug, str) or not slug:
+            raise ValueError("no `dataset_id` (slug): export URLs cannot be built")
+        meta = _default(item)
+        dcat = _metas(item, "dcat")
+        extras = {"ods:dataset_id": slug, "ods:domain": urlsplit(self.url).netloc}
+        for key in (
+            "license_url",
+            "source_domain",
+            "source_dataset",
+            "records_count",
+            "federated",
+            "data_processed",
+        ):
+            if meta.get(key) not in (None, ""):
+                extras[f"ods:{key}"] = _text(meta[key])
+        inspire = _metas(item, "inspire")
+        if inspire.get("file_identifier"):
+            extras["inspire:file_identifier"] = str(inspire["file_identifier"])
+        title = _text(meta.get("title")).strip() or slug
+        contact = dcat.get("contact_email")
+        return DatasetRecord(
+            source_id=self.source_id,
+            remote_id=uid,
+            name=slug,
+            title=title,
+            description=_text(meta.get("description")) or None,
+            landing_page=self._page(item),
+            remote_url=self._page(item),
+            publisher=_text(meta.get("publisher")) or None,
+            contact_email=contact if isinstance(contact, str) and "@" in contact else None,
+            keywords=_strings(meta.get("keyword")),
+            themes=_strings(meta.get("theme")),
+            license_raw=_text(meta.get("license")) or _text(meta.get("license_url")) or None,
+            issued=parse_datetime(dcat.get("issued") or dcat.get("created")),
+            modified=parse_datetime(meta.get("modified") or meta.get("metadata_processed")),
+            frequency=_text(dcat.get("accrualperiodicity")) or None,
+            spatial=", ".join(_strings(meta.get("territory"))) or None,
+            resources=self._resources(item, slug, uid),
+            extras=extras,
+            raw=item,
+        )
+
+    def _resources(self, item: dict[str, Any], slug: str, uid: str) -> tuple[ResourceRef, ...]:
+        out: list[ResourceRef] = []
+        base = f"{self.url}{API}/catalog/datasets/{quote(slug, safe='')}"
+        features = item.get("features")
+        features = features if isinstance(features, list) else []
+        has_records = item.get("has_records") is not False
+        is_geo = "geo" in features
+        modified = parse_datetime(_default(item).get("data_processed"))
+        if has_records:
+            for fmt in self.params.exports:
+                if fmt in GEO_ONLY and not is_geo:
+                    continue
+                out.append(
+                    ResourceRef(
+                        url=f"{base}/exports/{fmt}",
+                        remote_id=f"{uid}/exports/{fmt}",
+                        title=f"{slug}.{fmt}",
+                        format=fmt,
+                        modified=modified,
+                    )
+                )
+        if self.params.attachments:
+            for att in item.get("attachments") or []:
+                if not isinstance(att, dict) or not att.get("id"):
+                    continue
+                name = str(att.get("title") or att["id"])
+                out.append(
+                    ResourceRef(
+                        url=f"{base}/attachments/{quote(str(att['id']), safe='')}",
+                        remote_id=f"{uid}/attachments/{att['id']}",
+                        title=name,
+                        format=name.rsplit(".", 1)[-1].lower() if "." in name else None,
+                        media_type=att.get("mimetype") or None,
+                    )
+                )
+        return tuple(out)
+
+
+def _empty_params(cls: type[BaseConnector]) -> Params:
+    model: type[Params] = cls.Params
+    return model.model_validate({})
+
+
+def _refine(value: str) -> str:
+    facet, _, val = value.partition(":")
+    return f'{facet.strip()}:"{val.strip().strip(chr(34))}"'
+
+
+def _metas(item: dict[str, Any], block: str) -> dict[str, Any]:
+    metas = item.get("metas")
+    value = metas.get(block) if isinstance(metas, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _default(item: dict[str, Any]) -> dict[str, Any]:
+    return _metas(item, "default")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value if v is not None)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return ()
+    return tuple(str(v).strip() for v in value if v is not None and str(v).strip())
