@@ -103,7 +103,11 @@ class ParquetSink:
         if batch.num_rows == 0:
             return
         if batch.schema != self.schema:
-            batch = batch.cast(self.schema) if isinstance(batch, pa.Table) else pa.Table.from_batches([batch]).cast(self.schema)
+            batch = (
+                batch.cast(self.schema)
+                if isinstance(batch, pa.Table)
+                else pa.Table.from_batches([batch]).cast(self.schema)
+            )
         if self.geo is not None and self.geometry_column is not None:
             self.geo.update(batch.column(self.geometry_column))
         if isinstance(batch, pa.Table):
@@ -136,7 +140,9 @@ class ParquetSink:
     def __enter__(self) -> ParquetSink:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is not None:
             self.abort()
 

@@ -1,0 +1,204 @@
+"""Geometry from table columns (lat/lon pairs, "lat,lon" strings, WKT or GeoJSON text) into GeoParquet WKB."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from harvester.normalise.sink import ParquetSink
+
+GEOMETRY = "geometry"
+BATCH_ROWS = 65_536
+_LAT = re.compile(r"^(y)?lat(itude)?(wgs84|dd|deg|gps)?$")
+_LON = re.compile(r"^(x)?(lon|lng|long|longitude)(wgs84|dd|deg|gps)?$")
+_PAIR_NAMES = re.compile(
+    r"^(coordonnees?(xy|gps|wgs84)?|coordinates|coords?|geopoint(2d)?|latlo?ng?|lo?ng?lat|xy|gps|geoloc(alisation)?|position)$"
+)
+_LON_FIRST = re.compile(r"(xy|lonlat|lnglat|longlat)$")
+_PAIR_VALUE = (
+    r"^\s*[\[\(]?\s*(?P<a>[-+]?\d{1,3}(?:\.\d+)?)\s*[,; ]\s*(?P<b>[-+]?\d{1,3}(?:\.\d+)?)\s*[\]\)]?\s*$"
+)
+_WKT = r"(?i)^\s*(SRID=\d+;\s*)?(POINT|LINESTRING|POLYGON|MULTIPOINT|MULTILINESTRING|MULTIPOLYGON|GEOMETRYCOLLECTION)\s*(ZM|Z|M)?\s*(\(|EMPTY)"
+_GEOJSON = r'^\s*\{.*"type"\s*:\s*"(Point|LineString|Polygon|MultiPoint|MultiLineString|MultiPolygon|GeometryCollection)"'
+_SRID = re.compile(r"(?i)^\s*SRID=(\d+);")
+MIN_SHARE = 0.9  # share of the non-empty values that must look right before a column is taken as geometry
+
+
+@dataclass(frozen=True)
+class GeoPlan:
+    """How to build the geometry of a table: from which columns, and in which order."""
+
+    kind: str  # "latlon" (two columns) | "pair" (one "a,b" column) | "wkt" | "geojson"
+    columns: tuple[str, ...]  # latlon: (lat, lon); pair/wkt/geojson: (column,)
+    lon_first: bool = False  # pair: the first number is the longitude
+    crs_known: bool = True  # False when the values say nothing about the CRS (EWKT with another SRID)
+    target: str = GEOMETRY
+
+    def describe(self) -> str:
+        return f"{self.kind}({', '.join(self.columns)})"
+
+
+def _norm(name: str) -> str:
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]", "", text)
+
+
+def _to_float(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Numbers as float64; strings with a decimal comma or point are parsed, anything else becomes null."""
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
+        return pc.cast(arr, pa.float64())
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return pa.nulls(len(arr), pa.float64())
+    text = pc.replace_substring(pc.utf8_trim_whitespace(arr), ",", ".")
+    ok = pc.match_substring_regex(text, r"^[-+]?\d+(\.\d+)?$")
+    return pc.cast(pc.if_else(ok, text, pa.scalar(None, text.type)), pa.float64())
+
+
+def _in_range(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ~np.isnan(lat) & ~np.isnan(lon)
+
+
+def _floats(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(_to_float(arr), np.nan).to_numpy(zero_copy_only=False), dtype="float64")
+
+
+def _string_sample(pf: pq.ParquetFile, column: str, limit: int = 200) -> list[str]:
+    out: list[str] = []
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=[column]):
+        arr = batch.column(0)
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return []
+        out.extend(v for v in arr.drop_null().to_pylist() if v and v.strip())
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def _share(values: list[str], pattern: str) -> float:
+    if not values:
+        return 0.0
+    rx = re.compile(pattern, re.S)
+    return sum(1 for v in values if rx.match(v)) / len(values)
+
+
+def _latlon_columns(names: list[str]) -> tuple[str, str] | None:
+    normed = {n: _norm(n) for n in names}
+    lats = [n for n in names if _LAT.match(normed[n])]
+    lons = [n for n in names if _LON.match(normed[n])]
+    if lats and lons:
+        return lats[0], lons[0]
+    xs = [n for n in names if normed[n] == "x"]
+    ys = [n for n in names if normed[n] == "y"]
+    if xs and ys:  # only accepted when the values are degrees (checked by the caller)
+        return ys[0], xs[0]
+    return None
+
+
+def _latlon_valid(pf: pq.ParquetFile, lat: str, lon: str) -> bool:
+    valid = present = 0
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=[lat, lon]):
+        la, lo = _floats(batch.column(0)), _floats(batch.column(1))
+        either = ~np.isnan(la) | ~np.isnan(lo)
+        present += int(either.sum())
+        valid += int(_in_range(la, lo).sum())
+    return valid > 0 and valid >= MIN_SHARE * present
+
+
+def detect_geometry(pf: pq.ParquetFile) -> GeoPlan | None:
+    """Find the columns a geometry can be built from; None when the table has none (or already has one)."""
+    names = list(pf.schema_arrow.names)
+    if GEOMETRY in names:
+        return None
+    string_cols = [
+        f.name for f in pf.schema_arrow if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
+    for name in string_cols:
+        sample = _string_sample(pf, name)
+        if _share(sample, _WKT) >= MIN_SHARE:
+            srids = {m.group(1) for v in sample if (m := _SRID.match(v))}
+            return GeoPlan("wkt", (name,), crs_known=srids <= {"4326"})
+        if _share(sample, _GEOJSON) >= MIN_SHARE:
+            return GeoPlan("geojson", (name,))
+    pair = _latlon_columns(names)
+    if pair and _latlon_valid(pf, *pair):
+        return GeoPlan("latlon", pair)
+    for name in string_cols:
+        if not _PAIR_NAMES.match(_norm(name)):
+            continue
+        sample = _string_sample(pf, name)
+        if _share(sample, _PAIR_VALUE) < MIN_SHARE:
+            continue
+        lon_first = bool(_LON_FIRST.search(_norm(name)))
+        if not lon_first:
+            rx = re.compile(_PAIR_VALUE)
+            firsts = [abs(float(m.group("a"))) for v in sample if (m := rx.match(v))]
+            seconds = [abs(float(m.group("b"))) for v in sample if (m := rx.match(v))]
+            lon_first = any(a > 90 for a in firsts) and all(b <= 90 for b in seconds)
+        return GeoPlan("pair", (name,), lon_first=lon_first)
+    return None
+
+
+def geometry_wkb(batch: pa.RecordBatch, plan: GeoPlan) -> pa.Array:
+    """The WKB geometry of each row (null where the row has no usable geometry)."""
+    import shapely
+
+    if plan.kind == "latlon":
+        lat, lon = _floats(batch.column(plan.columns[0])), _floats(batch.column(plan.columns[1]))
+        ok = _in_range(lat, lon)
+        geoms = np.full(len(lat), None, dtype=object)
+        geoms[ok] = shapely.points(lon[ok], lat[ok])
+    elif plan.kind == "pair":
+        parts = pc.extract_regex(pc.fill_null(batch.column(plan.columns[0]), ""), _PAIR_VALUE)
+        a = _floats(pc.struct_field(parts, "a"))
+        b = _floats(pc.struct_field(parts, "b"))
+        lon, lat = (a, b) if plan.lon_first else (b, a)
+        ok = _in_range(lat, lon)
+        geoms = np.full(len(lat), None, dtype=object)
+        geoms[ok] = shapely.points(lon[ok], lat[ok])
+    elif plan.kind == "wkt":
+        text = pc.replace_substring_regex(batch.column(plan.columns[0]), r"(?i)^\s*SRID=\d+;\s*", "")
+        geoms = shapely.from_wkt(text.to_numpy(zero_copy_only=False), on_invalid="ignore")
+    else:
+        values = batch.column(plan.columns[0]).to_numpy(zero_copy_only=False)
+        geoms = shapely.from_geojson(values, on_invalid="ignore")
+    return pa.array(shapely.to_wkb(geoms), type=pa.binary())
+
+
+def _with_geometry(batch: pa.RecordBatch, plan: GeoPlan) -> pa.RecordBatch:
+    return batch.append_column(pa.field(plan.target, pa.binary()), geometry_wkb(batch, plan))
+
+
+def iter_with_geometry(pf: pq.ParquetFile, plan: GeoPlan) -> Iterator[pa.RecordBatch]:
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS):
+        yield _with_geometry(batch, plan)
+
+
+def write_with_geometry(src: Path, dest: Path) -> tuple[int, GeoPlan | None]:
+    """Copy the Parquet file `src` to `dest`, adding a WKB geometry column and `geo` metadata when the columns allow.
+
+    Streams record batches (bounded memory). Without geometry columns the file is moved as is.
+    """
+    pf = pq.ParquetFile(src)
+    plan = detect_geometry(pf)
+    if plan is None:
+        rows = pf.metadata.num_rows
+        pf.close()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src.replace(dest)
+        return rows, None
+    schema = pf.schema_arrow.append(pa.field(plan.target, pa.binary()))
+    with ParquetSink(dest, schema, geometry_column=plan.target, crs_known=plan.crs_known) as sink:
+        for batch in iter_with_geometry(pf, plan):
+            sink.write(batch)
+        rows = sink.close()
+    pf.close()
+    return rows, plan

@@ -1,0 +1,405 @@
+"""The normalise stage: every tabular resource of a source's catalogue → tables/<source>/<dataset>/<resource>.parquet."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from harvester.catalog import catalog_dir, read_catalog, write_table_atomic
+from harvester.config import Config, SourceConfig
+from harvester.errors import EXIT_ABORTED, EXIT_OK, EXIT_PARTIAL, HarvesterError
+from harvester.harvest import new_run_id, write_jsonl, write_report
+from harvester.http import HttpClient
+from harvester.normalise.archive import ZipLimits
+from harvester.normalise.drift import append_schema_changes, diff_columns
+from harvester.normalise.resource import (
+    Previous,
+    ResourceOutcome,
+    ResourceUnit,
+    normalise_resource,
+    with_policy,
+)
+from harvester.normalise.sniff import resource_kind
+from harvester.schema import RESOURCES
+from harvester.state import StateStore
+
+log = logging.getLogger(__name__)
+
+OnStart = Callable[[str, int], None]  # (source_id, resources to process)
+OnDone = Callable[[str, ResourceOutcome], None]  # called after each resource
+
+
+@dataclass
+class SourceNormalise:
+    source_id: str
+    status: str = "ok"  # ok | partial (some resources failed) | failed | locked | not_harvested
+    converted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    skipped: int = 0  # not tabular
+    rows: int = 0  # rows written by this run
+    bytes: int = 0  # bytes downloaded
+    seconds: float = 0.0
+    error: str | None = None
+    schema_changes: int = 0
+    resources: list[ResourceOutcome] = field(default_factory=list)
+
+
+@dataclass
+class NormaliseReport:
+    run_id: str
+    started_at: str
+    finished_at: str | None = None
+    sources: list[SourceNormalise] = field(default_factory=list)
+    report_path: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if not self.sources:
+            return EXIT_OK
+        if all(s.status in ("failed", "locked", "not_harvested") for s in self.sources):
+            return EXIT_ABORTED
+        if any(s.status != "ok" for s in self.sources):
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "kind": "normalise",
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "exit_code": self.exit_code,
+            "sources": [asdict(s) for s in self.sources],
+        }
+
+
+def _segment(text: str) -> str:
+    """A safe file name part: unchanged when already safe, else cleaned and suffixed with a short hash."""
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")[:80]
+    if clean == text and clean:
+        return clean
+    return f"{clean or 'x'}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def table_path_for(source_id: str, dataset_key: str, resource_key: str) -> str:
+    """`tables/<source>/<dataset>/<resource>.parquet`, relative to the data dir."""
+    dataset = dataset_key.removeprefix(f"{source_id}:")
+    resource = resource_key.removeprefix(f"{dataset_key}:")
+    return f"tables/{_segment(source_id)}/{_segment(dataset)}/{_segment(resource)}.parquet"
+
+
+def _previous(state: StateStore, row: dict[str, Any]) -> Previous:
+    st = state.read_resource_state(row["resource_key"]) or {}
+    cols = st.get("columns")
+    return Previous(
+        url=st.get("url"),
+        etag=st.get("etag"),
+        last_modified=st.get("last_modified"),
+        sha256=st.get("sha256"),
+        columns=tuple((str(n), str(t)) for n, t in cols) if cols else None,
+        table_path=row.get("table_path"),
+        table_rows=row.get("table_rows"),
+        table_schema_hash=row.get("table_schema_hash"),
+    )
+
+
+def plan_units(
+    source: SourceConfig,
+    datasets: pa.Table,
+    resources: pa.Table,
+    *,
+    data_dir: Path,
+    state: StateStore,
+    force: bool,
+    max_bytes: int | None,
+    zip_limits: ZipLimits,
+) -> tuple[list[ResourceUnit], list[str]]:
+    """The work units of a source (tabular resources of live datasets) and the keys of the non-tabular ones."""
+    withdrawn = {
+        k
+        for k, w in zip(
+            datasets.column("dataset_key").to_pylist(),
+            datasets.column("withdrawn_at").to_pylist(),
+            strict=True,
+        )
+        if w
+    }
+    policy = with_policy(source.http.policy(), max_bytes)
+    units: list[ResourceUnit] = []
+    skipped: list[str] = []
+    for row in resources.to_pylist():
+        if row["dataset_key"] in withdrawn:
+            continue
+        kind = resource_kind(row.get("format"), row.get("url"))
+        if kind is None or not row.get("url"):
+            skipped.append(row["resource_key"])
+            continue
+        units.append(
+            ResourceUnit(
+                source_id=source.id,
+                dataset_key=row["dataset_key"],
+                resource_key=row["resource_key"],
+                url=row["url"],
+                kind=kind,
+                table_path=table_path_for(source.id, row["dataset_key"], row["resource_key"]),
+                data_dir=str(data_dir),
+                policy=policy,
+                previous=_previous(state, row),
+                force=force,
+                zip_limits=zip_limits,
+            )
+        )
+    return units, skipped
+
+
+def normalise_source(
+    source: SourceConfig,
+    *,
+    data_dir: Path,
+    state: StateStore,
+    http: HttpClient,
+    run_id: str,
+    force: bool = False,
+    workers: int = 4,
+    max_bytes: int | None = None,
+    zip_limits: ZipLimits | None = None,
+    on_start: OnStart | None = None,
+    on_done: OnDone | None = None,
+) -> SourceNormalise:
+    """Normalise one source's tabular resources. Never raises for a resource or source failure."""
+    result = SourceNormalise(source.id)
+    t0 = time.monotonic()
+    try:
+        with state.lock(f"source-{source.id}"):
+            state.start_run(run_id, source.id, "normalise")
+            try:
+                _normalise_locked(
+                    source,
+                    data_dir,
+                    state,
+                    http,
+                    run_id,
+                    force,
+                    workers,
+                    max_bytes,
+                    zip_limits or ZipLimits(),
+                    result,
+                    on_start,
+                    on_done,
+                )
+            except HarvesterError as exc:
+                result.status, result.error = "failed", str(exc)
+            except Exception as exc:  # a bug must not stop the other sources
+                log.exception("normalise of %s crashed", source.id, extra={"source_id": source.id})
+                result.status, result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
+            result.seconds = round(time.monotonic() - t0, 3)
+            summary = {k: v for k, v in asdict(result).items() if k != "resources"}
+            state.finish_run(run_id, source.id, result.status, summary)
+    except HarvesterError as exc:  # LockedError
+        result.status, result.error = "locked", str(exc)
+    return result
+
+
+def _normalise_locked(
+    source: SourceConfig,
+    data_dir: Path,
+    state: StateStore,
+    http: HttpClient,
+    run_id: str,
+    force: bool,
+    workers: int,
+    max_bytes: int | None,
+    zip_limits: ZipLimits,
+    result: SourceNormalise,
+    on_start: OnStart | None,
+    on_done: OnDone | None,
+) -> None:
+    snapshot = read_catalog(data_dir, source.id)
+    if snapshot is None:
+        result.status = "not_harvested"
+        result.error = "no catalogue yet: run `harvester harvest` first"
+        return
+    datasets, resources = snapshot
+    units, skipped = plan_units(
+        source,
+        datasets,
+        resources,
+        data_dir=data_dir,
+        state=state,
+        force=force,
+        max_bytes=max_bytes,
+        zip_limits=zip_limits,
+    )
+    result.skipped = len(skipped)
+    if on_start is not None:
+        on_start(source.id, len(units))
+    outcomes: list[ResourceOutcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(normalise_resource, u, http) for u in units]
+        for fut in as_completed(futures):
+            outcome = fut.result()
+            outcomes.append(outcome)
+            if on_done is not None:
+                on_done(source.id, outcome)
+    by_unit = {u.resource_key: u for u in units}
+    outcomes.sort(key=lambda o: o.resource_key)
+    now = datetime.now(UTC)
+    changes: list[dict[str, Any]] = []
+    for o in outcomes:
+        unit = by_unit[o.resource_key]
+        _record_state(state, unit, o)
+        if o.status == "ok" and unit.previous.columns and o.columns is not None:
+            o.schema_changes = diff_columns(list(unit.previous.columns), o.columns)
+            for c in o.schema_changes:
+                changes.append(
+                    {
+                        **c,
+                        "source_id": source.id,
+                        "dataset_key": o.dataset_key,
+                        "resource_key": o.resource_key,
+                        "run_id": run_id,
+                    }
+                )
+        result.bytes += o.bytes
+        if o.status == "ok":
+            result.converted += 1
+            result.rows += o.rows or 0
+        elif o.status == "unchanged":
+            result.unchanged += 1
+        else:
+            result.failed += 1
+    if changes:
+        append_schema_changes(data_dir, source.id, changes, now)
+        result.schema_changes = len(changes)
+    _update_resources(data_dir, source.id, outcomes, by_unit, set(skipped))
+    result.resources = outcomes
+    if result.failed:
+        result.status = "partial"
+
+
+def _record_state(state: StateStore, unit: ResourceUnit, o: ResourceOutcome) -> None:
+    if o.status == "ok" or (o.status == "unchanged" and o.sha256):
+        state.write_resource_state(
+            o.resource_key,
+            url=unit.url,
+            etag=o.etag,
+            last_modified=o.last_modified,
+            sha256=o.sha256,
+            columns=o.columns,
+        )
+
+
+def _update_resources(
+    data_dir: Path,
+    source_id: str,
+    outcomes: list[ResourceOutcome],
+    units: dict[str, ResourceUnit],
+    skipped: set[str],
+) -> None:
+    """Write the table_* columns into resources.parquet (re-read under the source lock, replaced atomically)."""
+    snapshot = read_catalog(data_dir, source_id)
+    if snapshot is None:
+        return
+    by_key = {o.resource_key: o for o in outcomes}
+    rows = snapshot[1].to_pylist()
+    for row in rows:
+        key = row["resource_key"]
+        o = by_key.get(key)
+        if o is None:
+            if key in skipped:
+                row.update(
+                    table_path=None,
+                    table_rows=None,
+                    table_schema_hash=None,
+                    table_status="skipped",
+                    table_error=None,
+                )
+            continue
+        if o.status in ("ok", "unchanged"):
+            row.update(
+                table_path=o.table_path,
+                table_rows=o.rows,
+                table_schema_hash=o.schema_hash,
+                table_status=o.status,
+                table_error=None,
+            )
+        else:  # failed: the previous table (if any) stays usable and listed
+            prev = units[key].previous
+            still = bool(prev.table_path) and (data_dir / str(prev.table_path)).exists()
+            row.update(
+                table_path=prev.table_path if still else None,
+                table_rows=prev.table_rows if still else None,
+                table_schema_hash=prev.table_schema_hash if still else None,
+                table_status="failed",
+                table_error=o.error,
+            )
+    write_table_atomic(
+        pa.Table.from_pylist(rows, schema=RESOURCES), catalog_dir(data_dir, source_id) / "resources.parquet"
+    )
+
+
+def normalise_sources(
+    config: Config,
+    source_ids: list[str],
+    *,
+    data_dir: Path,
+    state: StateStore,
+    http: HttpClient,
+    run_id: str | None = None,
+    force: bool = False,
+    workers: int = 4,
+    max_bytes: int | None = None,
+    zip_limits: ZipLimits | None = None,
+    on_start: OnStart | None = None,
+    on_done: OnDone | None = None,
+) -> NormaliseReport:
+    """Normalise several sources one after the other (resources in parallel) and write `normalise-report.json`.
+
+    Used by `harvester normalise` and by `harvester run` (pass the run's `run_id` to share its report folder).
+    """
+    sources = [config.source(sid) for sid in source_ids]
+    report = NormaliseReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
+    for src in sources:
+        report.sources.append(
+            normalise_source(
+                src,
+                data_dir=data_dir,
+                state=state,
+                http=http,
+                run_id=report.run_id,
+                force=force,
+                workers=workers,
+                max_bytes=max_bytes,
+                zip_limits=zip_limits,
+                on_start=on_start,
+                on_done=on_done,
+            )
+        )
+    report.finished_at = datetime.now(UTC).isoformat()
+    report.report_path = str(write_report(data_dir, report.run_id, "normalise-report.json", report.to_dict()))
+    errors = [
+        {
+            "stage": "normalise",
+            "source_id": s.source_id,
+            "resource_key": o.resource_key,
+            "url": o.url,
+            "message": o.error,
+        }
+        for s in report.sources
+        for o in s.resources
+        if o.status == "failed"
+    ]
+    if errors:
+        write_jsonl(data_dir / "runs" / report.run_id / "errors.jsonl", errors)
+    return report
