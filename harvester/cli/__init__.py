@@ -77,6 +77,9 @@ def _register_commands() -> None:
     from harvester.cli import harvest_cmds
 
     harvest_cmds.register(cli)
+    from harvester.cli import normalise_cmds
+
+    normalise_cmds.register(cli)
 
 
 _register_commands()
