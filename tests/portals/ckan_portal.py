@@ -76,6 +76,8 @@ class CkanPortal:
         self.fail: dict[int, Reply] = {}  # start offset → reply to send instead (failure injection)
         self.ignore_start = False  # a broken server that always answers the first page
         server.route("/api/3/action/package_search", self.package_search)
+        server.route("/api/3/action/package_list", self.package_list)
+        server.route("/api/3/action/package_show", self.package_show)
 
     @property
     def url(self) -> str:
@@ -84,12 +86,26 @@ class CkanPortal:
     def search_requests(self) -> list[Request]:
         return [r for r in self.server.requests if r.path == "/api/3/action/package_search"]
 
+    def _visible(self) -> list[dict[str, Any]]:
+        return [p for p in self.packages if p.get("state", "active") == "active" and not p.get("private")]
+
+    def package_list(self, req: Request) -> Reply:
+        return _ok(self.url, "package_list", [p["name"] for p in self._visible()])
+
+    def package_show(self, req: Request) -> Reply:
+        wanted = req.arg("id") or (json.loads(req.body or b"{}").get("id") if req.body else None)
+        for p in self.packages:
+            if wanted in (p["id"], p["name"]):
+                return _ok(self.url, "package_show", p)
+        body = {"success": False, "error": {"__type": "Not Found Error", "message": "Not found"}}
+        return Reply(404, json.dumps(body))
+
     def package_search(self, req: Request) -> Reply:
         start = int(req.arg("start", "0") or 0)
         if start in self.fail:
             return self.fail[start]
         rows = min(int(req.arg("rows", "10") or 10), self.rows_max)
-        pkgs = [p for p in self.packages if p.get("state", "active") == "active" and not p.get("private")]
+        pkgs = self._visible()
         fq = req.arg("fq") or ""
         m = _RANGE.search(fq)
         if m:
@@ -117,3 +133,8 @@ class CkanPortal:
             "result": {"count": len(pkgs), "sort": sort, "facets": {}, "results": page, "search_facets": {}},
         }
         return Reply(200, json.dumps(body))
+
+
+def _ok(base: str, action: str, result: Any) -> Reply:
+    body = {"help": f"{base}/api/3/action/help_show?name={action}", "success": True, "result": result}
+    return Reply(200, json.dumps(body))
