@@ -14,30 +14,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
+from harvester.connectors import dcat_fields as F
 from harvester.connectors.rdf_terms import (
     ADMS,
     DCAT,
     DCT,
-    FOAF,
-    LOCN,
     OWL,
     RDF,
     SKOS,
-    UUID,
-    VCARD,
     best_literal,
     compact,
     first,
-    label,
     text_or_uri,
 )
 from harvester.dates import parse_datetime
@@ -73,7 +68,6 @@ _EXT_FORMATS = {
 _XML_START = re.compile(rb"^(<\?xml|<!--|<!DOCTYPE|<[A-Za-z_][\w.-]*(:[A-Za-z_][\w.-]*)?[\s/>])")
 _ODS_DATASET = re.compile(r"^https?://([^/]+)/explore/dataset/([^/?#]+)/?$")
 _ODS_EXPORT = re.compile(r"/api/explore/v2\.\d+/catalog/datasets/[^/]+/exports/([A-Za-z0-9_]+)")
-_IANA = "https://www.iana.org/assignments/media-types/"
 # Local copies of JSON-LD contexts that are known to be needed (none fetched from the network, ever).
 LOCAL_CONTEXTS: dict[str, Any] = {}
 
@@ -192,132 +186,13 @@ def _ods_id(graph: Graph, node: Node) -> tuple[str, str] | None:
     return None
 
 
-def _file_identifier(graph: Graph, node: Node) -> str | None:
-    """The GeoNetwork / ISO fileIdentifier behind a dataset, if the graph reveals it (cross-source merge key)."""
-    texts: list[str] = []
-    for rec in [*graph.objects(node, FOAF.isPrimaryTopicOf), *graph.subjects(FOAF.primaryTopic, node)]:
-        texts += [str(o) for o in graph.objects(rec, DCT.identifier)]
-        if isinstance(rec, URIRef):
-            texts.append(str(rec))
-    if isinstance(node, URIRef):
-        texts.append(str(node))
-    texts += [str(o) for o in graph.objects(node, DCT.relation) if "geonetwork" in str(o).lower()]
-    for t in texts:
-        m = UUID.search(t)
-        if m and ("geonetwork" in t.lower() or m.group(0) == t.strip() or "/records/" in t):
-            return m.group(0).lower()
-    return None
-
-
-def _media(graph: Graph, node: Node | None) -> str | None:
-    text = text_or_uri(graph, node)
-    if text and text.startswith(_IANA):
-        return text[len(_IANA) :]
-    return text
-
-
-def _format(graph: Graph, node: Node | None) -> str | None:
-    if node is None:
-        return None
-    if isinstance(node, Literal):
-        return str(node).strip() or None
-    name = label(graph, node)
-    if name:
-        return name
-    if isinstance(node, URIRef):
-        text = str(node)
-        if text.startswith(_IANA):
-            return text[len(_IANA) :]
-        return text.rstrip("/").rsplit("/", 1)[-1] or text
-    return best_literal(graph, node, RDF.value)
-
-
-def _resource(graph: Graph, dist: Node) -> ResourceRef | None:
-    url = text_or_uri(graph, first(graph, dist, DCAT.downloadURL)) or text_or_uri(
-        graph, first(graph, dist, DCAT.accessURL)
-    )
-    if not url:
-        return None
-    size = None
-    raw_size = first(graph, dist, DCAT.byteSize)
-    if raw_size is not None:
-        try:
-            size = int(float(str(raw_size)))
-        except ValueError:
-            size = None
-    ident = best_literal(graph, dist, DCT.identifier)
-    return ResourceRef(
-        url=url,
-        remote_id=ident or (str(dist) if isinstance(dist, URIRef) else None),
-        title=best_literal(graph, dist, DCT.title),
-        description=best_literal(graph, dist, DCT.description),
-        format=_format(graph, first(graph, dist, DCT.format)),
-        media_type=_media(graph, first(graph, dist, DCAT.mediaType)),
-        size_bytes=size,
-        modified=parse_datetime(best_literal(graph, dist, DCT.modified)),
-    )
-
-
-def _licence(graph: Graph, node: Node, dists: list[Node]) -> str | None:
-    for pred in (DCT.license, DCT.rights):
-        own = first(graph, node, pred)
-        if own is not None and (text := _licence_text(graph, own)):
-            return text
-        found = Counter(t for d in dists for o in graph.objects(d, pred) if (t := _licence_text(graph, o)))
-        if found:
-            return sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    return None
-
-
-def _licence_text(graph: Graph, node: Node) -> str | None:
-    if isinstance(node, BNode):
-        return label(graph, node) or best_literal(graph, node, DCT.description, DCT.identifier)
-    return text_or_uri(graph, node)
-
-
-def _email(graph: Graph, node: Node) -> str | None:
-    for cp in sorted(graph.objects(node, DCAT.contactPoint), key=str):
-        mail = text_or_uri(graph, first(graph, cp, VCARD.hasEmail))
-        if mail:
-            return mail.removeprefix("mailto:").strip() or None
-    return None
-
-
-def _spatial(graph: Graph, node: Node) -> str | None:
-    obj = first(graph, node, DCT.spatial)
-    if obj is None or isinstance(obj, URIRef | Literal):
-        return text_or_uri(graph, obj)
-    return best_literal(graph, obj, LOCN.geometry, DCAT.bbox, DCAT.centroid) or label(graph, obj)
-
-
-def _keywords(graph: Graph, node: Node) -> tuple[str, ...]:
-    lits = [o for o in graph.objects(node, DCAT.keyword) if isinstance(o, Literal) and str(o).strip()]
-    if any((lit.language or "").lower().startswith("fr") for lit in lits):
-        lits = [lit for lit in lits if not lit.language or lit.language.lower().startswith("fr")]
-    return tuple(sorted({str(lit).strip() for lit in lits}))
-
-
-def _themes(graph: Graph, node: Node) -> tuple[str, ...]:
-    return tuple(
-        sorted(
-            {t for o in graph.objects(node, DCAT.theme) if (t := label(graph, o) or text_or_uri(graph, o))}
-        )
-    )
-
-
-def _modified(graph: Graph, node: Node) -> str | None:
-    own = best_literal(graph, node, DCT.modified)
-    if own:
-        return own
-    for rec in [*graph.objects(node, FOAF.isPrimaryTopicOf), *graph.subjects(FOAF.primaryTopic, node)]:
-        if (when := best_literal(graph, rec, DCT.modified)) is not None:
-            return when
-    return None
-
-
-def map_dataset(graph: Graph, node: Node, source_id: str, *, ods: bool | None = None) -> DatasetRecord:
+def map_dataset(
+    graph: Graph, node: Node, source_id: str, *, ods: bool | None = None, prefer_identifier: bool = False
+) -> DatasetRecord:
     """Map one dataset node; raises _Skip (or any error) when it can't be mapped."""
     ident = best_literal(graph, node, DCT.identifier)
+    fid = F.file_identifier(graph, node)
+    uri_ok = F.valid_uri(node)
     extras: dict[str, str] = {}
     ods_key = _ods_id(graph, node) if ods is not False else None
     name = None
@@ -326,13 +201,17 @@ def map_dataset(graph: Graph, node: Node, source_id: str, *, ods: bool | None = 
         extras["ods_dataset_id"] = name = remote_id
     elif ods:
         raise _Skip("no OpenDataSoft dataset_id found in the dataset URI, dct:identifier or landing page")
-    elif isinstance(node, URIRef):
+    elif uri_ok and not (prefer_identifier and ident):
         remote_id = str(node)
+    elif fid and (not ident or any(c.isspace() for c in ident)):
+        remote_id = fid  # GeoNetwork's "<uuid> <url>" identifiers: the record UUID is the stable part
     elif ident:
         remote_id = ident
+    elif isinstance(node, URIRef):
+        raise _Skip(f"invalid dataset URI {str(node)!r} and no usable dct:identifier")
     else:
         raise _Skip("blank-node dataset without dct:identifier: no stable identity")
-    if isinstance(node, URIRef):
+    if uri_ok:
         extras["uri"] = str(node)
     title = best_literal(graph, node, DCT.title)
     if not title:
@@ -343,7 +222,7 @@ def map_dataset(graph: Graph, node: Node, source_id: str, *, ods: bool | None = 
         if notation := best_literal(graph, adms_id, SKOS.notation):
             extras["adms_identifier"] = notation
             break
-    if fid := _file_identifier(graph, node):
+    if fid:
         extras["file_identifier"] = fid
     if (series := first(graph, node, DCAT.inSeries)) is not None:
         extras["in_series"] = str(series)
@@ -354,15 +233,13 @@ def map_dataset(graph: Graph, node: Node, source_id: str, *, ods: bool | None = 
     dists = sorted(graph.objects(node, DCAT.distribution), key=str)
     resources: dict[tuple[str, str | None], ResourceRef] = {}
     for dist in dists:
-        res = _resource(graph, dist)
+        res = F.resource(graph, dist)
         if res is not None and ods_key is not None and (m := _ODS_EXPORT.search(res.url)):
             res = replace(res, format=m.group(1))  # the export name is more precise than the media type
         if res is not None:
             resources.setdefault((res.url, res.remote_id), res)
     landing = text_or_uri(graph, first(graph, node, DCAT.landingPage))
-    uri = str(node) if isinstance(node, URIRef) and str(node).startswith(("http://", "https://")) else None
-    publisher_node = first(graph, node, DCT.publisher)
-    publisher = label(graph, publisher_node) if publisher_node is not None else None
+    uri = str(node) if uri_ok and str(node).startswith(("http://", "https://")) else None
     return DatasetRecord(
         source_id=source_id,
         remote_id=remote_id,
@@ -371,15 +248,15 @@ def map_dataset(graph: Graph, node: Node, source_id: str, *, ods: bool | None = 
         description=best_literal(graph, node, DCT.description),
         landing_page=landing,
         remote_url=landing or uri,
-        publisher=publisher,
-        contact_email=_email(graph, node),
-        keywords=_keywords(graph, node),
-        themes=_themes(graph, node),
-        license_raw=_licence(graph, node, dists),
+        publisher=F.publisher(graph, node),
+        contact_email=F.email(graph, node),
+        keywords=F.keywords(graph, node),
+        themes=F.themes(graph, node),
+        license_raw=F.licence(graph, node, dists),
         issued=parse_datetime(best_literal(graph, node, DCT.issued)),
-        modified=parse_datetime(_modified(graph, node)),
+        modified=parse_datetime(F.modified(graph, node)),
         frequency=text_or_uri(graph, first(graph, node, DCT.accrualPeriodicity)),
-        spatial=_spatial(graph, node),
+        spatial=F.spatial(graph, node),
         resources=tuple(sorted(resources.values(), key=lambda r: (r.url, r.remote_id or ""))),
         extras=extras,
         raw={"@id": str(node), **compact(graph, node)},
@@ -387,20 +264,25 @@ def map_dataset(graph: Graph, node: Node, source_id: str, *, ods: bool | None = 
 
 
 def records_from_graph(
-    graph: Graph, source_id: str, on_error: OnError, *, ods: bool | None = None
+    graph: Graph,
+    source_id: str,
+    on_error: OnError,
+    *,
+    ods: bool | None = None,
+    prefer_identifier: bool = False,
 ) -> Iterator[DatasetRecord]:
     """Yield one DatasetRecord per dataset of the graph; a dataset that can't be mapped goes to `on_error`
     (remote id or None, message, URL or None) and the others go on. Remote ids are unique within the graph.
 
     `ods`: None detects OpenDataSoft dataset pages per dataset (ODS identity rules), False forces generic DCAT
-    identity, True requires ODS identities.
+    identity, True requires ODS identities. `prefer_identifier` keys generic datasets on dct:identifier first.
     """
     seen: set[str] = set()
     for node in dataset_nodes(graph):
         hint = str(node) if isinstance(node, URIRef) else best_literal(graph, node, DCT.identifier)
         url = hint if hint and hint.startswith(("http://", "https://")) else None
         try:
-            record = map_dataset(graph, node, source_id, ods=ods)
+            record = map_dataset(graph, node, source_id, ods=ods, prefer_identifier=prefer_identifier)
         except _Skip as exc:
             on_error(hint, str(exc), url)
             continue
