@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harvester.connectors.base import BaseConnector
 from harvester.connectors.ckan import CkanConnector
+from harvester.connectors.dcat import DcatConnector
 from harvester.connectors.opendatasoft import OpenDataSoftConnector
 from harvester.errors import ConfigError
 
@@ -32,3 +33,4 @@ def get_connector_class(type_name: str) -> type[BaseConnector]:
 # Built-in connectors: one line each.
 register(CkanConnector)
 register(OpenDataSoftConnector)
+register(DcatConnector)

@@ -71,3 +71,24 @@ def opendatasoft(server: FixtureServer) -> Scenario:
 
 
 SCENARIOS["opendatasoft"] = opendatasoft
+
+
+def dcat(server: FixtureServer) -> Scenario:
+    """The 27 real datasets of the Rennes Métropole DCAT export, served 10 per Hydra page: 3 pages."""
+    from tests.connectors.dcat_portal import DcatPortal, modified_of, real_datasets
+
+    datasets = real_datasets()
+    portal = DcatPortal(server, datasets, per_page=10)
+    dates = sorted(d for d in (modified_of(x) for x in datasets) if d is not None)
+    since = dates[-5]
+    return Scenario(
+        url=portal.url,
+        params={},
+        count=len(datasets),
+        since=since,
+        requests=3,
+        since_count=sum(1 for d in dates if d >= since),
+    )
+
+
+SCENARIOS["dcat"] = dcat
