@@ -6,6 +6,7 @@ from harvester.connectors.base import BaseConnector
 from harvester.connectors.ckan import CkanConnector
 from harvester.connectors.dcat import DcatConnector
 from harvester.connectors.opendatasoft import OpenDataSoftConnector
+from harvester.connectors.udata import UdataConnector
 from harvester.errors import ConfigError
 
 REGISTRY: dict[str, type[BaseConnector]] = {}
@@ -33,4 +34,5 @@ def get_connector_class(type_name: str) -> type[BaseConnector]:
 # Built-in connectors: one line each.
 register(CkanConnector)
 register(OpenDataSoftConnector)
+register(UdataConnector)
 register(DcatConnector)

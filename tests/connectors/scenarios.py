@@ -92,3 +92,21 @@ def dcat(server: FixtureServer) -> Scenario:
 
 
 SCENARIOS["dcat"] = dcat
+
+
+def udata(server: FixtureServer) -> Scenario:
+    """17 real data.gouv.fr dataset objects, 5 per page: 4 pages; `since` 2024-01-01 keeps 5 (sorted -last_update)."""
+    from tests.portals.udata_portal import UdataPortal, udata_records
+
+    url = UdataPortal(udata_records()).install(server)
+    return Scenario(
+        url=url,
+        params={"page_size": 5},
+        count=17,
+        since=datetime(2024, 1, 1, tzinfo=UTC),
+        requests=4,
+        since_count=5,
+    )
+
+
+SCENARIOS["udata"] = udata
