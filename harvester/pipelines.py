@@ -20,7 +20,9 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class OrganizationsConfig(Model):
-    default: str = Field(pattern=CKAN_NAME, description="CKAN organisation of datasets that no `map` entry matches.")
+    default: str = Field(
+        pattern=CKAN_NAME, description="CKAN organisation of datasets that no `map` entry matches."
+    )
     map: dict[str, str] = Field(
         default_factory=dict,
         description="Publisher name (or source id) -> CKAN organisation name. The publisher is tried first.",
@@ -42,7 +44,9 @@ class OrganizationsConfig(Model):
 
 class CkanTargetConfig(Model):
     url: str = Field(description="Base URL of the CKAN instance, e.g. https://data.example.org")
-    token_env: str = Field(pattern=ENV_NAME, description="Environment variable holding the API token (never the token).")
+    token_env: str = Field(
+        pattern=ENV_NAME, description="Environment variable holding the API token (never the token)."
+    )
     organizations: OrganizationsConfig = Field(description="Which CKAN organisation each dataset goes to.")
     max_delete_share: float = Field(
         0.1,
@@ -51,9 +55,13 @@ class CkanTargetConfig(Model):
         description="Withdraw nothing when a run would delete more than this share of the pipeline's datasets.",
     )
     concurrency: int = Field(4, ge=1, le=32, description="Write calls in flight at once.")
-    max_writes_per_second: float = Field(20.0, gt=0, description="Write-rate limit (CKAN and its proxies reject bursts).")
+    max_writes_per_second: float = Field(
+        20.0, gt=0, description="Write-rate limit (CKAN and its proxies reject bursts)."
+    )
     timeout: float = Field(60.0, gt=0, description="Read timeout of one API call, in seconds.")
-    max_retries: int = Field(4, ge=0, le=10, description="Retries of an API call on 429, 5xx and connection errors.")
+    max_retries: int = Field(
+        4, ge=0, le=10, description="Retries of an API call on 429, 5xx and connection errors."
+    )
     licenses: dict[str, str] = Field(
         default_factory=dict,
         description="Overrides of the licence mapping: harvester licence id -> this CKAN's licence id.",
@@ -75,8 +83,12 @@ class PublishConfig(Model):
 
 
 class PipelineConfig(Model):
-    name: str = Field(pattern=SLUG, description="The pipeline's name; also the file name (pipelines/<name>.yaml).")
-    sources: list[str] = Field(min_length=1, description="Ids of the sources (sources.yaml) the pipeline publishes.")
+    name: str = Field(
+        pattern=SLUG, description="The pipeline's name; also the file name (pipelines/<name>.yaml)."
+    )
+    sources: list[str] = Field(
+        min_length=1, description="Ids of the sources (sources.yaml) the pipeline publishes."
+    )
     publish: PublishConfig | None = Field(None, description="Where the catalogue is published.")
     path: Path | None = Field(None, exclude=True)
 
@@ -125,7 +137,9 @@ def check_pipeline_env(pipelines: list[PipelineConfig]) -> list[str]:
     out = []
     for p in pipelines:
         if p.publish is not None and not p.publish.ckan.token():
-            out.append(f"{p.path or p.name}: publish.ckan.token_env: environment variable {p.publish.ckan.token_env} is not set")
+            out.append(
+                f"{p.path or p.name}: publish.ckan.token_env: environment variable {p.publish.ckan.token_env} is not set"
+            )
     return out
 
 
@@ -162,7 +176,9 @@ def load_pipelines(cfg: Config, check_env: bool = True) -> dict[str, PipelineCon
     if check_env:
         errors += check_pipeline_env(list(out.values()))
     if errors:
-        raise ConfigError(f"{cfg.pipelines_dir}: {len(errors)} pipeline configuration error(s)", errors=errors)
+        raise ConfigError(
+            f"{cfg.pipelines_dir}: {len(errors)} pipeline configuration error(s)", errors=errors
+        )
     return out
 
 
@@ -171,7 +187,9 @@ def get_pipeline(cfg: Config, name: str) -> PipelineConfig:
     pipelines = load_pipelines(cfg, check_env=False)
     if name not in pipelines:
         known = ", ".join(sorted(pipelines)) or "none"
-        raise ConfigError(f"unknown pipeline {name!r}", hint=f"known pipelines in {cfg.pipelines_dir}: {known}")
+        raise ConfigError(
+            f"unknown pipeline {name!r}", hint=f"known pipelines in {cfg.pipelines_dir}: {known}"
+        )
     pipeline = pipelines[name]
     problems = check_pipeline_env([pipeline])
     if problems:

@@ -1,0 +1,89 @@
+"""`publish` and `run`: pushing a pipeline's catalogue into its CKAN."""
+
+from __future__ import annotations
+
+import click
+
+from harvester.cli.context import Ctx, finish, pass_ctx, print_json
+from harvester.errors import EXIT_OK, EXIT_PARTIAL
+from harvester.pipelines import get_pipeline
+from harvester.publish import PublishReport, publish_pipeline
+
+
+def print_publish_summary(report: PublishReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"publish {report.pipeline} -> {report.ckan_url} ({'dry run, ' if report.dry_run else ''}run {report.run_id})"
+    table = Table("", "datasets", title=title)
+    if report.dry_run:
+        for k, v in report.plan.counts().items():
+            table.add_row(f"would {k}" if k in ("create", "update", "withdraw") else k, str(v))
+    else:
+        for k, v in report.summary().items():
+            table.add_row(k, str(v))
+    table.add_row("write calls", str(report.write_calls))
+    table.add_row("seconds", f"{report.seconds:.1f}")
+    console = Console(stderr=True)
+    console.print(table)
+    if report.plan.withdraw_blocked_reason:
+        console.print(f"[red]withdrawals refused:[/] {report.plan.withdraw_blocked_reason}")
+    for a in report.plan.refused:
+        console.print(f"[yellow]refused[/] {a.dataset_key}: {a.reason}")
+    for f in report.outcome.failed:
+        console.print(f"[red]failed[/] {f['dataset_key']}: {f['error']} {f.get('field_errors') or ''}")
+    if report.missing_sources:
+        console.print(f"[yellow]never harvested, not published:[/] {', '.join(report.missing_sources)}")
+    console.print(f"plan: {report.plan_path}")
+    if not report.dry_run:
+        console.print(f"browse: {report.browse_url}")
+
+
+@click.command()
+@click.argument("pipeline")
+@click.option("--dry-run", is_flag=True, help="Only print and save the plan; send no write to CKAN.")
+@click.option("--json", "as_json", is_flag=True, help="Print the publish report as JSON to stdout.")
+@pass_ctx
+def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
+    """Publish a pipeline's catalogue into its CKAN: create, update, withdraw; unchanged datasets cost no write.
+
+    The plan is written to runs/<run_id>/publish-plan.json. Exit 3 when some datasets failed or were refused,
+    or when withdrawals were held back by max_delete_share.
+
+    Example: CKAN_API_TOKEN=... harvester publish sud --dry-run
+    """
+    p = get_pipeline(ctx.config, pipeline)
+    report = publish_pipeline(p, ctx.data, ctx.state, dry_run=dry_run)
+    if as_json:
+        print_json(report.to_dict())
+    print_publish_summary(report)
+    finish(report.exit_code)
+
+
+@click.command()
+@click.argument("pipeline")
+@click.option("--full", is_flag=True, help="Harvest the whole catalogues, ignoring the cursors.")
+@click.option("--json", "as_json", is_flag=True, help="Print both reports as JSON to stdout.")
+@pass_ctx
+def run(ctx: Ctx, pipeline: str, full: bool, as_json: bool) -> None:
+    """Harvest a pipeline's sources, then publish them into its CKAN (exit 3 if either had failures).
+
+    Example: harvester run sud
+    """
+    from harvester.cli.harvest_cmds import print_summary, run_with_progress
+
+    p = get_pipeline(ctx.config, pipeline)
+    harvest_report = run_with_progress(ctx, list(p.sources), full)
+    if not as_json:
+        print_summary(harvest_report)
+    report = publish_pipeline(p, ctx.data, ctx.state, run_id=harvest_report.run_id)
+    if as_json:
+        print_json({"harvest": harvest_report.to_dict(), "publish": report.to_dict()})
+    print_publish_summary(report)
+    codes = (harvest_report.exit_code, report.exit_code)
+    finish(EXIT_OK if codes == (EXIT_OK, EXIT_OK) else EXIT_PARTIAL)
+
+
+def register(group: click.Group) -> None:
+    for cmd in (publish, run):
+        group.add_command(cmd)

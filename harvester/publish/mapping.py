@@ -1,0 +1,219 @@
+"""Canonical catalogue rows -> a CKAN package dict (the body of package_create / package_update).
+
+Nothing is lost: what CKAN has no field for, or would reject, goes into an extra (original keywords, raw licence,
+themes, dates, a contact that is not an e-mail address...). The provenance extras say where the dataset comes
+from and let a later run recognise the datasets it owns.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from harvester.publish.names import clean_tags, resource_id
+
+# harvester licence ids (harvester/data/licenses.json) -> ids of CKAN's default licence list
+CKAN_LICENSES: dict[str, str] = {
+    "lov1": "other-at",  # Licence Ouverte / Etalab 1.0: attribution, no CKAN default entry
+    "lov2": "other-at",
+    "etalab-1.0": "other-at",
+    "etalab-2.0": "other-at",
+    "odc-odbl": "odc-odbl",
+    "odbl": "odc-odbl",
+    "odc-by": "odc-by",
+    "odc-pddl": "odc-pddl",
+    "cc0-1.0": "cc-zero",
+    "cc0": "cc-zero",
+    "cc-by": "cc-by",
+    "cc-by-sa": "cc-by-sa",
+    "cc-by-nc": "cc-nc",
+    "gfdl": "gfdl",
+    "ogl-uk": "uk-ogl",
+    "public-domain": "other-pd",
+    "pd": "other-pd",
+    "other-open": "other-open",
+    "other-at": "other-at",
+    "other-pd": "other-pd",
+    "other-nc": "other-nc",
+    "other-closed": "other-closed",
+    "proprietary": "other-closed",
+}
+_LICENSE_PREFIXES = (  # versioned ids: cc-by-4.0, cc-by-sa-3.0-fr, cc-by-nc-nd-4.0...
+    ("cc-by-nc", "cc-nc"),
+    ("cc-by-sa", "cc-by-sa"),
+    ("cc-by-nd", "other-at"),
+    ("cc-by", "cc-by"),
+    ("cc0", "cc-zero"),
+    ("odc-odbl", "odc-odbl"),
+    ("odbl", "odc-odbl"),
+    ("lov", "other-at"),
+    ("etalab", "other-at"),
+)
+NOT_SPECIFIED = "notspecified"
+
+# Keys of CKAN's package schema: an extra may not use them (extra_key_not_in_root_schema).
+CKAN_ROOT_KEYS = frozenset(
+    "id name title author author_email maintainer maintainer_email license_id notes url version state type "
+    "owner_org private resources tags tag_string plugin_data extras groups metadata_modified metadata_created "
+    "relationships_as_object relationships_as_subject save return_to creator_user_id num_resources num_tags "
+    "organization license_title license_url isopen".split()
+)
+PROVENANCE_KEYS = (
+    "harvest_source_id",
+    "harvest_remote_id",
+    "harvest_remote_url",
+    "harvest_metadata_hash",
+    "harvest_harvested_at",
+    "harvest_pipeline",
+)
+_EMAILISH = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def ckan_license(license_id: str | None, overrides: Mapping[str, str] | None = None) -> str:
+    """CKAN licence id of a harvester licence id; 'notspecified' when unknown (the raw text stays in an extra)."""
+    if not license_id:
+        return NOT_SPECIFIED
+    lid = license_id.strip().lower()
+    if overrides and license_id in overrides:
+        return overrides[license_id]
+    if lid in CKAN_LICENSES:
+        return CKAN_LICENSES[lid]
+    for prefix, ckan_id in _LICENSE_PREFIXES:
+        if lid.startswith(prefix):
+            return ckan_id
+    return "other-open" if "open" in lid else NOT_SPECIFIED
+
+
+def ckan_datetime(value: datetime | None) -> str | None:
+    """CKAN stores naive UTC timestamps ('2024-01-02T03:04:05')."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds")
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _is_geojson(text: str) -> bool:
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and "type" in obj and ("coordinates" in obj or "geometries" in obj)
+
+
+def _pairs(value: Any) -> list[tuple[str, str]]:
+    """Arrow map columns come back as lists of (key, value) tuples; accept a dict too."""
+    if not value:
+        return []
+    items = value.items() if isinstance(value, Mapping) else value
+    return [(str(k), str(v)) for k, v in items if k is not None and v is not None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the mapping needs to know about where a dataset goes."""
+
+    pipeline: str
+    licenses: Mapping[str, str] = field(default_factory=dict)
+
+
+def extras_of(row: Mapping[str, Any], target: Target) -> dict[str, str]:
+    """Every extra of a dataset: provenance first, then what CKAN has no field for, then the portal's extras."""
+    extras: dict[str, str] = {
+        "harvest_source_id": row["source_id"],
+        "harvest_remote_id": row["remote_id"],
+        "harvest_remote_url": row.get("remote_url") or "",
+        "harvest_metadata_hash": row.get("metadata_hash") or "",
+        "harvest_harvested_at": _iso(row.get("harvested_at")) or "",
+        "harvest_pipeline": target.pipeline,
+    }
+    keywords = list(row.get("keywords") or [])
+    if keywords:
+        extras["keywords"] = json.dumps(keywords, ensure_ascii=False)
+    themes = list(row.get("themes") or [])
+    if themes:
+        extras["themes"] = json.dumps(themes, ensure_ascii=False)
+    optional = {
+        "license_raw": row.get("license_raw"),
+        "license_harvester_id": row.get("license_id"),
+        "issued": _iso(row.get("issued")),
+        "modified": _iso(row.get("modified")),
+        "frequency": row.get("frequency"),
+        "publisher": row.get("publisher"),
+    }
+    email = row.get("contact_email")
+    if email and not _EMAILISH.match(email.strip()):
+        optional["contact"] = email
+    spatial = row.get("spatial")
+    if spatial:
+        # ckanext-spatial reads `spatial` as GeoJSON and rejects anything else
+        optional["spatial" if _is_geojson(spatial) else "spatial_text"] = spatial
+    extras.update({k: str(v) for k, v in optional.items() if v not in (None, "")})
+    for key, value in _pairs(row.get("extras")):
+        if key in CKAN_ROOT_KEYS or key in extras or key.startswith("harvest_"):
+            key = f"source_{key}"
+        if key not in extras and value != "":
+            extras[key] = value
+    return extras
+
+
+def resource_dict(res: Mapping[str, Any], target: Target) -> dict[str, Any]:
+    url = (res.get("url") or "").strip()
+    name = res.get("title") or unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or url
+    out: dict[str, Any] = {
+        "id": resource_id(target.pipeline, res["resource_key"]),
+        "url": url,
+        "name": name,
+        "format": res.get("format") or "",
+        "description": res.get("description") or "",
+        "mimetype": res.get("media_type"),
+        "size": res.get("size_bytes"),
+        "last_modified": ckan_datetime(res.get("modified")),
+        "harvest_resource_key": res["resource_key"],
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def package_dict(
+    row: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]],
+    *,
+    name: str,
+    organization: str,
+    target: Target,
+) -> dict[str, Any]:
+    """The CKAN package for one catalogue row and its resources rows."""
+    email = (row.get("contact_email") or "").strip()
+    pkg: dict[str, Any] = {
+        "name": name,
+        "title": row.get("title") or row.get("name") or row["remote_id"],
+        "notes": row.get("description") or "",
+        "owner_org": organization,
+        "private": False,
+        "url": row.get("landing_page") or row.get("remote_url") or "",
+        "license_id": ckan_license(row.get("license_id"), target.licenses),
+        "author": row.get("publisher") or "",
+        "maintainer_email": email if _EMAILISH.match(email) else "",
+        "tags": [{"name": t} for t in clean_tags(row.get("keywords") or [])],
+        "extras": [{"key": k, "value": v} for k, v in extras_of(row, target).items()],
+        "resources": [resource_dict(r, target) for r in resources],
+    }
+    seen: set[str] = set()
+    for r in pkg["resources"]:  # two resources with one key would share an id; CKAN refuses that
+        if r["id"] in seen:
+            del r["id"]
+        seen.add(r.get("id", ""))
+    return pkg

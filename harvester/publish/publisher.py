@@ -1,0 +1,307 @@
+"""publish_pipeline: catalogue snapshots of a pipeline's sources -> its CKAN. The one entry point of publishing.
+
+Steps: read the catalogue; ask CKAN who we are and what the pipeline owns there (CKAN is the source of truth, the
+state store is rebuilt from it); plan; write the plan; unless it is a dry run, create missing organisations and
+carry out the plan; record every successful write in the state store; write the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from harvester.catalog import read_catalog
+from harvester.errors import EXIT_OK, EXIT_PARTIAL, TargetError
+from harvester.harvest import new_run_id, write_report
+from harvester.pipelines import PipelineConfig
+from harvester.publish.client import CkanClient
+from harvester.publish.inventory import Published, existing_organizations, names_in_use, owned_datasets
+from harvester.publish.mapping import Target, package_dict
+from harvester.publish.names import fallback_name
+from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
+from harvester.publish.writer import Outcome, Writer
+from harvester.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PublishReport:
+    run_id: str
+    pipeline: str
+    ckan_url: str
+    dry_run: bool
+    started_at: str
+    plan: Plan
+    outcome: Outcome = field(default_factory=Outcome)
+    finished_at: str | None = None
+    seconds: float = 0.0
+    write_calls: int = 0
+    read_calls: int = 0
+    writes_by_action: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    missing_sources: list[str] = field(default_factory=list)
+    state_rebuilt: int = 0
+    plan_path: str | None = None
+    report_path: str | None = None
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome.failed or self.plan.refused or self.plan.withdraw_blocked:
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+    @property
+    def browse_url(self) -> str:
+        return f"{self.ckan_url}/dataset/"
+
+    def summary(self) -> dict[str, Any]:
+        o = self.outcome
+        return {
+            "created": o.count("created"),
+            "updated": o.count("updated"),
+            "withdrawn": o.count("withdrawn"),
+            "unchanged": len(self.plan.unchanged),
+            "refused": len(self.plan.refused),
+            "failed": len(o.failed),
+            "withdraw_blocked": len(self.plan.withdraw_blocked),
+            "orphaned": len(self.plan.orphaned),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "kind": "publish",
+            "pipeline": self.pipeline,
+            "ckan_url": self.ckan_url,
+            "dry_run": self.dry_run,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "seconds": self.seconds,
+            "exit_code": self.exit_code,
+            "summary": self.summary(),
+            "planned": self.plan.counts(),
+            "withdraw_blocked_reason": self.plan.withdraw_blocked_reason,
+            "write_calls": self.write_calls,
+            "read_calls": self.read_calls,
+            "writes_by_action": self.writes_by_action,
+            "retries": self.retries,
+            "organizations_created": self.outcome.organizations_created,
+            "failed": self.outcome.failed,
+            "refused": [a.to_dict() for a in self.plan.refused],
+            "missing_sources": self.missing_sources,
+            "state_rebuilt": self.state_rebuilt,
+            "plan_path": self.plan_path,
+            "report_path": self.report_path,
+            "error": self.error,
+        }
+
+
+@dataclass
+class Catalogue:
+    rows: dict[str, dict[str, Any]]
+    resources: dict[str, list[dict[str, Any]]]
+    missing_sources: list[str]
+
+
+def load_catalogue(data_dir: Path, source_ids: list[str]) -> Catalogue:
+    """The snapshots of the pipeline's sources (the `raw` column is not needed and not read into Python)."""
+    rows: dict[str, dict[str, Any]] = {}
+    resources: dict[str, list[dict[str, Any]]] = {}
+    missing: list[str] = []
+    for sid in source_ids:
+        snap = read_catalog(data_dir, sid)
+        if snap is None:
+            missing.append(sid)
+            continue
+        datasets, res = snap
+        for row in _drop(datasets, "raw").to_pylist():
+            rows[row["dataset_key"]] = row
+        for r in res.to_pylist():
+            resources.setdefault(r["dataset_key"], []).append(r)
+    return Catalogue(rows, resources, missing)
+
+
+def _drop(table: pa.Table, column: str) -> pa.Table:
+    return table.drop_columns([column]) if column in table.column_names else table
+
+
+def organization_for(row: dict[str, Any], pipeline: PipelineConfig) -> str:
+    orgs = pipeline.ckan.organizations
+    publisher = row.get("publisher")
+    if publisher and publisher in orgs.map:
+        return orgs.map[publisher]
+    return orgs.map.get(row["source_id"], orgs.default)
+
+
+def _wanted(cat: Catalogue, pipeline: PipelineConfig) -> list[Wanted]:
+    return [
+        Wanted(
+            dataset_key=key,
+            source_id=row["source_id"],
+            remote_id=row["remote_id"],
+            slug=row.get("name"),
+            title=row.get("title") or key,
+            metadata_hash=row.get("metadata_hash"),
+            organization=organization_for(row, pipeline),
+            withdrawn=row.get("withdrawn_at") is not None,
+        )
+        for key, row in sorted(cat.rows.items())
+    ]
+
+
+def make_client(pipeline: PipelineConfig, token: str | None = None) -> CkanClient:
+    ckan = pipeline.ckan
+    return CkanClient(
+        ckan.url,
+        token if token is not None else ckan.token(),
+        concurrency=ckan.concurrency,
+        max_writes_per_second=ckan.max_writes_per_second,
+        timeout=ckan.timeout,
+        max_retries=ckan.max_retries,
+    )
+
+
+def _rebuild_state(state: StateStore, pipeline: str, owned: dict[str, Published]) -> int:
+    """Make the state store agree with CKAN for every dataset the pipeline owns there."""
+    known = state.read_publish_records(pipeline)
+    n = 0
+    for key, pub in owned.items():
+        rec = known.get(key)
+        withdrawn = pub.state != "active"
+        if rec is None or (rec["ckan_id"], rec["metadata_hash"], rec["withdrawn"]) != (
+            pub.ckan_id,
+            pub.metadata_hash,
+            withdrawn,
+        ):
+            state.write_publish_record(
+                pipeline, key, pub.ckan_id, pub.name, pub.metadata_hash, withdrawn=withdrawn
+            )
+            n += 1
+    return n
+
+
+def plan_publication(
+    pipeline: PipelineConfig, cat: Catalogue, client: CkanClient, state: StateStore
+) -> tuple[Plan, dict[str, Published]]:
+    """Read-only: compare the catalogue with what CKAN holds (and, for what its search can't show, the state)."""
+    wanted = _wanted(cat, pipeline)
+    owned, duplicates = owned_datasets(client, pipeline.name)
+    remembered = {
+        key: (rec["ckan_id"], rec["ckan_name"])
+        for key, rec in state.read_publish_records(pipeline.name).items()
+        if key not in owned
+    }
+    new = [
+        w
+        for w in wanted
+        if w.dataset_key not in owned and w.dataset_key not in remembered and not w.withdrawn
+    ]
+    taken = names_in_use(client, candidate_names(pipeline.name, new)) if new else {}
+    orgs = existing_organizations(client, {w.organization for w in wanted if not w.withdrawn})
+    plan = make_plan(
+        pipeline.name,
+        wanted,
+        owned,
+        names_taken=taken,
+        organizations=orgs,
+        create_missing_organizations=pipeline.ckan.organizations.create_missing,
+        max_delete_share=pipeline.ckan.max_delete_share,
+        duplicates=duplicates,
+        remembered=remembered,
+    )
+    return plan, owned
+
+
+def _org_titles(pipeline: PipelineConfig) -> dict[str, str]:
+    titles: dict[str, str] = {}
+    for label, org in pipeline.ckan.organizations.map.items():
+        titles.setdefault(org, label)
+    return titles
+
+
+def publish_pipeline(
+    pipeline: PipelineConfig,
+    data_dir: Path,
+    state: StateStore,
+    *,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    client: CkanClient | None = None,
+) -> PublishReport:
+    """Publish the catalogue of `pipeline`'s sources into its CKAN (or, with `dry_run`, only plan it).
+
+    Raises TargetError when CKAN is unreachable or refuses the token (nothing is recorded as published then);
+    per-dataset refusals are in the report, whose `exit_code` is 3 when any occurred.
+    """
+    client = client or make_client(pipeline)
+    run_id = run_id or new_run_id()
+    t0 = time.monotonic()
+    with state.lock(f"publish-{pipeline.name}"):
+        report = PublishReport(
+            run_id,
+            pipeline.name,
+            pipeline.ckan.url,
+            dry_run,
+            datetime.now(UTC).isoformat(),
+            Plan(pipeline.name),
+        )
+        if not dry_run:
+            state.start_run(run_id, f"pipeline:{pipeline.name}", "publish")
+        try:
+            _publish(pipeline, data_dir, state, client, report)
+        except TargetError as exc:
+            report.error = str(exc)
+            raise
+        finally:
+            report.finished_at = datetime.now(UTC).isoformat()
+            report.seconds = round(time.monotonic() - t0, 3)
+            report.write_calls, report.read_calls = client.write_calls, client.read_calls
+            report.writes_by_action, report.retries = client.writes_by_action(), client.retries
+            report.report_path = str(write_report(data_dir, run_id, "publish-report.json", report.to_dict()))
+            if not dry_run:
+                status = "failed" if report.error else ("ok" if report.exit_code == EXIT_OK else "partial")
+                state.finish_run(run_id, f"pipeline:{pipeline.name}", status, report.to_dict())
+    return report
+
+
+def _publish(
+    pipeline: PipelineConfig, data_dir: Path, state: StateStore, client: CkanClient, report: PublishReport
+) -> None:
+    cat = load_catalogue(data_dir, pipeline.sources)
+    report.missing_sources = cat.missing_sources
+    user = client.whoami()
+    log.info("publishing %s to %s as %s", pipeline.name, client.url, user.get("name"))
+    plan, owned = plan_publication(pipeline, cat, client, state)
+    report.plan = plan
+    report.plan_path = str(
+        write_report(
+            data_dir, report.run_id, "publish-plan.json", {"dry_run": report.dry_run, **plan.to_dict()}
+        )
+    )
+    if report.dry_run:
+        return
+    report.state_rebuilt = _rebuild_state(state, pipeline.name, owned)
+    target = Target(pipeline.name, pipeline.ckan.licenses)
+
+    def build(key: str, name: str, organization: str) -> dict[str, Any]:
+        return package_dict(
+            cat.rows[key], cat.resources.get(key, []), name=name, organization=organization, target=target
+        )
+
+    def fallback(key: str) -> str:
+        row = cat.rows[key]
+        return fallback_name(pipeline.name, row["source_id"], row["remote_id"], row.get("name"))
+
+    writer = Writer(
+        client, state, pipeline.name, build, concurrency=pipeline.ckan.concurrency, fallback_name=fallback
+    )
+    writer.create_organizations(plan.organizations_to_create, _org_titles(pipeline), report.outcome)
+    writer.run(plan, report.outcome)
