@@ -80,6 +80,9 @@ def _register_commands() -> None:
     from harvester.cli import normalise_cmds
 
     normalise_cmds.register(cli)
+    from harvester.cli import publish_cmds
+
+    publish_cmds.register(cli)
 
 
 _register_commands()
