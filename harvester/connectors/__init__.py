@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harvester.connectors.arcgis import ArcgisHubConnector
 from harvester.connectors.base import BaseConnector
 from harvester.connectors.ckan import CkanConnector
 from harvester.connectors.dcat import DcatConnector
@@ -35,4 +36,5 @@ def get_connector_class(type_name: str) -> type[BaseConnector]:
 register(CkanConnector)
 register(OpenDataSoftConnector)
 register(UdataConnector)
+register(ArcgisHubConnector)
 register(DcatConnector)

@@ -110,3 +110,17 @@ def udata(server: FixtureServer) -> Scenario:
 
 
 SCENARIOS["udata"] = udata
+
+
+def arcgis(server: FixtureServer) -> Scenario:
+    """Évian's real Hub feed (8 datasets, one document); `since` 2023-01-01 keeps 3 (client-side)."""
+    from tests.portals.arcgis_portal import EVIAN, serve_feed
+    from tests.portals.util import FIXTURES
+
+    url = serve_feed(server, (FIXTURES / EVIAN).read_bytes())
+    return Scenario(
+        url=url, params={}, count=8, since=datetime(2023, 1, 1, tzinfo=UTC), requests=1, since_count=3
+    )
+
+
+SCENARIOS["arcgis"] = arcgis
