@@ -5,6 +5,7 @@ from __future__ import annotations
 from harvester.connectors.arcgis import ArcgisHubConnector
 from harvester.connectors.base import BaseConnector
 from harvester.connectors.ckan import CkanConnector
+from harvester.connectors.csw import CswConnector
 from harvester.connectors.dcat import DcatConnector
 from harvester.connectors.opendatasoft import OpenDataSoftConnector
 from harvester.connectors.udata import UdataConnector
@@ -38,3 +39,4 @@ register(OpenDataSoftConnector)
 register(UdataConnector)
 register(ArcgisHubConnector)
 register(DcatConnector)
+register(CswConnector)

@@ -124,3 +124,22 @@ def arcgis(server: FixtureServer) -> Scenario:
 
 
 SCENARIOS["arcgis"] = arcgis
+
+
+def csw(server: FixtureServer) -> Scenario:
+    """The 6 real Géo-IDE ISO 19139 records behind a GetRecords endpoint, 2 per page: 3 pages. `since` is
+    applied by the server (apiso:Modified >= the cursor): one record was modified after 2020."""
+    from tests.connectors.csw_portal import CswPortal, real_records
+
+    portal = CswPortal(server, real_records())
+    return Scenario(
+        url=portal.url,
+        params={"page_size": 2},
+        count=6,
+        since=datetime(2020, 1, 1, tzinfo=UTC),
+        requests=3,
+        since_count=1,
+    )
+
+
+SCENARIOS["csw"] = csw

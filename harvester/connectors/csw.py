@@ -1,0 +1,222 @@
+"""OGC CSW 2.0.2 catalogues (GeoNetwork, Géo-IDE, GéoPicardie…): GetRecords with ISO 19139 output.
+
+Paging follows GeoNetwork's own harvester: the next `startPosition` is `nextRecord` (trusted over
+start + returned); the listing ends when `nextRecord` is 0 or beyond `numberOfRecordsMatched`, or when a page is
+empty; a `nextRecord` that does not advance is a pagination loop (SourceError). An OWS ExceptionReport, even
+with HTTP 200, is a SourceError; on an incremental run whose `apiso:Modified` filter the server rejects, the
+connector falls back to a full listing filtered on the client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Literal
+from urllib.parse import quote, urlencode
+
+from lxml import etree
+from pydantic import Field
+
+from harvester.connectors.base import BaseConnector, Params
+from harvester.connectors.csw_iso import IsoRecordError, file_identifier, map_iso
+from harvester.connectors.csw_request import (
+    GMD,
+    ISO_RECORDS,
+    Page,
+    Query,
+    exception_text,
+    kvp_params,
+    post_body,
+    read_page,
+)
+from harvester.errors import SourceError
+from harvester.paging import PageGuard
+from harvester.records import DatasetRecord
+from harvester.xmlsafe import parse_xml
+
+log = logging.getLogger(__name__)
+_GEONETWORK = re.compile(r"^(.*?/srv/)([a-z]{2,3})/")
+_DC_IDENTIFIER = "{http://purl.org/dc/elements/1.1/}identifier"
+
+
+class CswParams(Params):
+    method: Literal["post", "get"] = Field(
+        "post",
+        description="GetRecords as a POST XML document (`post`) or GET key-value pairs with CQL (`get`).",
+    )
+    page_size: int = Field(25, ge=1, le=1000, description="maxRecords per GetRecords request.")
+    types: list[str] = Field(
+        default_factory=lambda: ["dataset", "series", "nonGeographicDataset"],
+        description="Hierarchy levels to harvest (apiso:Type, OR-ed); empty = no filter (services included).",
+    )
+    incremental_filter: bool = Field(
+        True,
+        description="On incremental runs, ask the server for records with apiso:Modified >= the cursor (falls back "
+        "to client-side filtering if the server rejects the filter).",
+    )
+    sort: bool = Field(True, description="Sort by apiso:Identifier so that paging is stable.")
+    record_url: str | None = Field(
+        None,
+        description="Web page of a record, `{id}` replaced by the fileIdentifier. Default: the GeoNetwork "
+        "`catalog.search#/metadata/{id}` page derived from the endpoint, else a GetRecordById URL.",
+    )
+    id_listing: bool = Field(
+        True,
+        description="On incremental runs, list every fileIdentifier (brief records) so that deletions are seen.",
+    )
+    id_page_size: int = Field(100, ge=1, le=1000, description="maxRecords of the brief id listing.")
+    max_pages: int = Field(100_000, ge=1, description="Stop (as a failure) after this many pages.")
+
+
+class _FilterRejected(Exception):
+    """The server answered the filtered first page with an ExceptionReport."""
+
+
+class CswConnector(BaseConnector):
+    type = "csw"
+    Params = CswParams
+    description = (
+        "OGC CSW 2.0.2 GetRecords (ISO 19139 / gmd:MD_Metadata) with startPosition/nextRecord paging; "
+        "the url is the CSW endpoint."
+    )
+    incremental = True
+
+    params: CswParams
+
+    def record_url(self, fid: str) -> str:
+        if self.params.record_url:
+            return self.params.record_url.replace("{id}", quote(fid, safe=""))
+        m = _GEONETWORK.match(self.url + "/")
+        if m:
+            return f"{m.group(1)}{m.group(2)}/catalog.search#/metadata/{quote(fid, safe='')}"
+        query = {"service": "CSW", "version": "2.0.2", "request": "GetRecordById", "id": fid}
+        query |= {"outputSchema": GMD, "elementSetName": "full"}
+        return f"{self.url}?{urlencode(query)}"
+
+    def _fetch(self, q: Query) -> tuple[Page, str]:
+        headers = {"Accept": "application/xml, text/xml;q=0.9"}
+        if self.params.method == "post":
+            resp = self.http.fetch(
+                self.url,
+                method="POST",
+                data=post_body(q),
+                headers={**headers, "Content-Type": "application/xml; charset=UTF-8"},
+                policy=self.policy,
+                source_id=self.source_id,
+            )
+        else:
+            resp = self.http.fetch(
+                self.url, params=kvp_params(q), headers=headers, policy=self.policy, source_id=self.source_id
+            )
+        root = parse_xml(
+            resp.content,
+            url=resp.url,
+            source_id=self.source_id,
+            content_type=resp.headers.get("Content-Type"),
+        )
+        if q.modified_since is not None and q.start == 1 and exception_text(root) is not None:
+            raise _FilterRejected(exception_text(root))
+        return read_page(root, resp.url, self.source_id), resp.url
+
+    def pages(
+        self, since: datetime | None = None, *, element_set: str = "full", size: int | None = None
+    ) -> Iterator[tuple[Page, str]]:
+        """GetRecords pages, following nextRecord with the stop rules of GeoNetwork's harvester."""
+        guard = PageGuard(self.source_id, max_pages=self.params.max_pages)
+        start = 1
+        while True:
+            guard.check(token=str(start), url=self.url)
+            q = Query(
+                start=start,
+                size=size or self.params.page_size,
+                types=tuple(self.params.types),
+                modified_since=since,
+                element_set=element_set,
+                sort=self.params.sort,
+            )
+            page, url = self._fetch(q)
+            yield page, url
+            n = len(page.records)
+            nxt = page.next_record if page.next_record is not None else (start + n if n else 0)
+            if nxt == 0 or (page.matched is not None and nxt > page.matched):
+                return
+            if n == 0:
+                self.listing_complete = False
+                log.warning(
+                    "%s: empty page at %d although nextRecord=%d: listing stopped", self.source_id, start, nxt
+                )
+                return
+            if nxt <= start:
+                raise SourceError(
+                    f"loop detected in pagination: nextRecord {nxt} does not advance past startPosition {start}",
+                    source_id=self.source_id,
+                    url=url,
+                )
+            start = nxt
+
+    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+        server_since = since if self.params.incremental_filter else None
+        seen: set[str] = set()
+        try:
+            yield from self._records(server_since, since, seen)
+        except _FilterRejected as exc:
+            log.warning(
+                "%s: server rejected the Modified filter (%s): full listing filtered locally",
+                self.source_id,
+                exc,
+            )
+            yield from self._records(None, since, seen)
+
+    def _records(
+        self, server_since: datetime | None, since: datetime | None, seen: set[str]
+    ) -> Iterator[DatasetRecord]:
+        for page, url in self.pages(server_since):
+            iso = [el for el in page.records if etree.QName(el).localname in ISO_RECORDS]
+            iso_set = set(iso)
+            if page.records and not iso:
+                raise SourceError(
+                    f"the server returned no ISO 19139 record (got <{etree.QName(page.records[0]).localname}>)",
+                    source_id=self.source_id,
+                    url=url,
+                    hint="the catalogue may not support outputSchema=http://www.isotc211.org/2005/gmd",
+                )
+            for el in page.records:
+                if el not in iso_set:
+                    self.on_record_error(None, f"not an ISO 19139 record: <{etree.QName(el).localname}>", url)
+                    continue
+                rec = self._map(el, url)
+                if rec is None or rec.remote_id in seen:
+                    continue
+                seen.add(rec.remote_id)
+                if since is not None and rec.modified is not None and rec.modified < since:
+                    continue
+                yield rec
+
+    def _map(self, el: etree._Element, page_url: str) -> DatasetRecord | None:
+        fid = file_identifier(el)
+        where = self.record_url(fid) if fid else page_url
+        try:
+            return map_iso(el, self.source_id, where if fid else None)
+        except IsoRecordError as exc:
+            self.on_record_error(fid, str(exc), where)
+        except Exception as exc:  # one malformed record never stops the source
+            self.on_record_error(fid, f"cannot map ISO record: {type(exc).__name__}: {exc}", where)
+        return None
+
+    def list_ids(self) -> set[str]:
+        """Every fileIdentifier of the catalogue, read from brief records (used on incremental runs)."""
+        if not self.params.id_listing:
+            raise NotImplementedError
+        ids: set[str] = set()
+        for page, _url in self.pages(None, element_set="brief", size=self.params.id_page_size):
+            for el in page.records:
+                fid = (
+                    file_identifier(el)
+                    if etree.QName(el).localname in ISO_RECORDS
+                    else el.findtext(_DC_IDENTIFIER)
+                )
+                if fid and fid.strip():
+                    ids.add(fid.strip())
+        return ids
