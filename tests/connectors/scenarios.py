@@ -75,7 +75,7 @@ SCENARIOS["opendatasoft"] = opendatasoft
 
 def dcat(server: FixtureServer) -> Scenario:
     """The 27 real datasets of the Rennes Métropole DCAT export, served 10 per Hydra page: 3 pages."""
-    from tests.connectors.dcat_portal import DcatPortal, modified_of, real_datasets
+    from tests.portals.dcat_portal import DcatPortal, modified_of, real_datasets
 
     datasets = real_datasets()
     portal = DcatPortal(server, datasets, per_page=10)
@@ -129,7 +129,7 @@ SCENARIOS["arcgis"] = arcgis
 def csw(server: FixtureServer) -> Scenario:
     """The 6 real Géo-IDE ISO 19139 records behind a GetRecords endpoint, 2 per page: 3 pages. `since` is
     applied by the server (apiso:Modified >= the cursor): one record was modified after 2020."""
-    from tests.connectors.csw_portal import CswPortal, real_records
+    from tests.portals.csw_portal import CswPortal, real_records
 
     portal = CswPortal(server, real_records())
     return Scenario(
