@@ -183,7 +183,6 @@ def _convert(kind: str, path: Path, staged: Path, unit: ResourceUnit, out: Resou
         out.detected.update({k: v for k, v in dict(res.detected).items() if k != "kind"})
     elif kind == "spreadsheet":
         from harvester.normalise.infer import infer_and_cast
-
         from harvester.normalise.spreadsheet import read_spreadsheet
 
         table, warnings = read_spreadsheet(path, url=unit.url)
