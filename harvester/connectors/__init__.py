@@ -8,6 +8,7 @@ from harvester.connectors.ckan import CkanConnector
 from harvester.connectors.csw import CswConnector
 from harvester.connectors.dcat import DcatConnector
 from harvester.connectors.opendatasoft import OpenDataSoftConnector
+from harvester.connectors.socrata import SocrataConnector
 from harvester.connectors.udata import UdataConnector
 from harvester.errors import ConfigError
 
@@ -19,7 +20,9 @@ def register(cls: type[BaseConnector]) -> type[BaseConnector]:
     if not cls.type:
         raise ValueError(f"{cls.__name__} has no `type`")
     if cls.type in REGISTRY and REGISTRY[cls.type] is not cls:
-        raise ValueError(f"connector type {cls.type!r} registered twice ({REGISTRY[cls.type].__name__}, {cls.__name__})")
+        raise ValueError(
+            f"connector type {cls.type!r} registered twice ({REGISTRY[cls.type].__name__}, {cls.__name__})"
+        )
     REGISTRY[cls.type] = cls
     return cls
 
@@ -38,5 +41,6 @@ register(CkanConnector)
 register(OpenDataSoftConnector)
 register(UdataConnector)
 register(ArcgisHubConnector)
+register(SocrataConnector)
 register(DcatConnector)
 register(CswConnector)

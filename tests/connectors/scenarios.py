@@ -143,3 +143,22 @@ def csw(server: FixtureServer) -> Scenario:
 
 
 SCENARIOS["csw"] = csw
+
+
+def socrata(server: FixtureServer) -> Scenario:
+    """The 7 real Discovery API assets, 3 per page: 3 pages; `since` 2018-01-01 keeps the 4 updated in 2018."""
+    from tests.portals.socrata_portal import SocrataPortal, socrata_results
+
+    url = SocrataPortal(socrata_results()).install(server)
+    domains = ["data.cityofboston.gov", "data.ny.gov", "data.cms.gov", "opendata.howardcountymd.gov"]
+    return Scenario(
+        url=url,
+        params={"domains": [*domains, "data.cityofnewyork.us"], "page_size": 3},
+        count=7,
+        since=datetime(2018, 1, 1, tzinfo=UTC),
+        requests=3,
+        since_count=4,
+    )
+
+
+SCENARIOS["socrata"] = socrata
