@@ -24,8 +24,9 @@ RESOURCE_NS = uuid.UUID("5f0c3c1e-5b4e-4c55-9a3e-6a1d0c2b7e11")
 
 def slugify(text: str) -> str:
     """Lower-case ASCII with '-' between words: 'Qualité de l’Air' -> 'qualite-de-l-air'."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
-    slug = re.sub(r"[^a-z0-9_-]+", "-", ascii_text)
+    decomposed = unicodedata.normalize("NFKD", text)
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    slug = re.sub(r"[^a-z0-9_-]+", "-", folded)
     slug = re.sub(r"-{2,}", "-", slug)
     return slug.strip("-_")
 
