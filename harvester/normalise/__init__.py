@@ -1,0 +1,1 @@
+"""Normalise the tabular resources of the catalogue (CSV, spreadsheets, JSON, GeoJSON) into typed Parquet."""

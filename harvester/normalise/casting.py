@@ -1,0 +1,214 @@
+"""Vectorised casting of text cells to the type a ColumnPlan chose, with a check that no value is lost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from harvester.normalise import rules
+from harvester.normalise.infer import ColumnPlan
+
+_NULLS = pa.array(rules.NULL_TOKENS)
+_TRUE = pa.array(rules.TRUE_TOKENS)
+_FALSE = pa.array(rules.FALSE_TOKENS)
+_BOOLS = pa.array(rules.TRUE_TOKENS + rules.FALSE_TOKENS)
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class CastResult:
+    """The typed array, or why it could not be made (``bad``: a few cells that do not fit)."""
+
+    array: pa.Array | None
+    bad: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.array is not None
+
+
+def _fail(values: pa.Array, mask: pa.Array, reason: str) -> CastResult:
+    bad = pc.filter(values, pc.fill_null(mask, False)).slice(0, MAX_EXAMPLES).to_pylist()
+    return CastResult(None, [str(v) for v in bad], reason)
+
+
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
+def clean(values: pa.Array) -> pa.Array:
+    """Trimmed cells, with the null tokens (NA, -, nd...) and blank cells turned into nulls."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    is_null = pc.is_in(pc.utf8_lower(trimmed), value_set=_NULLS)
+    return pc.if_else(is_null, pa.scalar(None, pa.string()), trimmed)
+
+
+def cast_column(values: pa.Array, plan: ColumnPlan) -> CastResult:
+    """Cast one text column (a string Array) as the plan says; a cell that does not fit makes it fail."""
+    if plan.kind == "string":
+        return CastResult(values)
+    if values.null_count == len(values):
+        return CastResult(pa.nulls(len(values), plan.arrow_type()))
+    if plan.kind == "int":
+        return _cast_int(values, plan)
+    if plan.kind == "float":
+        return _cast_float(values, plan)
+    if plan.kind == "bool":
+        return _cast_bool(values)
+    return _cast_temporal(values, plan)
+
+
+def _strip_thousands(values: pa.Array, plan: ColumnPlan) -> CastResult:
+    """Remove the thousands separators, after checking that they really group digits by three."""
+    if not plan.thousands:
+        return CastResult(values)
+    chars = "".join("\\." if c == "." else c for c in plan.thousands)
+    has_sep = pc.match_substring_regex(values, f"[{chars}]")
+    if not _any(has_sep):
+        return CastResult(values)
+    mark = "\\." if plan.decimal == "." else ","
+    grouped = rf"^[+-]?\d{{1,3}}([{chars}]\d{{3}})+({mark}\d+)?([eE][+-]?\d+)?$"
+    if plan.kind == "float" and plan.decimal == "." and "," in plan.thousands:
+        grouped = rf"^[+-]?\d{{1,3}}((,\d{{3}})+|([{chars}]\d{{3}})+)(\.\d+)?([eE][+-]?\d+)?$"
+    wrong = pc.and_(has_sep, pc.invert(pc.match_substring_regex(values, grouped)))
+    if _any(wrong):
+        return _fail(values, wrong, "separator that does not group thousands")
+    return CastResult(pc.replace_substring_regex(values, f"[{chars}]", ""))
+
+
+def _cast_int(values: pa.Array, plan: ColumnPlan) -> CastResult:
+    try:
+        out = pc.cast(values, pa.int64())
+        src = values
+    except pa.ArrowInvalid:
+        src = clean(values)
+        stripped = _strip_thousands(src, plan)
+        if stripped.array is None:
+            return stripped
+        try:
+            out = pc.cast(stripped.array, pa.int64())
+        except pa.ArrowInvalid:
+            return _fail(
+                src, pc.invert(pc.match_substring_regex(stripped.array, rules.INT)), "not an integer"
+            )
+    if _any(pc.starts_with(src, "0")) or _any(pc.starts_with(src, "+")) or _any(pc.starts_with(src, "-")):
+        lead = pc.match_substring_regex(src, rules.LEADING_ZERO)
+        if _any(lead):
+            return _fail(src, lead, "leading zero (a code)")
+    return CastResult(out)
+
+
+def _cast_float(values: pa.Array, plan: ColumnPlan) -> CastResult:
+    other = "." if plan.decimal == "," else ","
+    if other not in plan.thousands and _any(pc.match_substring(values, other)):
+        # "1.5" in a decimal-comma column (or "1,5" in a decimal-point one): ambiguous, let inference decide
+        return _fail(values, pc.match_substring(values, other), f"unexpected {other!r}")
+    src = values
+    try:
+        text = _to_dot(src, plan)
+        if text is None:
+            raise pa.ArrowInvalid("thousands")
+        return CastResult(pc.cast(text, pa.float64()))
+    except pa.ArrowInvalid:
+        src = clean(values)
+    stripped = _strip_thousands(src, plan)
+    if stripped.array is None:
+        return stripped
+    text = pc.replace_substring(stripped.array, ",", ".") if plan.decimal == "," else stripped.array
+    try:
+        return CastResult(pc.cast(text, pa.float64()))
+    except pa.ArrowInvalid:
+        number = r"^[+-]?(\d+|\d*\.\d+)([eE][+-]?\d+)?$"
+        return _fail(src, pc.invert(pc.match_substring_regex(text, number)), "not a number")
+
+
+def _to_dot(values: pa.Array, plan: ColumnPlan) -> pa.Array | None:
+    stripped = _strip_thousands(values, plan)
+    if stripped.array is None:
+        return None
+    return pc.replace_substring(stripped.array, ",", ".") if plan.decimal == "," else stripped.array
+
+
+def _cast_bool(values: pa.Array) -> CastResult:
+    src = clean(values)
+    lower = pc.utf8_lower(src)
+    known = pc.or_(pc.is_null(lower), pc.is_in(lower, value_set=_BOOLS))
+    if not bool(pc.all(known).as_py()):
+        return _fail(src, pc.invert(known), "not a boolean")
+    return CastResult(_bool(lower))
+
+
+def _bool(lower: pa.Array) -> pa.Array:
+    truth = pc.is_in(lower, value_set=_TRUE)
+    return pc.if_else(pc.is_null(lower), pa.scalar(None, pa.bool_()), truth)
+
+
+def _cast_temporal(values: pa.Array, plan: ColumnPlan) -> CastResult:
+    src = values
+    result = _parse_all(src, plan)
+    if result is None or _any(pc.and_(pc.is_valid(src), pc.is_null(result))):
+        src = clean(values)
+        result = _parse_all(src, plan)
+        if result is None:
+            return _fail(src, pc.is_valid(src), "not a date")
+        missing = pc.and_(pc.is_valid(src), pc.is_null(result))
+        if _any(missing):
+            return _fail(src, missing, "not a date in the expected formats")
+    overflow = _overflowed_days(src, result)
+    if overflow is not None:
+        return _fail(src, overflow, "impossible date")
+    if plan.kind == "date":
+        return CastResult(pc.cast(result, pa.date32()))
+    return CastResult(result)
+
+
+def _parse_all(values: pa.Array, plan: ColumnPlan) -> pa.Array | None:
+    """Parse every cell with the first format whose shape it has (several formats may mix in a column)."""
+    target = plan.arrow_type() if plan.kind == "timestamp" else pa.timestamp("us")
+    shapes = dict(rules.DATE_FORMATS if plan.kind == "date" else rules.TIMESTAMP_FORMATS)
+    if plan.tz:
+        shapes = {rules.TIMESTAMP_TZ: "ISO"}
+    by_format = {fmt: pattern for pattern, fmt in shapes.items()}
+    parts: list[pa.Array] = []
+    for fmt in plan.formats:
+        pattern = by_format.get(fmt)
+        if pattern is None:
+            return None
+        mask = pc.match_substring_regex(values, pattern)
+        if len(plan.formats) == 1 and _all_valid_match(values, mask):
+            chosen = values
+        else:
+            chosen = pc.if_else(mask, values, pa.scalar(None, pa.string()))
+        if fmt == "ISO":
+            try:
+                parts.append(pc.cast(chosen, target))
+            except pa.ArrowInvalid:
+                return None
+        else:
+            parsed = pc.strptime(chosen, format=fmt, unit="us", error_is_null=True)
+            parts.append(pc.if_else(mask, parsed, pa.scalar(None, target)))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else pc.coalesce(*parts)
+
+
+def _all_valid_match(values: pa.Array, mask: pa.Array) -> bool:
+    return bool(pc.all(pc.or_(pc.is_null(values), mask)).as_py())
+
+
+def _overflowed_days(values: pa.Array, parsed: pa.Array) -> pa.Array | None:
+    """strptime turns 31/04 into 01/05: find cells whose day of month changed while parsing."""
+    small = pc.fill_null(pc.less_equal(pc.day(parsed), 3), False)
+    if not _any(small):
+        return None
+    first = pc.extract_regex(values, rules.DAY_FIRST.replace("(", "(?P<d>", 1))
+    day = pc.struct_field(first, 0) if first.null_count < len(first) else None
+    last = pc.extract_regex(values, rules.DAY_LAST.replace("(", "(?P<d>", 1))
+    day_last = pc.struct_field(last, 0)
+    given = day_last if day is None else pc.coalesce(day, day_last)
+    given_int = pc.cast(given, pa.int64())
+    wrong = pc.and_(small, pc.fill_null(pc.not_equal(given_int, pc.day(parsed)), False))
+    return wrong if _any(wrong) else None

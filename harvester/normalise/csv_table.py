@@ -1,0 +1,359 @@
+"""Convert a CSV file to typed Parquet (zstd) in bounded memory, detecting everything a French file needs.
+
+One streaming pass, normally: the dialect is sniffed on the head, Arrow's streaming CSV reader parses record
+batches (every column as text), types are inferred on the first batches (a generous sample: at least
+SAMPLE_ROWS rows), and each batch is cast with pyarrow.compute and written as a Parquet row group.
+
+A value met later that does not fit the type inferred on the sample ("n/a" in an integer column, "01234"
+after "75001", a date that does not parse) never loses data: the pass stops writing, keeps reading only to
+collect every column that needs it, and a second pass runs with those columns re-inferred on the sample plus
+the offending values (usually: kept as text). Rows with a wrong number of fields, or bytes that are not
+valid in the detected encoding, also cause another pass (see repair.py and textcodec.py). The Parquet file
+is written to a temporary name and renamed at the end, so a failure never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from harvester.errors import RecordError
+from harvester.normalise import dialect as dialect_mod
+from harvester.normalise import textcodec
+from harvester.normalise.casting import cast_column
+from harvester.normalise.infer import ColumnPlan, columns_metadata, infer_column
+from harvester.normalise.repair import RepairReader
+
+BLOCK_SIZE = 8 << 20  # bytes of CSV per Arrow batch (and Parquet row group)
+SAMPLE_ROWS = 100_000
+MAX_PASSES = 5
+COMPRESSION = "zstd"
+
+
+@dataclass
+class TableResult:
+    """The Parquet file written, its row count, schema (with metadata), schema hash, warnings, detection."""
+
+    path: Path
+    rows: int
+    schema: pa.Schema
+    schema_hash: str
+    warnings: list[str]
+    detected: dict[str, Any]
+
+
+@dataclass
+class _Options:
+    encoding: str
+    lenient: bool = False  # decode in Python (always for non-UTF-8; for UTF-8 after invalid bytes)
+    repair: bool = False  # rows with a wrong number of fields
+    plans: list[ColumnPlan] | None = None
+    dropped: set[int] = field(default_factory=set)  # unnamed columns empty in the sample
+
+
+@dataclass
+class _Outcome:
+    rows: int = 0
+    violations: dict[int, list[str]] = field(default_factory=dict)
+    ragged: int = 0
+    utf8_error: bool = False
+    last_row: dict[str, Any] | None = None
+
+
+def schema_hash(schema: pa.Schema) -> str:
+    """sha256 of the column names and types (not of the metadata)."""
+    text = json.dumps([[f.name, str(f.type)] for f in schema])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def convert_csv(src: Path, dest: Path, *, max_bytes: int | None = None) -> TableResult:
+    """Convert one CSV/TSV/TXT file to ``dest`` (Parquet, zstd). Raises RecordError if it can't be read."""
+    size = src.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise RecordError(f"file of {size} bytes is over the limit of {max_bytes} bytes")
+    return _Conversion(src, dest, dialect_mod.sniff(src)).run()
+
+
+class _Conversion:
+    def __init__(self, src: Path, dest: Path, dia: dialect_mod.Dialect) -> None:
+        self.src, self.dest, self.dia = src, dest, dia
+        self.width = dia.width
+        self.names = _unique_names(dia.names)
+        self.warnings: list[str] = []
+        self.sample: list[pa.Array] | None = None
+        self.transcoder: textcodec.Transcoder | None = None
+        self.repairer: RepairReader | None = None
+        self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+
+    def run(self) -> TableResult:
+        opts = _Options(self.dia.encoding, lenient=self.dia.encoding != "utf-8")
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            for _ in range(MAX_PASSES):
+                out = self._pass(opts)
+                if out.utf8_error:
+                    self._after_utf8_error(opts)
+                elif out.ragged and not opts.repair:
+                    opts.repair = True
+                    self.width = max(self.width, len(self.names))
+                    if opts.plans is not None:
+                        opts.plans += [ColumnPlan(reason="no value")] * (self.width - len(opts.plans))
+                elif out.violations:
+                    self._downgrade(opts, out.violations)
+                else:
+                    os.replace(self.tmp, self.dest)
+                    return self._result(opts, out)
+            raise RecordError(f"could not settle the column types after {MAX_PASSES} passes")
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    # -- one pass over the file -------------------------------------------------------------------------
+    def _stream(self, opts: _Options) -> Any:
+        raw = pa.OSFile(str(self.src))
+        raw.seek(self.dia.data_offset)
+        stream: Any = raw
+        self.transcoder = None
+        if opts.lenient:
+            self.transcoder = textcodec.Transcoder(opts.encoding, self.dia.data_offset)
+            stream = pa.TransformInputStream(raw, self.transcoder)
+        self.repairer = None
+        if opts.repair:
+            first_line = textcodec.lines_at(self.src, [self.dia.data_offset])[0]
+            self.repairer = RepairReader(
+                stream, delimiter=self.dia.delimiter, width=self.width, first_line=first_line
+            )
+            stream = pa.PythonFile(self.repairer, mode="r")
+        return stream
+
+    def _batches(self, opts: _Options, out: _Outcome) -> Iterator[pa.RecordBatch]:
+        names = [f"c{i}" for i in range(self.width)]
+
+        def on_invalid(row: Any) -> str:
+            out.ragged += 1
+            return "skip"
+
+        reader = pacsv.open_csv(
+            self._stream(opts),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE),
+            parse_options=pacsv.ParseOptions(
+                delimiter=self.dia.delimiter,
+                quote_char=self.dia.quotechar,
+                newlines_in_values=True,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+        try:
+            yield from reader
+        except pa.ArrowInvalid as exc:
+            if "UTF8" in str(exc) or "UTF-8" in str(exc):
+                out.utf8_error = True
+                return
+            raise RecordError(f"CSV parse error: {exc}") from exc
+
+    def _pass(self, opts: _Options) -> _Outcome:
+        out = _Outcome()
+        writer: pq.ParquetWriter | None = None
+        pending: list[pa.RecordBatch] = []
+        try:
+            for batch in self._batches(opts, out):
+                if opts.plans is None:
+                    pending.append(batch)
+                    if sum(b.num_rows for b in pending) < SAMPLE_ROWS:
+                        continue
+                    self._infer(opts, pending)
+                for b in pending or [batch]:
+                    writer = self._write(b, opts, out, writer)
+                pending = []
+            if out.utf8_error or out.ragged and not opts.repair:
+                return out
+            if opts.plans is None:
+                self._infer(opts, pending)
+                for b in pending:
+                    writer = self._write(b, opts, out, writer)
+            if writer is None and not out.violations:
+                writer = pq.ParquetWriter(self.tmp, self._schema(opts), compression=COMPRESSION)
+        finally:
+            if writer is not None:
+                writer.close()
+        return out
+
+    def _infer(self, opts: _Options, batches: list[pa.RecordBatch]) -> None:
+        if self.sample is None:
+            table = pa.Table.from_batches(batches, schema=_text_schema(self.width))
+            self.sample = [table.column(i).combine_chunks() for i in range(self.width)]
+        plans = [
+            infer_column(col, name) for col, name in zip(self.sample, self._padded_names(), strict=False)
+        ]
+        opts.plans = plans + [ColumnPlan(reason="no value")] * (len(self._padded_names()) - len(plans))
+        opts.dropped = {
+            i
+            for i, col in enumerate(self.sample)
+            if col.null_count == len(col) and (i >= len(self.dia.names) or not self.dia.names[i].strip())
+        }
+
+    def _padded_names(self) -> list[str]:
+        return self.names + [f"column_{i + 1}" for i in range(len(self.names), self.width)]
+
+    def _schema(self, opts: _Options) -> pa.Schema:
+        assert opts.plans is not None
+        names = self._padded_names()
+        kept = [i for i in range(len(opts.plans)) if i not in opts.dropped]
+        fields = [pa.field(names[i], opts.plans[i].arrow_type()) for i in kept]
+        meta = {
+            "harvester.columns": json.dumps(
+                columns_metadata([names[i] for i in kept], [opts.plans[i] for i in kept])
+            ),
+            "harvester.detected": json.dumps(self._detected(opts)),
+        }
+        return pa.schema(fields, metadata=meta)
+
+    def _write(
+        self, batch: pa.RecordBatch, opts: _Options, out: _Outcome, writer: pq.ParquetWriter | None
+    ) -> pq.ParquetWriter | None:
+        assert opts.plans is not None
+        arrays: list[pa.Array] = []
+        for i, plan in enumerate(opts.plans):
+            col = batch.column(i) if i < batch.num_columns else pa.nulls(batch.num_rows, pa.string())
+            if i in opts.dropped:
+                if col.null_count != len(col):
+                    out.violations.setdefault(i, []).append("a value in an unnamed column")
+                continue
+            res = cast_column(col, plan)
+            if res.array is None:
+                out.violations.setdefault(i, []).extend(res.bad)
+                continue
+            arrays.append(res.array)
+        out.rows += batch.num_rows
+        if out.violations:
+            return writer  # keep reading to find every column that needs another look, write nothing more
+        if batch.num_rows:
+            out.last_row = {k: v[-1] for k, v in batch.slice(batch.num_rows - 1).to_pydict().items()}
+        schema = self._schema(opts) if writer is None else writer.schema_arrow
+        if writer is None:
+            writer = pq.ParquetWriter(self.tmp, schema, compression=COMPRESSION)
+        writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+        return writer
+
+    # -- between passes -----------------------------------------------------------------------------------
+    def _after_utf8_error(self, opts: _Options) -> None:
+        scan = textcodec.scan_utf8(self.src, self.dia.data_offset)
+        if not scan.valid_non_ascii and scan.bad_offsets:
+            head = textcodec.window(self.src, scan.bad_offsets[0])
+            encoding, _, _ = dialect_mod.detect_encoding(head)
+            if encoding != "utf-8":
+                self.warnings.append(
+                    f"the head of the file is ASCII but byte {scan.bad_offsets[0]} is not UTF-8: "
+                    f"read as {encoding}"
+                )
+                self.dia.encoding, self.dia.encoding_method = encoding, "re-detected after invalid UTF-8"
+                opts.encoding = encoding
+        opts.lenient = True
+
+    def _downgrade(self, opts: _Options, violations: dict[int, list[str]]) -> None:
+        assert opts.plans is not None and self.sample is not None
+        names = self._padded_names()
+        for i, bad in violations.items():
+            if i in opts.dropped:
+                opts.dropped.discard(i)
+                continue
+            old = opts.plans[i]
+            values = (
+                pa.concat_arrays([self.sample[i], pa.array(bad, pa.string())])
+                if i < len(self.sample)
+                else None
+            )
+            new = infer_column(values, names[i]) if values is not None else ColumnPlan()
+            if new == old or new.kind == old.kind and old.kind != "float":
+                new = ColumnPlan(reason=f"values met after the sample: {bad[:3]}")
+            opts.plans[i] = new
+            self.warnings.append(
+                f"column {names[i]!r}: typed {old.kind} on the first rows, but later values such as "
+                f"{bad[:3]} do not fit: written as {new.kind}"
+            )
+
+    def _result(self, opts: _Options, out: _Outcome) -> TableResult:
+        schema = pq.read_schema(self.dest)
+        self._collect_warnings(opts, out)
+        return TableResult(
+            self.dest, out.rows, schema, schema_hash(schema), self.warnings, self._detected(opts)
+        )
+
+    def _collect_warnings(self, opts: _Options, out: _Outcome) -> None:
+        tr, rep = self.transcoder, self.repairer
+        if tr is not None and tr.bad_count and opts.encoding == "utf-8":
+            lines = textcodec.lines_at(self.src, tr.bad_offsets)
+            where = ", ".join(
+                f"line {ln} (byte {off})" for ln, off in zip(lines, tr.bad_offsets, strict=True)
+            )
+            self.warnings.append(f"{tr.bad_count} bytes are not valid UTF-8, replaced by U+FFFD: {where}")
+        elif tr is not None and tr.bad_count:
+            self.warnings.append(
+                f"{tr.bad_count} bytes undefined in {opts.encoding} kept as control characters"
+            )
+        if tr is not None and tr.nul_count:
+            self.warnings.append(f"{tr.nul_count} NUL characters removed")
+        if rep is not None:
+            self.warnings.extend(rep.reports)
+            if rep.padded + rep.skipped > len(rep.reports):
+                self.warnings.append(f"{rep.padded} rows completed, {rep.skipped} rows skipped in all")
+            if not rep.last_line_complete and rep.padded:
+                self.warnings.append("the file looks truncated: its last line is incomplete")
+        if out.last_row and _opens_unclosed_quote(self.src, out.last_row):
+            self.warnings.append(
+                "the file looks truncated: its last record opens a quoted value never closed"
+            )
+        if opts.dropped:
+            self.warnings.append(f"{len(opts.dropped)} unnamed empty columns dropped")
+        if out.rows == 0:
+            self.warnings.append("no data row")
+
+    def _detected(self, opts: _Options) -> dict[str, Any]:
+        info = self.dia.describe()
+        info["encoding"] = opts.encoding
+        info["columns"] = len(self._padded_names()) - len(opts.dropped)
+        info["passes"] = {"lenient_decoding": opts.lenient, "repaired_rows": opts.repair}
+        return info
+
+
+def _text_schema(width: int) -> pa.Schema:
+    return pa.schema([pa.field(f"c{i}", pa.string()) for i in range(width)])
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        base = name if name.strip() else f"column_{i + 1}"
+        candidate, k = base, 1
+        while candidate in seen:
+            k += 1
+            candidate = f"{base}_{k}"
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def _opens_unclosed_quote(src: Path, last_row: dict[str, Any]) -> bool:
+    """A quoted value never closed swallows the end of the file: line breaks in it and no closing quote."""
+    filled = [v for v in last_row.values() if v is not None]
+    if not filled or not isinstance(filled[-1], str) or not ("\n" in filled[-1] or "\r" in filled[-1]):
+        return False
+    with src.open("rb") as fh:
+        fh.seek(max(0, src.stat().st_size - 16))
+        tail = fh.read().rstrip(b"\r\n\x00 ")
+    return not tail.endswith(b'"')
