@@ -24,6 +24,7 @@ from harvester.dates import parse_datetime
 from harvester.records import ResourceRef
 
 _IANA = "https://www.iana.org/assignments/media-types/"
+_DCT_UPDATED = URIRef(str(DCT) + "updated")  # not a DCMI term, but GeoNetwork's DCAT output uses it
 
 
 def file_identifier(graph: Graph, node: Node) -> str | None:
@@ -140,7 +141,7 @@ def themes(graph: Graph, node: Node) -> tuple[str, ...]:
 
 
 def modified(graph: Graph, node: Node) -> str | None:
-    own = best_literal(graph, node, DCT.modified)
+    own = best_literal(graph, node, DCT.modified, _DCT_UPDATED)
     if own:
         return own
     for rec in [*graph.objects(node, FOAF.isPrimaryTopicOf), *graph.subjects(FOAF.primaryTopic, node)]:

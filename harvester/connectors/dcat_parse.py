@@ -13,6 +13,7 @@ Identity rules:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -39,6 +40,10 @@ from harvester.dates import parse_datetime
 from harvester.errors import SourceError
 from harvester.records import DatasetRecord, ResourceRef
 from harvester.xmlsafe import check_prolog, looks_like_html
+
+# rdflib logs a full traceback (WARNING) for every literal that does not match its datatype, e.g. a dateTime
+# typed as xsd:date in GeoNetwork output; dates are parsed leniently here, so keep only its errors.
+logging.getLogger("rdflib.term").setLevel(logging.ERROR)
 
 OnError = Callable[[str | None, str, str | None], None]
 
