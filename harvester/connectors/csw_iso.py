@@ -8,8 +8,9 @@ Field choices (INSPIRE / Géo-IDE / GeoNetwork practice):
 - publisher: the responsible party with the most specific role (publisher, owner, custodian…), else the
   metadata contact; licence: the legal-constraint text (or anchor) that names a licence;
 - themes: ISO topic categories and INSPIRE theme keywords; keywords: every other keyword;
-- resources: every `gmd:CI_OnlineResource` (download, WMS, WFS, ATOM, links), one per (protocol, URL, name), so
-  that layers served by one URL stay distinct.
+- resources: every `gmd:CI_OnlineResource` of the distribution info (download, WMS, WFS, ATOM, links), one per
+  (protocol, URL, name), so that layers served by one URL stay distinct; the format is the declared protocol, else
+  the distribution format for a `download` link when the record declares a single one.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ _PROTOCOL = _x("gmd:protocol/*/text()")
 _OL_NAME = _x("gmd:name/*/text()")
 _OL_DESC = _x("gmd:description/*/text()")
 _FORMATS = _x("gmd:distributionInfo/*/gmd:distributionFormat/*/gmd:name/*/text()")
+_FUNCTION = _x("gmd:function/gmd:CI_OnLineFunctionCode/@codeListValue")
 
 
 class IsoRecordError(Exception):
@@ -186,6 +188,8 @@ def _resources(md: etree._Element) -> tuple[ResourceRef, ...]:
         protocol = _first(_PROTOCOL(ol))
         name = _first(_OL_NAME(ol))
         key = f"{protocol or ''}|{url}|{name or ''}"
+        # the declared distribution format only describes downloads, not service endpoints or web pages
+        fmt = protocol or (fallback_format if _first(_FUNCTION(ol)) == "download" else None)
         out.setdefault(
             key,
             ResourceRef(
@@ -193,7 +197,7 @@ def _resources(md: etree._Element) -> tuple[ResourceRef, ...]:
                 remote_id=key,
                 title=name,
                 description=_first(_OL_DESC(ol)),
-                format=protocol or fallback_format,
+                format=fmt,
             ),
         )
     return tuple(sorted(out.values(), key=lambda r: r.remote_id or ""))
