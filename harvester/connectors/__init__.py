@@ -7,6 +7,7 @@ from harvester.connectors.base import BaseConnector
 from harvester.connectors.ckan import CkanConnector
 from harvester.connectors.csw import CswConnector
 from harvester.connectors.dcat import DcatConnector
+from harvester.connectors.files import FilesConnector
 from harvester.connectors.opendatasoft import OpenDataSoftConnector
 from harvester.connectors.socrata import SocrataConnector
 from harvester.connectors.udata import UdataConnector
@@ -42,5 +43,6 @@ register(OpenDataSoftConnector)
 register(UdataConnector)
 register(ArcgisHubConnector)
 register(SocrataConnector)
+register(FilesConnector)
 register(DcatConnector)
 register(CswConnector)

@@ -162,3 +162,31 @@ def socrata(server: FixtureServer) -> Scenario:
 
 
 SCENARIOS["socrata"] = socrata
+
+
+def files(server: FixtureServer) -> Scenario:
+    """Three real commune CSV files with ETag and Last-Modified: one HEAD each; `since` keeps the two newer ones."""
+    from tests.portals.files_portal import COMMUNE, FileHost, Served
+
+    host = FileHost(server)
+    entries = []
+    for i, name in enumerate(
+        [
+            "yffiniac_salles_bom_inside_quotes.csv",
+            "cd22_antennes_departementales.csv",
+            "bnlc_calvados_covoiturage_utf8_bom.csv",
+        ]
+    ):
+        served = Served((COMMUNE / name).read_bytes(), last_modified=datetime(2024, 1 + 4 * i, 1, tzinfo=UTC))
+        entries.append({"url": host.serve(f"/opendata/{name}", served), "title": name, "license": "lov2"})
+    return Scenario(
+        url=server.url,
+        params={"files": entries},
+        count=3,
+        since=datetime(2024, 3, 1, tzinfo=UTC),
+        requests=3,
+        since_count=2,
+    )
+
+
+SCENARIOS["files"] = files
