@@ -38,12 +38,14 @@ class HttpConfig(Model):
     timeout: float = Field(60.0, gt=0, description="Read timeout in seconds.")
     max_retries: int = Field(4, ge=0, le=10, description="Retries on 429, 5xx and connection errors.")
     max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest response accepted, in bytes.")
+    backoff: float = Field(1.0, ge=0, le=60, description="First retry delay in seconds; doubled at each retry, with jitter.")
 
     def policy(self) -> HttpPolicy:
         return HttpPolicy(
             read_timeout=self.timeout,
             max_retries=self.max_retries,
             max_bytes=self.max_bytes,
+            backoff=self.backoff,
             rate=self.rate,
             concurrency=self.concurrency,
         )

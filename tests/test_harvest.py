@@ -22,6 +22,7 @@ from tests.portals.ckan_portal import CkanPortal, build_packages, touch
 
 
 def config(url: str, **extra: Any) -> Config:
+    extra.setdefault("http", {"backoff": 0.01, "timeout": 2})
     return parse_sources({"sources": [{"id": "demo", "type": "ckan", "url": url, "params": {"rows": 1000}, **extra}]})
 
 
@@ -152,17 +153,18 @@ def test_retries_429_with_retry_after_and_503(server: FixtureServer, tmp_path: P
     result = run(config(server.url), tmp_path, state, http)
     assert result.status == "ok" and result.listed == 10
     assert slept[0] == 1.0  # Retry-After honoured
-    assert len(slept) == 2 and slept[1] < 0.1
+    assert len(slept) == 2 and 0.01 <= slept[1] <= 0.03  # second attempt: 2 × backoff (0.01 s here), with jitter
     assert len(portal.search_requests()) == 3
 
 
 def test_timeout_is_retried_then_gives_up(server: FixtureServer, tmp_path: Path, state: StateStore) -> None:
     portal = CkanPortal(server, build_packages(5))
     flaky(portal, [Reply(200, "{}", delay=0.6)])
-    http = HttpClient(HttpPolicy(read_timeout=0.3, backoff=0.01, max_retries=2), validators=state)
-    assert run(config(server.url), tmp_path, state, http).status == "ok"
+    http = HttpClient(validators=state)
+    cfg = config(server.url, http={"timeout": 0.3, "backoff": 0.01, "max_retries": 2})
+    assert run(cfg, tmp_path, state, http).status == "ok"
     portal.fail[0] = Reply(200, "{}", delay=0.6)
-    failed = run(config(server.url), tmp_path, state, http, full=True)
+    failed = run(cfg, tmp_path, state, http, full=True)
     assert failed.status == "failed" and "gave up after 3 attempts" in (failed.error or "")
 
 

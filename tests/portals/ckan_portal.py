@@ -119,7 +119,7 @@ class CkanPortal:
             pkgs = [p for p in pkgs if (p.get("organization") or {}).get("name") != excluded]
         sort = req.arg("sort", "score desc, metadata_modified desc") or ""
         if sort.startswith("id"):
-            pkgs.sort(key=lambda p: p["id"], reverse=sort.endswith("desc"))
+            pkgs.sort(key=lambda p: str(p["id"]), reverse=sort.endswith("desc"))
         if self.ignore_start:
             start = 0
         page = pkgs[start : start + rows]
