@@ -1,7 +1,7 @@
 """OpenDataSoft connector: Explore API v2.1 `catalog/datasets`, with the catalogue export past the 10,000 cap.
 
 Identity is `dataset_uid` (`da_xxxxxx`): the slug `dataset_id` can be renamed by the portal, so it is kept as
-an extra (`ods:dataset_id`). Resources are the dataset export URLs (CSV, Parquet, JSON, GeoJSON for geographic
+an extra (`ods_dataset_id`, with `ods_domain`). Resources are the dataset export URLs (CSV, Parquet, JSON, GeoJSON for geographic
 datasets) and the attachments. Incremental runs ask the server for `modified >= date'…'`.
 
 Paging: `limit` ≤ 100 and `offset + limit` < 10,000. A catalogue larger than that is read in one request from
@@ -9,7 +9,8 @@ Paging: `limit` ≤ 100 and `offset + limit` < 10,000. A catalogue larger than t
 `reset_time`: the connector waits for it when it is near, and otherwise fails the source with the reset time.
 
 `mode: dcat` harvests the portal's DCAT export (`catalog/exports/dcat`, what data.gouv.fr harvests) through the
-registered `dcat` connector.
+registered `dcat` connector. The export carries no `dataset_uid`, so in that mode datasets are keyed on the slug
+`dataset_id`: switching modes changes the remote ids of a source.
 """
 
 from __future__ import annotations
@@ -232,9 +233,11 @@ class OpenDataSoftConnector(BaseConnector):
             policy=self.policy,
             auth=self.auth,
         )
-        yield from inner.list_datasets(since)
-        self.record_errors.extend(inner.record_errors)
-        self.listing_complete = self.listing_complete and inner.listing_complete
+        inner.record_errors = self.record_errors  # the inner connector reports into this one
+        try:
+            yield from inner.list_datasets(since)
+        finally:
+            self.listing_complete = self.listing_complete and inner.listing_complete
 
     # -- mapping --------------------------------------------------------------------------------------------
     def _page(self, item: dict[str, Any]) -> str:
@@ -247,7 +250,8 @@ class OpenDataSoftConnector(BaseConnector):
             raise ValueError("no `dataset_id` (slug): export URLs cannot be built")
         meta = _default(item)
         dcat = _metas(item, "dcat")
-        extras = {"ods:dataset_id": slug, "ods:domain": urlsplit(self.url).netloc}
+        # same keys as the DCAT export mapping (`dcat_parse`), so both modes join the same way in the merge
+        extras = {"ods_dataset_id": slug, "ods_domain": urlsplit(self.url).netloc}
         for key in (
             "license_url",
             "source_domain",
@@ -257,10 +261,10 @@ class OpenDataSoftConnector(BaseConnector):
             "data_processed",
         ):
             if meta.get(key) not in (None, ""):
-                extras[f"ods:{key}"] = _text(meta[key])
+                extras[f"ods_{key}"] = _text(meta[key])
         inspire = _metas(item, "inspire")
         if inspire.get("file_identifier"):
-            extras["inspire:file_identifier"] = str(inspire["file_identifier"])
+            extras["file_identifier"] = str(inspire["file_identifier"])
         title = _text(meta.get("title")).strip() or slug
         contact = dcat.get("contact_email")
         return DatasetRecord(

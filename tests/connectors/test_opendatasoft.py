@@ -29,12 +29,12 @@ def test_maps_real_records(server: FixtureServer, http: HttpClient) -> None:
     world, cities, single = records
     assert world.title == "World Administrative Boundaries - Countries and Territories"
     assert world.name == "world-administrative-boundaries-countries-and-territories"
-    assert world.extras["ods:dataset_id"] == world.name
-    assert world.extras["ods:domain"] == server.url.split("//")[1]
+    assert world.extras["ods_dataset_id"] == world.name
+    assert world.extras["ods_domain"] == server.url.split("//")[1]
     assert world.publisher == "World Food Programme (UN agency)"
     assert world.license_raw == "Open Government Licence v3.0"
     assert (
-        world.extras["ods:license_url"]
+        world.extras["ods_license_url"]
         == "http://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
     )
     assert world.modified == datetime(2021, 6, 23, 14, 59, 57, tzinfo=UTC)
@@ -78,7 +78,7 @@ def test_maps_real_records(server: FixtureServer, http: HttpClient) -> None:
         "da_5m8ykr/attachments/cities1000_zip",
     )
     assert single.license_raw == "CC BY 4.0" and single.publisher == "GeoNames"
-    assert single.extras["ods:federated"] == "true"
+    assert single.extras["ods_federated"] == "true"
 
 
 def test_pages_with_offset_and_limit(server: FixtureServer, http: HttpClient) -> None:
@@ -271,3 +271,15 @@ def test_api_key_header(server: FixtureServer, http: HttpClient) -> None:
     conn = OpenDataSoftConnector("s", url, OdsParams(), http, auth={"token": "secret"})
     list(conn.list_datasets())
     assert server.requests[0].headers["Authorization"] == "Apikey secret"
+
+
+def test_dcat_mode_reads_the_catalogue_export(server: FixtureServer, http: HttpClient) -> None:
+    export = "/api/explore/v2.1/catalog/exports/dcat"
+    server.file(export, "dcat/ods-export/rennes-catalog-exports-dcat.rdf")  # Rennes Métropole's real export
+    conn = _conn(server.url, http, mode="dcat")
+    records = list(conn.list_datasets())
+    assert [r.path for r in server.requests] == [export]
+    assert len(records) == 27 and conn.record_errors == []
+    arbres = next(r for r in records if r.remote_id == "arbre_theorique0")  # no dataset_uid in DCAT: the slug
+    assert arbres.title == "Arbres théoriques sur Rennes Métropole" and arbres.publisher == "Rennes Métropole"
+    assert arbres.extras["ods_dataset_id"] == "arbre_theorique0" and arbres.source_id == "rennes"
