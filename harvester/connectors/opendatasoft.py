@@ -147,10 +147,12 @@ class OpenDataSoftConnector(BaseConnector):
             query["refine"] = [_refine(r) for r in self.params.refine]
         return query
 
-    def _raw_datasets(self, since: datetime | None) -> Iterator[dict[str, Any]]:
+    def _raw_datasets(self, since: datetime | None, select: str | None = None) -> Iterator[dict[str, Any]]:
         """Pages of `catalog/datasets`; past the 10,000 window, the whole catalogue from `catalog/exports/json`."""
         guard = PageGuard(self.source_id)
         base = self._filters(since)
+        if select:
+            base["select"] = select
         offset = 0
         while True:
             size = min(self.params.page_size, MAX_WINDOW - 1 - offset)
@@ -218,6 +220,21 @@ class OpenDataSoftConnector(BaseConnector):
                 self.on_record_error(
                     uid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._page(item)
                 )
+
+    def list_ids(self) -> set[str]:
+        """Every `dataset_uid` currently listed (only that field is asked for), so incremental runs see deletions."""
+        if self.params.mode == "dcat":
+            raise NotImplementedError
+        select = "dataset_uid,federated" if self.params.skip_federated else "dataset_uid"
+        ids: set[str] = set()
+        for item in self._raw_datasets(None, select=select):
+            if not isinstance(item, dict) or not isinstance(item.get("dataset_uid"), str):
+                continue
+            federated = item.get("federated", _default(item).get("federated"))
+            if self.params.skip_federated and federated is True:
+                continue
+            ids.add(item["dataset_uid"])
+        return ids
 
     def _list_dcat(self, since: datetime | None) -> Iterator[DatasetRecord]:
         from harvester.connectors import REGISTRY

@@ -80,11 +80,14 @@ class UdataConnector(BaseConnector):
         orgs: list[str | None] = list(dict.fromkeys(self.params.organizations)) or [None]
         return [endpoint + "?" + urlencode(base + ([("organization", o)] if o else [])) for o in orgs]
 
-    def _pages(self, first: str) -> Iterator[tuple[list[Any], str]]:
+    def _pages(self, first: str, fields: str | None = None) -> Iterator[tuple[list[Any], str]]:
         guard = PageGuard(self.source_id)
         url: str | None = first
+        headers = self._headers()
+        if fields:
+            headers["X-Fields"] = fields  # flask-restx field mask: only these fields are serialised
         while url:
-            resp = self.http.fetch(url, headers=self._headers(), policy=self.policy, source_id=self.source_id)
+            resp = self.http.fetch(url, headers=headers, policy=self.policy, source_id=self.source_id)
             guard.check(token=url, content=resp.content if url != first else None, url=url)
             payload = resp.json(source_id=self.source_id)
             if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
@@ -126,6 +129,17 @@ class UdataConnector(BaseConnector):
                         )
                 if older:
                     break
+
+    def list_ids(self) -> set[str]:
+        """The ids of every listed dataset, cheaply (`X-Fields` mask), so that incremental runs see deletions."""
+        ids: set[str] = set()
+        for first in self._first_urls():
+            for items, _ in self._pages(first, fields="data{id,deleted,private},next_page"):
+                for item in items:
+                    if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"].strip():
+                        if not item.get("deleted") and item.get("private") is not True:
+                            ids.add(item["id"].strip())
+        return ids
 
     # -- mapping --------------------------------------------------------------------------------------------
     def _page(self, item: dict[str, Any]) -> str:

@@ -283,3 +283,17 @@ def test_dcat_mode_reads_the_catalogue_export(server: FixtureServer, http: HttpC
     arbres = next(r for r in records if r.remote_id == "arbre_theorique0")  # no dataset_uid in DCAT: the slug
     assert arbres.title == "Arbres théoriques sur Rennes Métropole" and arbres.publisher == "Rennes Métropole"
     assert arbres.extras["ods_dataset_id"] == "arbre_theorique0" and arbres.source_id == "rennes"
+
+
+def test_list_ids_asks_only_for_dataset_uid(server: FixtureServer, http: HttpClient) -> None:
+    rows = [ods_clone(r, i) for i, r in enumerate(ods_records() * 70)]  # 210 datasets
+    url = OdsPortal(rows).install(server)
+    ids = _conn(url, http).list_ids()
+    assert ids == {r["dataset_uid"] for r in rows}
+    assert [r.arg("select") for r in server.requests] == ["dataset_uid"] * 3
+    assert all("where" not in r.query for r in server.requests)  # the whole catalogue, not since the cursor
+
+
+def test_list_ids_without_federated(server: FixtureServer, http: HttpClient) -> None:
+    url = OdsPortal(ods_records()).install(server)
+    assert _conn(url, http, skip_federated=True).list_ids() == {"da_5m8ykr"}

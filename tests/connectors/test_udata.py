@@ -204,3 +204,12 @@ def test_bad_records_are_reported_and_skipped(server: FixtureServer, http: HttpC
         ("arrets-horaires-et-circuits-impulsyon-a-la-roche-sur-yon-gtfs-5", "dataset without an `id`"),
     ]
     assert all(LISTING in e["url"] for e in conn.record_errors)
+
+
+def test_list_ids_uses_a_field_mask(server: FixtureServer, http: HttpClient) -> None:
+    real = udata_records()
+    gone = {**udata_clone(real[0], 7), "deleted": "2024-05-01T00:00:00"}
+    url = UdataPortal([*real, gone]).install(server)
+    ids = _conn(url, http, page_size=10).list_ids()
+    assert ids == {r["id"] for r in real}
+    assert [r.headers.get("X-Fields") for r in server.requests] == ["data{id,deleted,private},next_page"] * 2

@@ -88,10 +88,19 @@ class OdsPortal:
             )
         rows = self._filtered(req)
         start = 0 if self.ignore_offset else offset
-        return json_reply({"total_count": len(rows), "results": rows[start : start + limit]})
+        page = _select(rows[start : start + limit], req.arg("select"))
+        return json_reply({"total_count": len(rows), "results": page})
 
     def export(self, req: Request) -> Reply:
-        return json_reply(self._filtered(req))
+        return json_reply(_select(self._filtered(req), req.arg("select")))
+
+
+def _select(rows: list[dict[str, Any]], select: str | None) -> list[dict[str, Any]]:
+    """`select=a,b`: flat results with only those fields (dataset fields or `metas.default` ones)."""
+    if not select:
+        return rows
+    names = [n.strip() for n in select.split(",")]
+    return [{n: r.get(n, r.get("metas", {}).get("default", {}).get(n)) for n in names} for r in rows]
 
 
 def _ods_has(value: Any, wanted: str) -> bool:

@@ -98,6 +98,9 @@ class UdataPortal:
         if req.arg("sort") == "-last_update":
             rows = sorted(rows, key=updated, reverse=True)
         data = rows[(page - 1) * size : page * size]
+        if req.headers.get("X-Fields", "").startswith("data{"):
+            keep = req.headers["X-Fields"][5:].split("}")[0].split(",")
+            data = [{k: d.get(k) for k in keep} if isinstance(d, dict) else d for d in data]
         nxt = page + 1 if page * size < len(rows) else None
         if self.loop:
             nxt = 2
