@@ -16,7 +16,7 @@ from harvester.http import HttpClient
 from harvester.normalise.sink import read_geo_metadata
 from harvester.normalise.stage import NormaliseReport, normalise_sources
 from harvester.state import StateStore
-from tests.fixture_server import FixtureServer
+from tests.fixture_server import FixtureServer, Reply
 from tests.normalise.served import (
     CSV_FR,
     SPREADSHEET_ROWS,
@@ -334,3 +334,53 @@ def test_download_size_limit(
 def test_source_without_catalogue(tmp_path: Path, state: StateStore, http: HttpClient) -> None:
     report = normalise(config("http://127.0.0.1:9"), tmp_path / "data", state, http)
     assert report.sources[0].status == "not_harvested" and report.exit_code == 1
+
+
+def test_truncated_download_fails_the_resource_only(
+    server: FixtureServer, files: Files, tmp_path: Path, state: StateStore, http: HttpClient
+) -> None:
+    cd22 = (CSV_FR / "cd22_antennes_departementales.csv").read_bytes()
+    # the server announces more bytes than it sends, then closes the connection
+    server.route(
+        "/f/cut.csv",
+        Reply(
+            200,
+            cd22[:300],
+            headers={"Content-Length": str(len(cd22)), "Connection": "close"},
+            content_type="text/csv",
+        ),
+    )
+    resources = [
+        {"name": "coupe", "format": "CSV", "url": files.url("/f/cut.csv")},
+        {"name": "entier", "format": "CSV", "url": files.put("/f/ok.csv", cd22)},
+    ]
+    cfg = config(ckan_with_resources(server, resources).url)
+    data = tmp_path / "data"
+    harvest(cfg, data, state, http)
+    src = normalise(cfg, data, state, http).sources[0]
+    assert (src.status, src.converted, src.failed) == ("partial", 1, 1)
+    rows = by_name(data)
+    assert rows["coupe"]["table_status"] == "failed"
+    assert "truncated" in rows["coupe"]["table_error"]
+    assert rows["entier"]["table_status"] == "ok"
+
+
+def test_bad_bytes_in_the_middle_keep_the_rest_and_name_the_line(
+    server: FixtureServer, files: Files, tmp_path: Path, state: StateStore, http: HttpClient
+) -> None:
+    data_bytes = (CSV_FR / "insee_populations_legales_communes_head.csv").read_bytes()
+    cut = data_bytes.index(b"\n", len(data_bytes) // 2) + 1
+    line = data_bytes[:cut].count(b"\n") + 1
+    bad = data_bytes[:cut] + b"01999;Commune \xff\xfe inconnue;1;2;3\n" + data_bytes[cut:]
+    url = files.put("/f/bad.csv", bad)
+    cfg = config(ckan_with_resources(server, [{"name": "populations", "format": "CSV", "url": url}]).url)
+    data = tmp_path / "data"
+    harvest(cfg, data, state, http)
+    report = normalise(cfg, data, state, http)
+    outcome = report.sources[0].resources[0]
+    assert outcome.status == "ok" and outcome.rows == 5000
+    assert any(f"line {line}" in w for w in outcome.warnings), outcome.warnings
+    saved = json.loads(Path(report.report_path or "").read_text())
+    assert saved["sources"][0]["resources"][0]["warnings"] == outcome.warnings
+    table = pq.read_table(data / by_name(data)["populations"]["table_path"])
+    assert "Commune \ufffd\ufffd inconnue" in table.column(1).to_pylist()
