@@ -12,16 +12,19 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal
 from urllib.parse import quote, urlencode
 
 from lxml import etree
 from pydantic import Field
+from rdflib import Graph
 
 from harvester.connectors.base import BaseConnector, Params
 from harvester.connectors.csw_iso import IsoRecordError, file_identifier, map_iso
 from harvester.connectors.csw_request import (
+    DCAT,
     GMD,
     ISO_RECORDS,
     Page,
@@ -31,6 +34,7 @@ from harvester.connectors.csw_request import (
     post_body,
     read_page,
 )
+from harvester.connectors.dcat_parse import records_from_graph
 from harvester.errors import SourceError
 from harvester.paging import PageGuard
 from harvester.records import DatasetRecord
@@ -42,6 +46,11 @@ _DC_IDENTIFIER = "{http://purl.org/dc/elements/1.1/}identifier"
 
 
 class CswParams(Params):
+    output_schema: Literal["iso19139", "dcat"] = Field(
+        "iso19139",
+        description="Ask for ISO 19139 records (`iso19139`, mapped here) or DCAT records converted by the server "
+        "(`dcat`, GeoNetwork 4; mapped by the DCAT mapping, still keyed on the fileIdentifier when it is found).",
+    )
     method: Literal["post", "get"] = Field(
         "post",
         description="GetRecords as a POST XML document (`post`) or GET key-value pairs with CQL (`get`).",
@@ -135,6 +144,7 @@ class CswConnector(BaseConnector):
                 modified_since=since,
                 element_set=element_set,
                 sort=self.params.sort,
+                output_schema=DCAT if self.params.output_schema == "dcat" and element_set == "full" else GMD,
             )
             page, url = self._fetch(q)
             yield page, url
@@ -173,26 +183,45 @@ class CswConnector(BaseConnector):
         self, server_since: datetime | None, since: datetime | None, seen: set[str]
     ) -> Iterator[DatasetRecord]:
         for page, url in self.pages(server_since):
-            iso = [el for el in page.records if etree.QName(el).localname in ISO_RECORDS]
-            iso_set = set(iso)
-            if page.records and not iso:
-                raise SourceError(
-                    f"the server returned no ISO 19139 record (got <{etree.QName(page.records[0]).localname}>)",
-                    source_id=self.source_id,
-                    url=url,
-                    hint="the catalogue may not support outputSchema=http://www.isotc211.org/2005/gmd",
-                )
-            for el in page.records:
-                if el not in iso_set:
-                    self.on_record_error(None, f"not an ISO 19139 record: <{etree.QName(el).localname}>", url)
-                    continue
-                rec = self._map(el, url)
-                if rec is None or rec.remote_id in seen:
+            dcat = self.params.output_schema == "dcat"
+            for rec in self._dcat_records(page, url) if dcat else self._iso_records(page, url):
+                if rec.remote_id in seen:
                     continue
                 seen.add(rec.remote_id)
                 if since is not None and rec.modified is not None and rec.modified < since:
                     continue
                 yield rec
+
+    def _iso_records(self, page: Page, url: str) -> Iterator[DatasetRecord]:
+        iso = [el for el in page.records if etree.QName(el).localname in ISO_RECORDS]
+        if page.records and not iso:
+            raise SourceError(
+                f"the server returned no ISO 19139 record (got <{etree.QName(page.records[0]).localname}>)",
+                source_id=self.source_id,
+                url=url,
+                hint="the catalogue may not support outputSchema=http://www.isotc211.org/2005/gmd",
+            )
+        iso_set = set(iso)
+        for el in page.records:
+            if el not in iso_set:
+                self.on_record_error(None, f"not an ISO 19139 record: <{etree.QName(el).localname}>", url)
+                continue
+            rec = self._map(el, url)
+            if rec is not None:
+                yield rec
+
+    def _dcat_records(self, page: Page, url: str) -> Iterator[DatasetRecord]:
+        """Records converted to DCAT by the server: each one is an RDF/XML document, mapped like `dcat`."""
+        for el in page.records:
+            graph = Graph()
+            try:
+                graph.parse(data=etree.tostring(el), format="xml", publicID=url)
+            except Exception as exc:  # one unreadable record never stops the source
+                self.on_record_error(None, f"cannot read DCAT record: {type(exc).__name__}: {exc}", url)
+                continue
+            for rec in records_from_graph(graph, self.source_id, self.on_record_error, ods=False):
+                fid = rec.extras.get("file_identifier")
+                yield replace(rec, remote_id=fid) if fid else rec
 
     def _map(self, el: etree._Element, page_url: str) -> DatasetRecord | None:
         fid = file_identifier(el)

@@ -13,6 +13,7 @@ from harvester.errors import SourceError
 CSW = "http://www.opengis.net/cat/csw/2.0.2"
 OGC = "http://www.opengis.net/ogc"
 GMD = "http://www.isotc211.org/2005/gmd"
+DCAT = "http://www.w3.org/ns/dcat#"
 OWS_NAMESPACES = (
     "http://www.opengis.net/ows",
     "http://www.opengis.net/ows/1.1",
@@ -28,6 +29,7 @@ class Query:
     types: tuple[str, ...] = ()  # hierarchy levels (apiso:Type), OR-ed; empty = no type filter
     modified_since: datetime | None = None  # apiso:Modified >= …
     element_set: str = "full"
+    output_schema: str = GMD  # ISO 19139, or DCAT (GeoNetwork 4 converts server-side)
     sort: bool = True  # ogc:SortBy apiso:Identifier ASC, for stable paging
 
 
@@ -43,7 +45,7 @@ def post_body(q: Query) -> bytes:
         startPosition=str(q.start),
         maxRecords=str(q.size),
         outputFormat="application/xml",
-        outputSchema=GMD,
+        outputSchema=q.output_schema,
     )
     query = etree.SubElement(root, f"{{{CSW}}}Query", typeNames="gmd:MD_Metadata")
     etree.SubElement(query, f"{{{CSW}}}ElementSetName").text = q.element_set
@@ -97,7 +99,7 @@ def kvp_params(q: Query) -> dict[str, str]:
         "namespace": f"xmlns(gmd={GMD})",
         "resultType": "results",
         "elementSetName": q.element_set,
-        "outputSchema": GMD,
+        "outputSchema": q.output_schema,
         "outputFormat": "application/xml",
         "startPosition": str(q.start),
         "maxRecords": str(q.size),

@@ -296,3 +296,23 @@ def test_harvest_into_the_catalogue_incrementally_and_keep_it_on_exception_repor
         and portal.url in (failed.error or "")
     )
     assert {p: p.read_bytes() for p in files} == files
+
+
+@pytest.mark.parametrize("name", ["dcat-page-1.xml", "geodcatap-page-1.xml"])
+def test_dcat_output_schema_is_mapped_by_the_dcat_mapping(
+    server: FixtureServer, http: HttpClient, name: str
+) -> None:
+    """GeoNetwork 4 converting to DCAT / GeoDCAT-AP server-side (what data.gouv.fr's csw-dcat backend reads)."""
+    body = page(f"geo2france-dcat/{name}").replace(b'nextRecord="3"', b'nextRecord="0"')
+    server.route(ENDPOINT, Reply(200, body, content_type="application/xml"))
+    conn = connector(server.url + ENDPOINT, http, output_schema="dcat")
+    recs = {r.remote_id: r for r in conn.list_datasets()}
+    assert etree.fromstring(server.requests[0].body).get("outputSchema") == "http://www.w3.org/ns/dcat#"
+    assert sorted(recs) == ["04bcec79-5b25-4b16-b635-73115f7456e4", "06367a09-096c-4db6-a122-52469176d619"]
+    insee = recs["04bcec79-5b25-4b16-b635-73115f7456e4"]
+    assert (
+        insee.title
+        == "INSEE - Part des ménages présents depuis 5 ans ou plus dans leur logement actuel (2010)"
+    )
+    assert insee.publisher == "Géo2France" and insee.extras["file_identifier"] == insee.remote_id
+    assert insee.resources and conn.record_errors == []
