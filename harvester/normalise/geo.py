@@ -68,7 +68,7 @@ def _in_range(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 
 def _floats(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(_to_float(arr), np.nan).to_numpy(zero_copy_only=False), dtype="float64")
+    return np.asarray(_to_float(arr).to_numpy(zero_copy_only=False), dtype="float64")  # nulls become NaN
 
 
 def _string_sample(pf: pq.ParquetFile, column: str, limit: int = 200) -> list[str]:
