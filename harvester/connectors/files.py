@@ -89,8 +89,12 @@ class FileState:
         return {k: v for k, v in out.items() if v}
 
     def stored(self) -> dict[str, str]:
+        """What is kept between runs with the HTTP validators (a 304 rebuilds the same state from it)."""
         keys = {"files:etag": "etag", "files:last_modified": "last_modified", "files:size": "size"}
-        return {keys.get(k, "sha256"): v for k, v in self.extras().items()}
+        out = {keys.get(k, "sha256"): v for k, v in self.extras().items()}
+        if self.content_type:
+            out["content_type"] = self.content_type
+        return out
 
 
 class FilesConnector(BaseConnector):
@@ -179,6 +183,7 @@ class FilesConnector(BaseConnector):
                 last_modified=previous.get("last_modified"),
                 size=int(previous["size"]) if previous.get("size", "").isdigit() else None,
                 sha256=previous.get("sha256"),
+                content_type=previous.get("content_type"),
             )
         content_type = got.headers.get("Content-Type")
         if _is_html(content_type) and not _declares_html(entry):

@@ -104,6 +104,7 @@ def test_head_refused_then_conditional_get(server: FixtureServer, http: HttpClie
         get.method == "GET" and get.headers.get("If-None-Match") == host.files["/data/salles.csv"].etag_value
     )
     assert second.extras == first.extras and second.modified == first.modified  # a 304: same record
+    assert second.resources == first.resources and second.resources[0].media_type == "text/csv"
 
     host.files["/data/salles.csv"] = Served(
         CD22, last_modified=T2, head=False
