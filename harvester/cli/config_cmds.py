@@ -118,7 +118,8 @@ def connectors_markdown() -> str:
         lines.append("| param | type | default | description |\n|---|---|---|---|")
         for p in c["params"]:
             default = "required" if p["required"] else f"`{p['default']}`"
-            lines.append(f"| `{p['name']}` | {p['type']} | {default} | {p['description']} |")
+            cells = (f"`{p['name']}`", p["type"], default, p["description"])
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")  # `str | None`
         lines.append("")
     return "\n".join(lines)
 
