@@ -1,0 +1,32 @@
+"""The README's connector reference is generated from the parameter models and must stay in sync with them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harvester.cli.config_cmds import connectors_markdown
+from harvester.connectors import REGISTRY
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BLOCK = re.compile(r"<!-- connectors:start -->\n(.*?)\n<!-- connectors:end -->", re.S)
+
+
+def _block() -> str:
+    m = BLOCK.search(README.read_text(encoding="utf-8"))
+    assert m, "README.md has no <!-- connectors:start --> … <!-- connectors:end --> block"
+    return m.group(1).strip()
+
+
+def test_readme_connector_reference_is_generated() -> None:
+    assert _block() == connectors_markdown().strip(), (
+        "README connector reference is stale: replace the block with the output of `harvester connectors --markdown`"
+    )
+
+
+def test_every_connector_and_param_is_documented() -> None:
+    block = _block()
+    for name, cls in REGISTRY.items():
+        assert f"### `{name}`" in block
+        for param in cls.Params.model_fields:
+            assert f"| `{param}` |" in block, f"{name}.{param} missing from the README reference"
