@@ -49,7 +49,8 @@ def run(out_dir: Path) -> str:
         inc_report = json.loads(inc.stdout)["sources"][0]
 
         n2 = len(server.requests)
-        env = {**os.environ, "CKANAPI_MY_SITES": "127.0.0.1"}
+        venv_bin = str(Path(sys.executable).parent)
+        env = {**os.environ, "CKANAPI_MY_SITES": "127.0.0.1", "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
         ckanapi = shutil.which("ckanapi", path=str(Path(sys.executable).parent)) or "ckanapi"
         dump_s, dump = _timed(
             [ckanapi, "dump", "datasets", "--all", "-q", "-p", "3", "-O", str(work / "dump.jsonl"), "-r", portal.url], env

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,19 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def read_catalog(data_dir: Path, source_id: str) -> tuple[pa.Table, pa.Table] | None:
-    """The current snapshot of a source (datasets, resources), or None if it was never harvested."""
+def read_catalog(
+    data_dir: Path, source_id: str, columns: list[str] | None = None
+) -> tuple[pa.Table, pa.Table] | None:
+    """The current snapshot of a source (datasets, resources), or None if it was never harvested.
+
+    With `columns`, only those dataset columns are read, and resources are not (an empty table is returned).
+    """
     d = catalog_dir(data_dir, source_id)
     if not (d / "datasets.parquet").exists():
         return None
-    datasets = pq.read_table(d / "datasets.parquet")
+    datasets = pq.read_table(d / "datasets.parquet", columns=columns)
+    if columns is not None:
+        return datasets, RESOURCES.empty_table()
     res_path = d / "resources.parquet"
     resources = pq.read_table(res_path) if res_path.exists() else RESOURCES.empty_table()
     return datasets, resources
@@ -160,96 +167,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
-
-
-# --- snapshot merge ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class MergeResult:
-    datasets: pa.Table
-    resources: pa.Table
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    withdrawn: list[str] = field(default_factory=list)
-    restored: list[str] = field(default_factory=list)
-
-
-def merge_snapshot(
-    previous: tuple[pa.Table, pa.Table] | None,
-    rows: list[dict[str, Any]],
-    resource_rows: list[dict[str, Any]],
-    *,
-    full: bool,
-    present_ids: set[str] | None,
-    allow_withdraw: bool,
-    now: datetime,
-) -> MergeResult:
-    """Combine the previous snapshot with what this run listed.
-
-    - `full`: the listing was the whole catalogue; previous datasets missing from it are withdrawn.
-    - not `full` (incremental): listed datasets replace their previous versions, others are kept; with
-      `present_ids` (every id still listed), missing ones are withdrawn as in a full run.
-    - `allow_withdraw=False` (incomplete listing): nothing is withdrawn, whatever is missing.
-    Unchanged datasets keep their previous row (and `harvested_at`) and resources (with their table_* columns).
-    """
-    prev_rows: dict[str, dict[str, Any]] = {}
-    prev_res: dict[str, list[dict[str, Any]]] = {}
-    if previous is not None:
-        for r in previous[0].to_pylist():
-            prev_rows[r["dataset_key"]] = r
-        for rr in previous[1].to_pylist():
-            prev_res.setdefault(rr["dataset_key"], []).append(rr)
-    new_res: dict[str, list[dict[str, Any]]] = {}
-    for rr in resource_rows:
-        new_res.setdefault(rr["dataset_key"], []).append(rr)
-
-    out = MergeResult(DATASETS.empty_table(), RESOURCES.empty_table())
-    final: dict[str, dict[str, Any]] = {}
-    final_res: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        key = row["dataset_key"]
-        old = prev_rows.get(key)
-        if old is not None and old["metadata_hash"] == row["metadata_hash"]:
-            if old.get("withdrawn_at") is not None:
-                out.restored.append(key)
-            final[key] = {**old, "withdrawn_at": None}
-            final_res[key] = prev_res.get(key, [])
-            out.unchanged += 1
-            continue
-        (out.updated if old is not None else out.created).append(key)
-        if old is not None and old.get("withdrawn_at") is not None:
-            out.restored.append(key)
-        final[key] = row
-        final_res[key] = _carry_tables(new_res.get(key, []), prev_res.get(key, []))
-    listed = set(final)
-    remote_of = {k: r["remote_id"] for k, r in prev_rows.items()}
-    for key, old in prev_rows.items():
-        if key in listed:
-            continue
-        still_there = not full and (present_ids is None or remote_of[key] in present_ids)
-        if still_there or not allow_withdraw:
-            final[key] = old
-        elif old.get("withdrawn_at") is None:
-            final[key] = {**old, "withdrawn_at": now}
-            out.withdrawn.append(key)
-        else:
-            final[key] = old
-        final_res[key] = prev_res.get(key, [])
-    ordered = sorted(final)
-    out.datasets = pa.Table.from_pylist([final[k] for k in ordered], schema=DATASETS)
-    out.resources = pa.Table.from_pylist([r for k in ordered for r in final_res.get(k, [])], schema=RESOURCES)
-    return out
-
-
-def _carry_tables(new: list[dict[str, Any]], old: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the normalise stage's table_* columns for resources whose key and URL did not change."""
-    by_key = {r["resource_key"]: r for r in old}
-    out = []
-    for r in new:
-        o = by_key.get(r["resource_key"])
-        if o is not None and o.get("url") == r.get("url"):
-            r = {**r, **{c: o.get(c) for c in TABLE_COLUMNS}}
-        out.append(r)
-    return out

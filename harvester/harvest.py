@@ -13,12 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harvester.catalog import Defaults, merge_snapshot, read_catalog, record_rows, write_catalog
+import pyarrow as pa
+
+from harvester.catalog import Defaults, read_catalog, record_rows, write_catalog
 from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
 from harvester.connectors.base import BaseConnector
 from harvester.errors import EXIT_ABORTED, EXIT_OK, EXIT_PARTIAL, ConfigError, HarvesterError
 from harvester.http import HttpClient
+from harvester.snapshot import INDEX_COLUMNS, merge_snapshot
 from harvester.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -144,14 +147,15 @@ def _harvest_locked(
     progress: Progress | None,
 ) -> None:
     connector = make_connector(source, http)
-    previous = read_catalog(data_dir, source.id)
+    snap = read_catalog(data_dir, source.id, columns=INDEX_COLUMNS)
+    previous = snap[0] if snap is not None else None  # the index columns only; read whole if something changed
     cursor = None if (full or previous is None or not connector.incremental) else state.read_cursor(source.id)
     started = datetime.now(UTC)
     defaults = Defaults(license=source.defaults.license, publisher=source.defaults.publisher)
 
     rows, res_rows, max_modified, present_ids = _list(connector, cursor, defaults, started, progress)
     if cursor is not None and present_ids is not None and previous is not None:
-        known = set(previous[0].column("remote_id").to_pylist()) | {r["remote_id"] for r in rows}
+        known = set(previous.column("remote_id").to_pylist()) | {r["remote_id"] for r in rows}
         unknown = present_ids - known
         if unknown:
             # Datasets we never saw although their modification date is old (made public, moved in by a
@@ -169,7 +173,7 @@ def _harvest_locked(
         result.notes.append("listing incomplete: nothing withdrawn")
     prev_active = 0
     if previous is not None:
-        prev_active = sum(1 for w in previous[0].column("withdrawn_at").to_pylist() if w is None)
+        prev_active = previous.column("withdrawn_at").null_count
     now_total = len(rows) if cursor is None else (len(present_ids) if present_ids is not None else None)
     if allow_withdraw and now_total is not None and prev_active:
         share = 1 - now_total / prev_active
@@ -179,8 +183,14 @@ def _harvest_locked(
                 f"listing shrank from {prev_active} to {now_total} datasets ({share:.0%} > max_withdraw_share "
                 f"{source.max_withdraw_share:.0%}): treated as incomplete, nothing withdrawn"
             )
+    def load_previous() -> tuple[pa.Table, pa.Table]:
+        full_snapshot = read_catalog(data_dir, source.id)
+        assert full_snapshot is not None
+        return full_snapshot
+
     merged = merge_snapshot(
         previous,
+        load_previous,
         rows,
         res_rows,
         full=cursor is None,
@@ -188,10 +198,11 @@ def _harvest_locked(
         allow_withdraw=allow_withdraw,
         now=started,
     )
-    write_catalog(data_dir, source.id, merged.datasets, merged.resources)
+    if merged.datasets is not None and merged.resources is not None:
+        write_catalog(data_dir, source.id, merged.datasets, merged.resources)
     result.created, result.updated = len(merged.created), len(merged.updated)
     result.unchanged, result.withdrawn, result.restored = merged.unchanged, len(merged.withdrawn), len(merged.restored)
-    result.total = merged.datasets.num_rows
+    result.total = merged.total
     if result.record_errors:
         result.status = "partial"
     if connector.listing_complete:

@@ -19,7 +19,11 @@ from tests.fixture_server import FixtureServer, Reply, Request
 
 BASIC = Path(__file__).parent.parent / "fixtures" / "ckan" / "basic"
 LICENCES = ["lov2", "fr-lo", "odc-odbl", "cc-by", "other-open", "notspecified", "cc-zero"]
-ORGS = [("region-sud", "Région Sud"), ("ville-de-nice", "Ville de Nice"), ("ampmetropole", "Aix-Marseille-Provence Métropole")]
+ORGS = [
+    ("region-sud", "Région Sud"),
+    ("ville-de-nice", "Ville de Nice"),
+    ("ampmetropole", "Aix-Marseille-Provence Métropole"),
+]
 
 
 def real_packages() -> list[dict[str, Any]]:
@@ -75,9 +79,10 @@ class CkanPortal:
         self.rows_max = rows_max
         self.fail: dict[int, Reply] = {}  # start offset → reply to send instead (failure injection)
         self.ignore_start = False  # a broken server that always answers the first page
-        server.route("/api/3/action/package_search", self.package_search)
-        server.route("/api/3/action/package_list", self.package_list)
-        server.route("/api/3/action/package_show", self.package_show)
+        for prefix in ("/api/3/action/", "/api/action/"):  # ckanapi uses the unversioned path
+            server.route(prefix + "package_search", self.package_search)
+            server.route(prefix + "package_list", self.package_list)
+            server.route(prefix + "package_show", self.package_show)
 
     @property
     def url(self) -> str:
