@@ -168,10 +168,14 @@ def _cast_temporal(values: pa.Array, plan: ColumnPlan) -> CastResult:
 def _parse_all(values: pa.Array, plan: ColumnPlan) -> pa.Array | None:
     """Parse every cell with the first format whose shape it has (several formats may mix in a column)."""
     target = plan.arrow_type() if plan.kind == "timestamp" else pa.timestamp("us")
-    shapes = dict(rules.DATE_FORMATS if plan.kind == "date" else rules.TIMESTAMP_FORMATS)
+    by_format: dict[str, str] = {}
+    layouts = rules.DATE_FORMATS + (rules.TIMESTAMP_FORMATS if plan.kind == "timestamp" else ())
+    for pattern, fmt in layouts:  # a timestamp column may also hold bare dates (midnight)
+        by_format[fmt] = f"{by_format[fmt]}|{pattern}" if fmt in by_format else pattern
     if plan.tz:
-        shapes = {rules.TIMESTAMP_TZ: "ISO"}
-    by_format = {fmt: pattern for pattern, fmt in shapes.items()}
+        by_format = {"ISO": rules.TIMESTAMP_TZ}
+    if len(plan.formats) == 1 and plan.formats[0] != "ISO":
+        return _parse_one(values, plan.formats[0], by_format.get(plan.formats[0]))
     parts: list[pa.Array] = []
     for fmt in plan.formats:
         pattern = by_format.get(fmt)
@@ -195,6 +199,19 @@ def _parse_all(values: pa.Array, plan: ColumnPlan) -> pa.Array | None:
     return parts[0] if len(parts) == 1 else pc.coalesce(*parts)
 
 
+def _parse_one(values: pa.Array, fmt: str, pattern: str | None) -> pa.Array | None:
+    """One strptime format for the whole column: no shape test, except for cells strptime is lenient with
+    (a 2-digit year parses as year 20 with %Y): those must have the expected shape."""
+    if pattern is None:
+        return None
+    parsed = pc.strptime(values, format=fmt, unit="us", error_is_null=True)
+    early = pc.fill_null(pc.less(pc.year(parsed), 1000), False)
+    if _any(early):
+        shaped = pc.fill_null(pc.match_substring_regex(values, pattern), False)
+        parsed = pc.if_else(pc.and_(early, pc.invert(shaped)), pa.scalar(None, parsed.type), parsed)
+    return parsed
+
+
 def _all_valid_match(values: pa.Array, mask: pa.Array) -> bool:
     return bool(pc.all(pc.or_(pc.is_null(values), mask)).as_py())
 
@@ -204,11 +221,12 @@ def _overflowed_days(values: pa.Array, parsed: pa.Array) -> pa.Array | None:
     small = pc.fill_null(pc.less_equal(pc.day(parsed), 3), False)
     if not _any(small):
         return None
-    first = pc.extract_regex(values, rules.DAY_FIRST.replace("(", "(?P<d>", 1))
-    day = pc.struct_field(first, 0) if first.null_count < len(first) else None
-    last = pc.extract_regex(values, rules.DAY_LAST.replace("(", "(?P<d>", 1))
-    day_last = pc.struct_field(last, 0)
-    given = day_last if day is None else pc.coalesce(day, day_last)
-    given_int = pc.cast(given, pa.int64())
-    wrong = pc.and_(small, pc.fill_null(pc.not_equal(given_int, pc.day(parsed)), False))
-    return wrong if _any(wrong) else None
+    cells, days = pc.filter(values, small), pc.filter(pc.day(parsed), small)
+    first = pc.struct_field(pc.extract_regex(cells, rules.DAY_FIRST.replace("(", "(?P<d>", 1)), 0)
+    last = pc.struct_field(pc.extract_regex(cells, rules.DAY_LAST.replace("(", "(?P<d>", 1)), 0)
+    given = pc.cast(pc.coalesce(first, last), pa.int64())
+    wrong_small = pc.fill_null(pc.not_equal(given, days), False)
+    if not _any(wrong_small):
+        return None
+    wrong = pc.replace_with_mask(pc.fill_null(pc.less(pc.day(parsed), 0), False), small, wrong_small)
+    return wrong

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -31,12 +32,13 @@ from harvester.normalise import dialect as dialect_mod
 from harvester.normalise import textcodec
 from harvester.normalise.casting import cast_column
 from harvester.normalise.infer import ColumnPlan, columns_metadata, infer_column
+from harvester.normalise.pqwriter import BackgroundWriter
 from harvester.normalise.repair import RepairReader
 
 BLOCK_SIZE = 8 << 20  # bytes of CSV per Arrow batch (and Parquet row group)
-SAMPLE_ROWS = 100_000
+SAMPLE_ROWS = 50_000
+ROW_GROUP_ROWS = 250_000
 MAX_PASSES = 5
-COMPRESSION = "zstd"
 
 
 @dataclass
@@ -93,6 +95,10 @@ class _Conversion:
         self.transcoder: textcodec.Transcoder | None = None
         self.repairer: RepairReader | None = None
         self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        self.out_schema: pa.Schema | None = None
+        self.writer: BackgroundWriter | None = None
+        self.group: list[pa.Table] = []
+        self.dictionary: list[str] = []
 
     def run(self) -> TableResult:
         opts = _Options(self.dia.encoding, lenient=self.dia.encoding != "utf-8")
@@ -141,33 +147,38 @@ class _Conversion:
             out.ragged += 1
             return "skip"
 
-        reader = pacsv.open_csv(
-            self._stream(opts),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE),
-            parse_options=pacsv.ParseOptions(
-                delimiter=self.dia.delimiter,
-                quote_char=self.dia.quotechar,
-                newlines_in_values=True,
-                invalid_row_handler=on_invalid,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                null_values=[""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
+        stream = self._stream(opts)
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self.dia.delimiter,
+                    quote_char=self.dia.quotechar,
+                    newlines_in_values=True,
+                    invalid_row_handler=on_invalid,
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    null_values=[""],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV" in str(exc):
+                return  # no data row after the header
+            out.utf8_error = _utf8_problem(exc)
+            return
         try:
             yield from reader
         except pa.ArrowInvalid as exc:
-            if "UTF8" in str(exc) or "UTF-8" in str(exc):
-                out.utf8_error = True
-                return
-            raise RecordError(f"CSV parse error: {exc}") from exc
+            out.utf8_error = _utf8_problem(exc)
 
     def _pass(self, opts: _Options) -> _Outcome:
         out = _Outcome()
-        writer: pq.ParquetWriter | None = None
+        self.writer = None
+        self.group = []
         pending: list[pa.RecordBatch] = []
         try:
             for batch in self._batches(opts, out):
@@ -177,29 +188,36 @@ class _Conversion:
                         continue
                     self._infer(opts, pending)
                 for b in pending or [batch]:
-                    writer = self._write(b, opts, out, writer)
+                    self._cast(b, opts, out)
                 pending = []
             if out.utf8_error or out.ragged and not opts.repair:
                 return out
             if opts.plans is None:
                 self._infer(opts, pending)
                 for b in pending:
-                    writer = self._write(b, opts, out, writer)
-            if writer is None and not out.violations:
-                writer = pq.ParquetWriter(self.tmp, self._schema(opts), compression=COMPRESSION)
+                    self._cast(b, opts, out)
+            if not out.violations:
+                self._flush(opts, final=True)
         finally:
-            if writer is not None:
-                writer.close()
+            if self.writer is not None:
+                self.writer.close()
         return out
 
     def _infer(self, opts: _Options, batches: list[pa.RecordBatch]) -> None:
         if self.sample is None:
             table = pa.Table.from_batches(batches, schema=_text_schema(self.width))
+            table = table.slice(0, SAMPLE_ROWS)
             self.sample = [table.column(i).combine_chunks() for i in range(self.width)]
         plans = [
             infer_column(col, name) for col, name in zip(self.sample, self._padded_names(), strict=False)
         ]
         opts.plans = plans + [ColumnPlan(reason="no value")] * (len(self._padded_names()) - len(plans))
+        names = self._padded_names()
+        self.dictionary = [
+            names[i]
+            for i, (col, plan) in enumerate(zip(self.sample, plans, strict=False))
+            if plan.kind == "string" and _low_cardinality(col)
+        ]
         opts.dropped = {
             i
             for i, col in enumerate(self.sample)
@@ -222,9 +240,8 @@ class _Conversion:
         }
         return pa.schema(fields, metadata=meta)
 
-    def _write(
-        self, batch: pa.RecordBatch, opts: _Options, out: _Outcome, writer: pq.ParquetWriter | None
-    ) -> pq.ParquetWriter | None:
+    def _cast(self, batch: pa.RecordBatch, opts: _Options, out: _Outcome) -> None:
+        """Cast one batch; queue it for the next row group unless some column did not fit."""
         assert opts.plans is not None
         arrays: list[pa.Array] = []
         for i, plan in enumerate(opts.plans):
@@ -240,14 +257,27 @@ class _Conversion:
             arrays.append(res.array)
         out.rows += batch.num_rows
         if out.violations:
-            return writer  # keep reading to find every column that needs another look, write nothing more
+            self.group = []
+            return  # keep reading to find every column that needs another look, write nothing more
         if batch.num_rows:
             out.last_row = {k: v[-1] for k, v in batch.slice(batch.num_rows - 1).to_pydict().items()}
-        schema = self._schema(opts) if writer is None else writer.schema_arrow
-        if writer is None:
-            writer = pq.ParquetWriter(self.tmp, schema, compression=COMPRESSION)
-        writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-        return writer
+        if self.out_schema is None:
+            self.out_schema = self._schema(opts)
+        self.group.append(pa.Table.from_arrays(arrays, schema=self.out_schema))
+        self._flush(opts, final=False)
+
+    def _flush(self, opts: _Options, *, final: bool) -> None:
+        """Write the queued batches as one row group once they hold ROW_GROUP_ROWS rows (or at the end)."""
+        rows = sum(t.num_rows for t in self.group)
+        if not final and rows < ROW_GROUP_ROWS:
+            return
+        if self.writer is None:
+            if self.out_schema is None:
+                self.out_schema = self._schema(opts)
+            self.writer = BackgroundWriter(self.tmp, self.out_schema, dictionary=self.dictionary)
+        if self.group:
+            self.writer.write(pa.concat_tables(self.group))
+        self.group = []
 
     # -- between passes -----------------------------------------------------------------------------------
     def _after_utf8_error(self, opts: _Options) -> None:
@@ -311,12 +341,12 @@ class _Conversion:
             self.warnings.extend(rep.reports)
             if rep.padded + rep.skipped > len(rep.reports):
                 self.warnings.append(f"{rep.padded} rows completed, {rep.skipped} rows skipped in all")
-            if not rep.last_line_complete and rep.padded:
-                self.warnings.append("the file looks truncated: its last line is incomplete")
         if out.last_row and _opens_unclosed_quote(self.src, out.last_row):
             self.warnings.append(
                 "the file looks truncated: its last record opens a quoted value never closed"
             )
+        elif rep is not None and not rep.last_line_complete and rep.padded:
+            self.warnings.append("the file looks truncated: its last line is incomplete")
         if opts.dropped:
             self.warnings.append(f"{len(opts.dropped)} unnamed empty columns dropped")
         if out.rows == 0:
@@ -328,6 +358,19 @@ class _Conversion:
         info["columns"] = len(self._padded_names()) - len(opts.dropped)
         info["passes"] = {"lenient_decoding": opts.lenient, "repaired_rows": opts.repair}
         return info
+
+
+def _low_cardinality(col: pa.Array) -> bool:
+    """Dictionary-encode a text column in Parquet only when it repeats a lot (else it costs time for nothing)."""
+    filled = len(col) - col.null_count
+    return filled == 0 or int(pc.count_distinct(col).as_py()) <= max(1000, filled // 10)
+
+
+def _utf8_problem(exc: pa.ArrowInvalid) -> bool:
+    """True for Arrow's invalid-UTF-8 error (another pass decodes leniently); RecordError for the others."""
+    if "UTF8" in str(exc) or "UTF-8" in str(exc):
+        return True
+    raise RecordError(f"CSV parse error: {exc}") from exc
 
 
 def _text_schema(width: int) -> pa.Schema:

@@ -135,6 +135,14 @@ def detect_encoding(head: bytes) -> tuple[str, int, str]:
         return "utf-8", 0, "valid-utf-8"
     except UnicodeDecodeError:
         pass
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
+    invalid = text.count("\ufffd")
+    if len(text) - len(text.encode("ascii", "ignore")) - invalid >= max(1, invalid):
+        return (
+            "utf-8",
+            0,
+            "utf-8-with-invalid-bytes",
+        )  # mostly good UTF-8: a damaged file, not another code page
     best = charset_normalizer.from_bytes(
         head[: 256 * 1024], cp_isolation=["cp1252", "iso8859_15", "latin_1", "cp850", "mac_roman"]
     ).best()

@@ -50,6 +50,7 @@ _ARROW: dict[str, pa.DataType] = {
 }
 TEXT = ColumnPlan()
 _NULLS = pa.array(rules.NULL_TOKENS)
+_BOOLS = pa.array(rules.TRUE_TOKENS + rules.FALSE_TOKENS)
 
 
 def _all(mask: pa.Array | pa.ChunkedArray) -> bool:
@@ -88,9 +89,12 @@ def infer_column(values: pa.Array | pa.ChunkedArray, name: str = "") -> ColumnPl
 
 
 def _infer_bool(vals: pa.Array) -> ColumnPlan | None:
-    distinct = {str(v) for v in pc.unique(pc.utf8_lower(vals)).to_pylist()}
-    if len(distinct) > 4 or not distinct <= set(rules.TRUE_TOKENS) | set(rules.FALSE_TOKENS):
+    if int(pc.max(pc.utf8_length(vals)).as_py()) > 5:
         return None
+    lower = pc.utf8_lower(vals)
+    if not _all(pc.is_in(lower, value_set=_BOOLS)):
+        return None
+    distinct = {str(v) for v in pc.unique(lower).to_pylist()}
     if distinct <= rules.SINGLE_LETTER_BOOLEANS and not (
         distinct & set(rules.TRUE_TOKENS) and distinct & set(rules.FALSE_TOKENS)
     ):
@@ -99,8 +103,15 @@ def _infer_bool(vals: pa.Array) -> ColumnPlan | None:
 
 
 def _infer_number(vals: pa.Array, name: str) -> ColumnPlan | None:
+    if not _all(_matches(vals, rules.NUMBER_CHARS)):
+        return None
+    if rules.looks_like_code_name(name):
+        return ColumnPlan(reason="code column (name)")
+    ints = _matches(vals, rules.INT)
+    if _all(ints):
+        return _infer_int(vals, spaced=False)
     shapes = {
-        "int": _matches(vals, rules.INT),
+        "int": ints,
         "int_spaced": _matches(vals, rules.INT_SPACED),
         "dec_comma": _matches(vals, rules.DEC_COMMA),
         "dec_dot": _matches(vals, rules.DEC_DOT),
@@ -114,8 +125,6 @@ def _infer_number(vals: pa.Array, name: str) -> ColumnPlan | None:
         return None
     counts = {k: _count(v) for k, v in shapes.items()}
     n = len(vals)
-    if rules.looks_like_code_name(name):
-        return ColumnPlan(reason="code column (name)")
     if counts["int"] + counts["int_spaced"] == n:
         return _infer_int(vals, spaced=counts["int_spaced"] > 0)
     spaces = rules.SPACES if counts["int_spaced"] or _any_space(vals) else ""
@@ -126,7 +135,7 @@ def _infer_number(vals: pa.Array, name: str) -> ColumnPlan | None:
         if _count(pc.and_(dotted, pc.invert(thousands_like))):
             return ColumnPlan(reason="mixed decimal marks")
         return ColumnPlan("float", decimal=",", thousands=spaces + ("." if _count(dotted) else ""))
-    if counts["dec_dot"]:
+    if _count(pc.and_(shapes["dec_dot"], pc.invert(shapes["dot_groups"]))):
         commas = "," if _count(_matches(vals, ",")) else ""
         return ColumnPlan("float", decimal=".", thousands=spaces + commas)
     if counts["dot_groups"]:
@@ -162,19 +171,29 @@ def _infer_int(vals: pa.Array, *, spaced: bool) -> ColumnPlan:
 
 
 def _infer_temporal(vals: pa.Array) -> ColumnPlan | None:
+    if not _all(_matches(vals, rules.DATE_CHARS)):
+        return None
     if _all(_matches(vals, rules.TIMESTAMP_TZ)):
         return ColumnPlan("timestamp", formats=("ISO",), tz=True)
-    covered = pa.array([False] * len(vals))
+    with_time = _count(_matches(vals, ":")) > 0
+    shapes = [(p, f, False) for p, f in rules.DATE_FORMATS] + [
+        (p, f, True) for p, f in rules.TIMESTAMP_FORMATS
+    ]
+    covered: pa.Array | None = None
     formats: list[str] = []
     is_timestamp = False
-    for table, ts in ((rules.DATE_FORMATS, False), (rules.TIMESTAMP_FORMATS, True)):
-        for pattern, fmt in table:
-            mask = _matches(vals, pattern)
-            if _count(mask):
-                covered = pc.or_(covered, mask)
-                formats.append(fmt)
-                is_timestamp = is_timestamp or ts
-    if not formats or not _all(covered):
+    for pattern, fmt, ts in shapes:
+        if ts and not with_time:
+            break
+        mask = _matches(vals, pattern)
+        if not _count(mask):
+            continue
+        covered = mask if covered is None else pc.or_(covered, mask)
+        formats.append(fmt)
+        is_timestamp = is_timestamp or ts
+        if _all(covered):
+            break
+    if covered is None or not _all(covered):
         return None
     plan = ColumnPlan("timestamp" if is_timestamp else "date", formats=tuple(dict.fromkeys(formats)))
     from harvester.normalise.casting import cast_column

@@ -48,6 +48,9 @@ COMMA_GROUPS_MANY: Final = r"^[+-]?\d{1,3}(,\d{3}){2,}$"  # 1,234,567: English t
 EXPONENT: Final = r"^[+-]?\d+([.,]\d+)?[eE][+-]?\d+$"
 LEADING_ZERO: Final = r"^[+-]?0\d"
 
+NUMBER_CHARS: Final = "^[0-9 \u00a0\u202f.,eE+-]+$"  # cheap test before the number shapes
+DATE_CHARS: Final = r"^[0-9 /.:TZ+-]+$"
+
 # Date and timestamp shapes → strptime format ("ISO" = Arrow's strict ISO-8601 cast).
 DATE_FORMATS: Final = (
     (r"^\d{1,2}/\d{1,2}/\d{4}$", "%d/%m/%Y"),
