@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from harvester.normalise.sink import ParquetSink
+from harvester.normalise.sink import GeoStats, ParquetSink
 
 GEOMETRY = "geometry"
 BATCH_ROWS = 65_536
@@ -147,39 +146,57 @@ def detect_geometry(pf: pq.ParquetFile) -> GeoPlan | None:
     return None
 
 
-def geometry_wkb(batch: pa.RecordBatch, plan: GeoPlan) -> pa.Array:
-    """The WKB geometry of each row (null where the row has no usable geometry)."""
+_POINT_WKB = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])  # packed: 21 bytes
+
+
+def points_wkb(x: np.ndarray, y: np.ndarray, ok: np.ndarray) -> pa.Array:
+    """2D points as little-endian ISO WKB (byte order 1, type 1, x, y), null where `ok` is False.
+
+    Built with numpy rather than through GEOS objects: the layout is fixed by the WKB spec, and it is ~30x faster
+    for the millions of rows of a lat/lon table. Read back by shapely and DuckDB in the tests.
+    """
+    n = int(ok.sum())
+    rec = np.empty(n, dtype=_POINT_WKB)
+    rec["order"], rec["type"], rec["x"], rec["y"] = 1, 1, x[ok], y[ok]
+    offsets = np.zeros(len(ok) + 1, dtype=np.int32)
+    np.cumsum(ok * _POINT_WKB.itemsize, out=offsets[1:])
+    validity = pa.py_buffer(np.packbits(ok, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.binary(),
+        len(ok),
+        [validity, pa.py_buffer(offsets), pa.py_buffer(rec.tobytes())],
+        null_count=len(ok) - n,
+    )
+
+
+def _lonlat(batch: pa.RecordBatch, plan: GeoPlan) -> tuple[np.ndarray, np.ndarray]:
+    if plan.kind == "latlon":
+        return _floats(batch.column(plan.columns[1])), _floats(batch.column(plan.columns[0]))
+    parts = pc.extract_regex(pc.fill_null(batch.column(plan.columns[0]), ""), _PAIR_VALUE)
+    a, b = _floats(pc.struct_field(parts, "a")), _floats(pc.struct_field(parts, "b"))
+    return (a, b) if plan.lon_first else (b, a)
+
+
+def geometry_wkb(batch: pa.RecordBatch, plan: GeoPlan, stats: GeoStats | None = None) -> pa.Array:
+    """The WKB geometry of each row (null where the row has no usable geometry); updates `stats` if given."""
     import shapely
 
-    if plan.kind == "latlon":
-        lat, lon = _floats(batch.column(plan.columns[0])), _floats(batch.column(plan.columns[1]))
+    if plan.kind in ("latlon", "pair"):
+        lon, lat = _lonlat(batch, plan)
         ok = _in_range(lat, lon)
-        geoms = np.full(len(lat), None, dtype=object)
-        geoms[ok] = shapely.points(lon[ok], lat[ok])
-    elif plan.kind == "pair":
-        parts = pc.extract_regex(pc.fill_null(batch.column(plan.columns[0]), ""), _PAIR_VALUE)
-        a = _floats(pc.struct_field(parts, "a"))
-        b = _floats(pc.struct_field(parts, "b"))
-        lon, lat = (a, b) if plan.lon_first else (b, a)
-        ok = _in_range(lat, lon)
-        geoms = np.full(len(lat), None, dtype=object)
-        geoms[ok] = shapely.points(lon[ok], lat[ok])
-    elif plan.kind == "wkt":
+        if stats is not None:
+            stats.add_points(lon[ok], lat[ok])
+        return points_wkb(lon, lat, ok)
+    if plan.kind == "wkt":
         text = pc.replace_substring_regex(batch.column(plan.columns[0]), r"(?i)^\s*SRID=\d+;\s*", "")
         geoms = shapely.from_wkt(text.to_numpy(zero_copy_only=False), on_invalid="ignore")
     else:
         values = batch.column(plan.columns[0]).to_numpy(zero_copy_only=False)
         geoms = shapely.from_geojson(values, on_invalid="ignore")
-    return pa.array(shapely.to_wkb(geoms), type=pa.binary())
-
-
-def _with_geometry(batch: pa.RecordBatch, plan: GeoPlan) -> pa.RecordBatch:
-    return batch.append_column(pa.field(plan.target, pa.binary()), geometry_wkb(batch, plan))
-
-
-def iter_with_geometry(pf: pq.ParquetFile, plan: GeoPlan) -> Iterator[pa.RecordBatch]:
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS):
-        yield _with_geometry(batch, plan)
+    wkb = pa.array(shapely.to_wkb(geoms), type=pa.binary())
+    if stats is not None:
+        stats.update(wkb)
+    return wkb
 
 
 def write_with_geometry(src: Path, dest: Path) -> tuple[int, GeoPlan | None]:
@@ -197,8 +214,9 @@ def write_with_geometry(src: Path, dest: Path) -> tuple[int, GeoPlan | None]:
         return rows, None
     schema = pf.schema_arrow.append(pa.field(plan.target, pa.binary()))
     with ParquetSink(dest, schema, geometry_column=plan.target, crs_known=plan.crs_known) as sink:
-        for batch in iter_with_geometry(pf, plan):
-            sink.write(batch)
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS):
+            wkb = geometry_wkb(batch, plan, sink.geo)
+            sink.write(batch.append_column(pa.field(plan.target, pa.binary()), wkb), geo_done=True)
         rows = sink.close()
     pf.close()
     return rows, plan

@@ -61,6 +61,23 @@ class GeoStats:
                 max(self.bbox[3], box[3]),
             ]
 
+    def add_points(self, x: Any, y: Any) -> None:
+        """Points known without parsing WKB (numpy arrays of valid coordinates)."""
+        if len(x) == 0:
+            return
+        self.types.add("Point")
+        box = [float(x.min()), float(y.min()), float(x.max()), float(y.max())]
+        self.bbox = (
+            box
+            if self.bbox is None
+            else [
+                min(self.bbox[0], box[0]),
+                min(self.bbox[1], box[1]),
+                max(self.bbox[2], box[2]),
+                max(self.bbox[3], box[3]),
+            ]
+        )
+
     def lonlat(self) -> bool:
         """True when every coordinate fits longitude/latitude degrees (then the CRS is taken as OGC:CRS84)."""
         if self.bbox is None:
@@ -99,7 +116,8 @@ class ParquetSink:
         self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
         self._closed = False
 
-    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+    def write(self, batch: pa.RecordBatch | pa.Table, *, geo_done: bool = False) -> None:
+        """Append rows; `geo_done` when the caller already added this batch's geometries to `self.geo`."""
         if batch.num_rows == 0:
             return
         if batch.schema != self.schema:
@@ -108,7 +126,7 @@ class ParquetSink:
                 if isinstance(batch, pa.Table)
                 else pa.Table.from_batches([batch]).cast(self.schema)
             )
-        if self.geo is not None and self.geometry_column is not None:
+        if self.geo is not None and self.geometry_column is not None and not geo_done:
             self.geo.update(batch.column(self.geometry_column))
         if isinstance(batch, pa.Table):
             self._writer.write_table(batch)

@@ -156,3 +156,14 @@ def test_streams_in_batches_and_accumulates_the_bbox(tmp_path: Path, monkeypatch
     assert read_geo_metadata(dest)["columns"]["geometry"]["bbox"] == pytest.approx([-5.0, 40.0, 4.4, 49.4])  # type: ignore[index]
     assert pq.ParquetFile(dest).metadata.num_row_groups >= 1
     assert not list(dest.parent.glob(".*.part"))
+
+
+def test_point_wkb_is_byte_identical_to_shapely() -> None:
+    import numpy as np
+
+    x = np.array([-2.057803, 0.0, 5.608585, np.nan])
+    y = np.array([48.454903, 0.0, 43.190533, 1.0])
+    ok = ~np.isnan(x)
+    built = geo.points_wkb(x, y, ok).to_pylist()
+    expected = [shapely.to_wkb(shapely.Point(a, b)) for a, b in zip(x[:3], y[:3], strict=True)]
+    assert built == [*expected, None]
