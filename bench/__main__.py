@@ -13,6 +13,8 @@ from pathlib import Path
 BENCHES: tuple[str, ...] = (
     "ckan_harvest",
     "normalise_stage",
+    "connectors",
+    "publish",
 )
 
 

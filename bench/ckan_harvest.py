@@ -19,7 +19,9 @@ from tests.portals.ckan_portal import CkanPortal, build_packages
 N = int(os.environ.get("BENCH_CKAN_DATASETS", "10000"))
 
 
-def _timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
+def _timed(
+    cmd: list[str], env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     return time.perf_counter() - t0, proc
@@ -33,7 +35,11 @@ def run(out_dir: Path) -> str:
     try:
         portal = CkanPortal(server, build_packages(N))
         cfg = work / "sources.yaml"
-        cfg.write_text(yaml.safe_dump({"sources": [{"id": "bench", "type": "ckan", "url": portal.url, "params": {"rows": 1000}}]}))
+        cfg.write_text(
+            yaml.safe_dump(
+                {"sources": [{"id": "bench", "type": "ckan", "url": portal.url, "params": {"rows": 1000}}]}
+            )
+        )
         exe = [sys.executable, "-m", "harvester", "--config", str(cfg), "--data-dir", str(work / "data")]
 
         n0 = len(server.requests)
@@ -50,10 +56,27 @@ def run(out_dir: Path) -> str:
 
         n2 = len(server.requests)
         venv_bin = str(Path(sys.executable).parent)
-        env = {**os.environ, "CKANAPI_MY_SITES": "127.0.0.1", "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
+        env = {
+            **os.environ,
+            "CKANAPI_MY_SITES": "127.0.0.1",
+            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+        }
         ckanapi = shutil.which("ckanapi", path=str(Path(sys.executable).parent)) or "ckanapi"
         dump_s, dump = _timed(
-            [ckanapi, "dump", "datasets", "--all", "-q", "-p", "3", "-O", str(work / "dump.jsonl"), "-r", portal.url], env
+            [
+                ckanapi,
+                "dump",
+                "datasets",
+                "--all",
+                "-q",
+                "-p",
+                "3",
+                "-O",
+                str(work / "dump.jsonl"),
+                "-r",
+                portal.url,
+            ],
+            env,
         )
         dump_requests = len(server.requests) - n2
         if dump.returncode != 0:

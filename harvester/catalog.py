@@ -89,7 +89,9 @@ def _resource_key(dataset_key: str, remote_id: str | None, url: str) -> str:
     return f"{dataset_key}:{remote_id or hashlib.sha1(url.encode()).hexdigest()[:16]}"
 
 
-def record_rows(rec: DatasetRecord, defaults: Defaults, harvested_at: datetime) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def record_rows(
+    rec: DatasetRecord, defaults: Defaults, harvested_at: datetime
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Normalise one record into a datasets row and its resources rows (metadata_hash included)."""
     from harvester.formats import normalise_format
     from harvester.licenses import normalise_license
@@ -147,19 +149,26 @@ def record_rows(rec: DatasetRecord, defaults: Defaults, harvested_at: datetime) 
     row["metadata_hash"] = content_hash(row, resources)
     row["harvested_at"] = harvested_at
     row["withdrawn_at"] = None
-    row["raw"] = json.dumps(rec.raw, ensure_ascii=False, sort_keys=True, default=str) if rec.raw is not None else None
+    row["raw"] = (
+        json.dumps(rec.raw, ensure_ascii=False, sort_keys=True, default=str) if rec.raw is not None else None
+    )
     return row, resources
 
 
 def content_hash(row: dict[str, Any], resources: list[dict[str, Any]]) -> str:
     """Hash of the normalised content; volatile things (raw portal JSON, harvest times) are left out."""
     payload = {
-        "dataset": {k: v for k, v in row.items() if k not in ("harvested_at", "withdrawn_at", "raw", "metadata_hash")},
+        "dataset": {
+            k: v for k, v in row.items() if k not in ("harvested_at", "withdrawn_at", "raw", "metadata_hash")
+        },
         "resources": sorted(
-            ({k: v for k, v in r.items() if k not in TABLE_COLUMNS} for r in resources), key=lambda r: r["resource_key"]
+            ({k: v for k, v in r.items() if k not in TABLE_COLUMNS} for r in resources),
+            key=lambda r: r["resource_key"],
         ),
     }
-    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, default=_json_default, separators=(",", ":"))
+    text = json.dumps(
+        payload, ensure_ascii=False, sort_keys=True, default=_json_default, separators=(",", ":")
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

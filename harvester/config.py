@@ -23,7 +23,9 @@ class Model(BaseModel):
 
 
 class AuthConfig(Model):
-    token_env: str = Field(description="Name of the environment variable holding the API token (never the token).")
+    token_env: str = Field(
+        description="Name of the environment variable holding the API token (never the token)."
+    )
     header: str = Field("Authorization", description="HTTP header that carries the token.")
 
 
@@ -38,7 +40,9 @@ class HttpConfig(Model):
     timeout: float = Field(60.0, gt=0, description="Read timeout in seconds.")
     max_retries: int = Field(4, ge=0, le=10, description="Retries on 429, 5xx and connection errors.")
     max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Largest response accepted, in bytes.")
-    backoff: float = Field(1.0, ge=0, le=60, description="First retry delay in seconds; doubled at each retry, with jitter.")
+    backoff: float = Field(
+        1.0, ge=0, le=60, description="First retry delay in seconds; doubled at each retry, with jitter."
+    )
 
     def policy(self) -> HttpPolicy:
         return HttpPolicy(
@@ -54,12 +58,18 @@ class HttpConfig(Model):
 class SourceConfig(Model):
     id: str = Field(pattern=SLUG, description="Unique slug of the source.")
     type: str = Field(description="A registered connector type (see `harvester connectors`).")
-    url: str = Field("", description="Base URL of the portal (catalogue document for dcat/arcgis, endpoint for csw).")
-    params: Params = Field(default_factory=Params, description="Settings of the connector, validated by its model.")
+    url: str = Field(
+        "", description="Base URL of the portal (catalogue document for dcat/arcgis, endpoint for csw)."
+    )
+    params: Params = Field(
+        default_factory=Params, description="Settings of the connector, validated by its model."
+    )
     schedule: str | None = Field(None, description="Cron expression for scheduled runs.")
     enabled: bool = Field(True, description="Disabled sources are skipped by --all.")
     auth: AuthConfig | None = Field(None, description="Where the API token is found.")
-    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig, description="Values for missing metadata.")
+    defaults: DefaultsConfig = Field(
+        default_factory=DefaultsConfig, description="Values for missing metadata."
+    )
     http: HttpConfig = Field(default_factory=HttpConfig, description="Politeness and limits for this source.")
     max_withdraw_share: float = Field(
         0.2,
@@ -130,7 +140,9 @@ def _hint(err: dict[str, Any]) -> str:
     return ""
 
 
-def format_errors(exc: ValidationError, prefix: tuple[Any, ...] = (), raw: list[Any] | None = None) -> list[str]:
+def format_errors(
+    exc: ValidationError, prefix: tuple[Any, ...] = (), raw: list[Any] | None = None
+) -> list[str]:
     return [f"{_loc(prefix + tuple(e['loc']), raw)}: {e['msg']}{_hint(dict(e))}" for e in exc.errors()]
 
 
@@ -138,7 +150,9 @@ def read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"configuration file not found: {path}", hint="pass --config or run from the project folder") from None
+        raise ConfigError(
+            f"configuration file not found: {path}", hint="pass --config or run from the project folder"
+        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -89,7 +89,9 @@ def make_connector(source: SourceConfig, http: HttpClient) -> BaseConnector:
         token = source.token()
         if not token:
             raise ConfigError(
-                f"environment variable {source.auth.token_env} is not set", source_id=source.id, stage="harvest"
+                f"environment variable {source.auth.token_env} is not set",
+                source_id=source.id,
+                stage="harvest",
             )
         auth = {"token": token, "header": source.auth.header}
     return cls(source.id, source.url, source.params, http, policy=source.http.policy(), auth=auth)
@@ -118,12 +120,18 @@ def harvest_source(
                 result.status = "failed"
                 result.error = str(exc)
                 result.errors.append({**exc.attrs(), "source_id": exc.source_id or source.id})
-                log.error("source %s failed: %s", source.id, exc, extra={"source_id": source.id, "run_id": run_id})
+                log.error(
+                    "source %s failed: %s", source.id, exc, extra={"source_id": source.id, "run_id": run_id}
+                )
             except Exception as exc:  # an unexpected bug in one source must not stop the others
                 result.status = "failed"
                 result.error = f"unexpected {type(exc).__name__}: {exc}"
-                result.errors.append({"type": type(exc).__name__, "message": str(exc), "source_id": source.id})
-                log.exception("source %s crashed", source.id, extra={"source_id": source.id, "run_id": run_id})
+                result.errors.append(
+                    {"type": type(exc).__name__, "message": str(exc), "source_id": source.id}
+                )
+                log.exception(
+                    "source %s crashed", source.id, extra={"source_id": source.id, "run_id": run_id}
+                )
             result.requests = http.requests_sent - sent0
             result.seconds = round(time.monotonic() - t0, 3)
             state.finish_run(run_id, source.id, result.status, _summary(result))
@@ -148,7 +156,9 @@ def _harvest_locked(
 ) -> None:
     connector = make_connector(source, http)
     snap = read_catalog(data_dir, source.id, columns=INDEX_COLUMNS)
-    previous = snap[0] if snap is not None else None  # the index columns only; read whole if something changed
+    previous = (
+        snap[0] if snap is not None else None
+    )  # the index columns only; read whole if something changed
     cursor = None if (full or previous is None or not connector.incremental) else state.read_cursor(source.id)
     started = datetime.now(UTC)
     defaults = Defaults(license=source.defaults.license, publisher=source.defaults.publisher)
@@ -160,7 +170,9 @@ def _harvest_locked(
         if unknown:
             # Datasets we never saw although their modification date is old (made public, moved in by a
             # filter change): only a full listing gives the snapshot a full run would give.
-            result.notes.append(f"{len(unknown)} dataset(s) appeared without a recent modification: full listing")
+            result.notes.append(
+                f"{len(unknown)} dataset(s) appeared without a recent modification: full listing"
+            )
             cursor = None
             rows, res_rows, max_modified, present_ids = _list(connector, None, defaults, started, progress)
     result.mode = "full" if cursor is None else "incremental"
@@ -183,6 +195,7 @@ def _harvest_locked(
                 f"listing shrank from {prev_active} to {now_total} datasets ({share:.0%} > max_withdraw_share "
                 f"{source.max_withdraw_share:.0%}): treated as incomplete, nothing withdrawn"
             )
+
     def load_previous() -> tuple[pa.Table, pa.Table]:
         full_snapshot = read_catalog(data_dir, source.id)
         assert full_snapshot is not None
@@ -201,7 +214,11 @@ def _harvest_locked(
     if merged.datasets is not None and merged.resources is not None:
         write_catalog(data_dir, source.id, merged.datasets, merged.resources)
     result.created, result.updated = len(merged.created), len(merged.updated)
-    result.unchanged, result.withdrawn, result.restored = merged.unchanged, len(merged.withdrawn), len(merged.restored)
+    result.unchanged, result.withdrawn, result.restored = (
+        merged.unchanged,
+        len(merged.withdrawn),
+        len(merged.restored),
+    )
     result.total = merged.total
     if result.record_errors:
         result.status = "partial"
@@ -230,7 +247,9 @@ def _list(
         try:
             row, rr = record_rows(rec, defaults, started)
         except Exception as exc:
-            connector.on_record_error(rec.remote_id, f"cannot normalise: {type(exc).__name__}: {exc}", rec.remote_url)
+            connector.on_record_error(
+                rec.remote_id, f"cannot normalise: {type(exc).__name__}: {exc}", rec.remote_url
+            )
             continue
         rows.append(row)
         res_rows.extend(rr)
@@ -266,7 +285,9 @@ def harvest_sources(
     report = RunReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
 
     def one(src: SourceConfig) -> SourceResult:
-        return harvest_source(src, data_dir=data_dir, state=state, http=http, run_id=report.run_id, full=full, progress=progress)
+        return harvest_source(
+            src, data_dir=data_dir, state=state, http=http, run_id=report.run_id, full=full, progress=progress
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(sources) or 1))) as pool:
         report.sources = list(pool.map(one, sources))

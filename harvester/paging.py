@@ -22,10 +22,14 @@ class PageGuard:
         self._tokens: set[str] = set()
         self._last_digest: str | None = None
 
-    def check(self, *, token: str | None = None, content: bytes | None = None, url: str | None = None) -> None:
+    def check(
+        self, *, token: str | None = None, content: bytes | None = None, url: str | None = None
+    ) -> None:
         self.pages += 1
         if self.pages > self.max_pages:
-            raise SourceError(f"more than {self.max_pages} pages: giving up", source_id=self.source_id, url=url)
+            raise SourceError(
+                f"more than {self.max_pages} pages: giving up", source_id=self.source_id, url=url
+            )
         if token is not None:
             if token in self._tokens:
                 raise SourceError(

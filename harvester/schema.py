@@ -37,18 +37,24 @@ DATASETS = pa.schema(
 RESOURCES = pa.schema(
     [
         pa.field("dataset_key", pa.string(), nullable=False),
-        pa.field("resource_key", pa.string(), nullable=False),  # "<dataset_key>:<resource remote id or url hash>"
+        pa.field(
+            "resource_key", pa.string(), nullable=False
+        ),  # "<dataset_key>:<resource remote id or url hash>"
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("remote_id", pa.string()),
         pa.field("url", pa.string()),
         pa.field("title", pa.string()),
         pa.field("description", pa.string()),
-        pa.field("format", pa.string()),  # normalised upper case: CSV, JSON, GEOJSON, XLSX, SHP, PDF, ZIP, API, WMS…
+        pa.field(
+            "format", pa.string()
+        ),  # normalised upper case: CSV, JSON, GEOJSON, XLSX, SHP, PDF, ZIP, API, WMS…
         pa.field("media_type", pa.string()),
         pa.field("size_bytes", pa.int64()),
         pa.field("modified", TS),
         # Filled by the normalise stage; carried over by harvests while the resource is unchanged.
-        pa.field("table_path", pa.string()),  # relative to the data dir: tables/<source>/<dataset>/<resource>.parquet
+        pa.field(
+            "table_path", pa.string()
+        ),  # relative to the data dir: tables/<source>/<dataset>/<resource>.parquet
         pa.field("table_rows", pa.int64()),
         pa.field("table_schema_hash", pa.string()),
         pa.field("table_status", pa.string()),  # ok | unchanged | skipped | failed

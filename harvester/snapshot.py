@@ -107,10 +107,14 @@ def merge_snapshot(
         for i, value in new_withdrawn_at.items():
             col[i] = value
         prev_ds = prev_ds.set_column(
-            prev_ds.schema.get_field_index("withdrawn_at"), DATASETS.field("withdrawn_at"), pa.array(col, type=DATASETS.field("withdrawn_at").type)
+            prev_ds.schema.get_field_index("withdrawn_at"),
+            DATASETS.field("withdrawn_at"),
+            pa.array(col, type=DATASETS.field("withdrawn_at").type),
         )
     kept = prev_ds.cast(DATASETS).filter(pa.array(keep))
-    out.datasets = pa.concat_tables([kept, pa.Table.from_pylist(replaced, schema=DATASETS)]).sort_by("dataset_key")
+    out.datasets = pa.concat_tables([kept, pa.Table.from_pylist(replaced, schema=DATASETS)]).sort_by(
+        "dataset_key"
+    )
 
     replaced_keys = pa.array([r["dataset_key"] for r in replaced], type=pa.string())
     prev_res = prev_res.cast(RESOURCES)
@@ -120,7 +124,11 @@ def merge_snapshot(
         r["resource_key"]: r for r in prev_res.filter(is_replaced).to_pylist()
     }
     replaced_set = set(replaced_keys.to_pylist())
-    new_res = [_carry_tables(r, old_of_replaced.get(r["resource_key"])) for r in resource_rows if r["dataset_key"] in replaced_set]
+    new_res = [
+        _carry_tables(r, old_of_replaced.get(r["resource_key"]))
+        for r in resource_rows
+        if r["dataset_key"] in replaced_set
+    ]
     out.resources = _sorted(pa.concat_tables([kept_res, pa.Table.from_pylist(new_res, schema=RESOURCES)]))
     return out
 

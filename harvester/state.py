@@ -135,12 +135,24 @@ class StateStore:
             (pipeline,),
         )
         return {
-            r[0]: {"ckan_id": r[1], "ckan_name": r[2], "metadata_hash": r[3], "published_at": r[4], "withdrawn": bool(r[5])}
+            r[0]: {
+                "ckan_id": r[1],
+                "ckan_name": r[2],
+                "metadata_hash": r[3],
+                "published_at": r[4],
+                "withdrawn": bool(r[5]),
+            }
             for r in rows
         }
 
     def write_publish_record(
-        self, pipeline: str, dataset_key: str, ckan_id: str, ckan_name: str, metadata_hash: str | None, withdrawn: bool = False
+        self,
+        pipeline: str,
+        dataset_key: str,
+        ckan_id: str,
+        ckan_name: str,
+        metadata_hash: str | None,
+        withdrawn: bool = False,
     ) -> None:
         self._exec(
             "INSERT INTO publish_records(pipeline, dataset_key, ckan_id, ckan_name, metadata_hash, published_at, withdrawn) "
@@ -154,7 +166,8 @@ class StateStore:
     def read_resource_state(self, resource_key: str) -> dict[str, Any] | None:
         """{url, etag, last_modified, sha256, columns: [[name, type], ...]} of the last normalised download."""
         rows = self._exec(
-            "SELECT url, etag, last_modified, sha256, columns FROM resource_state WHERE resource_key=?", (resource_key,)
+            "SELECT url, etag, last_modified, sha256, columns FROM resource_state WHERE resource_key=?",
+            (resource_key,),
         )
         if not rows:
             return None

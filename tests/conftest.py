@@ -35,7 +35,11 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def guarded(self: socket.socket, address: object) -> object:
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and not (host.startswith("127.") or host in ("localhost", "::1")) and "/" not in host:
+        if (
+            isinstance(host, str)
+            and not (host.startswith("127.") or host in ("localhost", "::1"))
+            and "/" not in host
+        ):
             raise AssertionError(f"test tried to reach {host!r}: tests never use the internet")
         return real(self, address)  # type: ignore[arg-type]
 

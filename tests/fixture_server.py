@@ -52,6 +52,9 @@ class FixtureServer:
 
         class _H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = (
+                True  # TCP_NODELAY: headers and body are separate writes (no 40 ms stalls)
+            )
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -60,7 +63,9 @@ class FixtureServer:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                req = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body)
+                req = Request(
+                    self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body
+                )
                 outer.requests.append(req)
                 handler = outer.routes.get(parts.path)
                 reply = handler(req) if handler else Reply(404, b'{"error": "no such route"}')
@@ -85,7 +90,9 @@ class FixtureServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def start(self) -> FixtureServer:
         self._thread.start()
@@ -95,7 +102,9 @@ class FixtureServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def route(self, path: str, handler: Handler | Reply | bytes | str, content_type: str | None = None) -> None:
+    def route(
+        self, path: str, handler: Handler | Reply | bytes | str, content_type: str | None = None
+    ) -> None:
         if isinstance(handler, Reply):
             fixed = handler
             self.routes[path] = lambda _r: fixed

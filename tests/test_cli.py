@@ -21,7 +21,9 @@ def write_sources(tmp_path: Path, sources: list[dict[str, object]]) -> Path:
 
 
 def invoke(tmp_path: Path, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(tmp_path / "sources.yaml"), "--data-dir", str(tmp_path / "data"), *args])
+    return CliRunner().invoke(
+        cli, ["--config", str(tmp_path / "sources.yaml"), "--data-dir", str(tmp_path / "data"), *args]
+    )
 
 
 @pytest.fixture
@@ -41,7 +43,9 @@ def test_validate_ok_and_invalid(tmp_path: Path) -> None:
 
 def test_validate_reports_missing_token_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOPE_TOKEN", raising=False)
-    write_sources(tmp_path, [{"id": "a", "type": "ckan", "url": "https://e.org", "auth": {"token_env": "NOPE_TOKEN"}}])
+    write_sources(
+        tmp_path, [{"id": "a", "type": "ckan", "url": "https://e.org", "auth": {"token_env": "NOPE_TOKEN"}}]
+    )
     res = invoke(tmp_path, "validate")
     assert res.exit_code == 2 and "source a: environment variable NOPE_TOKEN is not set" in res.stderr
 
@@ -55,7 +59,11 @@ def test_harvest_usage_errors(tmp_path: Path) -> None:
     write_sources(tmp_path, [{"id": "a", "type": "ckan", "url": "https://e.org"}])
     assert invoke(tmp_path, "harvest").exit_code == 2
     unknown = invoke(tmp_path, "harvest", "zzz")
-    assert unknown.exit_code == 2 and "unknown source 'zzz'" in unknown.stderr and "known sources: a" in unknown.stderr
+    assert (
+        unknown.exit_code == 2
+        and "unknown source 'zzz'" in unknown.stderr
+        and "known sources: a" in unknown.stderr
+    )
     assert invoke(tmp_path, "harvest", "a", "--all").exit_code == 2
 
 
@@ -74,8 +82,12 @@ def test_harvest_summary_json_and_status(tmp_path: Path, portal: CkanPortal) -> 
     assert listing[0]["datasets"] == 30 and listing[0]["last_status"] == "ok"
 
 
-def test_exit_3_when_one_source_fails_and_1_when_all_fail(tmp_path: Path, server: FixtureServer, portal: CkanPortal) -> None:
-    server.route("/broken/api/3/action/package_search", Reply(200, "<html>oops</html>", content_type="text/html"))
+def test_exit_3_when_one_source_fails_and_1_when_all_fail(
+    tmp_path: Path, server: FixtureServer, portal: CkanPortal
+) -> None:
+    server.route(
+        "/broken/api/3/action/package_search", Reply(200, "<html>oops</html>", content_type="text/html")
+    )
     write_sources(
         tmp_path,
         [
@@ -85,7 +97,10 @@ def test_exit_3_when_one_source_fails_and_1_when_all_fail(tmp_path: Path, server
     )
     res = invoke(tmp_path, "harvest", "--all")
     assert res.exit_code == 3
-    assert "broken: expected JSON but got an HTML" in res.stderr and "/broken/api/3/action/package_search" in res.stderr
+    assert (
+        "broken: expected JSON but got an HTML" in res.stderr
+        and "/broken/api/3/action/package_search" in res.stderr
+    )
     assert invoke(tmp_path, "harvest", "broken").exit_code == 1
 
 

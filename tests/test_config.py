@@ -39,7 +39,10 @@ def test_every_error_reported_with_its_path() -> None:
     )
     text = "\n".join(errs)
     assert "sources[1] (id=bad-rows).params.rows: Input should be a valid integer" in text
-    assert "sources[2] (id=Bad Id).id" in text and "sources[2] (id=Bad Id).url: Value error, must start with http" in text
+    assert (
+        "sources[2] (id=Bad Id).id" in text
+        and "sources[2] (id=Bad Id).url: Value error, must start with http" in text
+    )
     assert "sources[3] (id=typo).enabeld: Extra inputs are not permitted (unknown key)" in text
     assert "unknown connector type 'sharepoint'; valid types: " in text and "ckan" in text
     assert "sources[5] (id=ok).schedule: Value error, not a valid cron expression" in text
@@ -48,12 +51,16 @@ def test_every_error_reported_with_its_path() -> None:
 
 
 def test_unknown_connector_param_rejected() -> None:
-    errs = errors_of({"sources": [{"id": "x", "type": "ckan", "url": "https://e.org", "params": {"rowz": 5}}]})
+    errs = errors_of(
+        {"sources": [{"id": "x", "type": "ckan", "url": "https://e.org", "params": {"rowz": 5}}]}
+    )
     assert errs == ["sources[0] (id=x).params.rowz: Extra inputs are not permitted (unknown key)"]
 
 
 def test_quoted_number_gets_a_hint() -> None:
-    errs = errors_of({"sources": [{"id": "x", "type": "ckan", "url": "https://e.org", "http": {"rate": "fast"}}]})
+    errs = errors_of(
+        {"sources": [{"id": "x", "type": "ckan", "url": "https://e.org", "http": {"rate": "fast"}}]}
+    )
     assert "x).http.rate" in errs[0]
 
 

@@ -23,11 +23,15 @@ from tests.portals.ckan_portal import CkanPortal, build_packages, touch
 
 def config(url: str, **extra: Any) -> Config:
     extra.setdefault("http", {"backoff": 0.01, "timeout": 2})
-    return parse_sources({"sources": [{"id": "demo", "type": "ckan", "url": url, "params": {"rows": 1000}, **extra}]})
+    return parse_sources(
+        {"sources": [{"id": "demo", "type": "ckan", "url": url, "params": {"rows": 1000}, **extra}]}
+    )
 
 
 def run(cfg: Config, tmp_path: Path, state: StateStore, http: HttpClient, full: bool = False) -> SourceResult:
-    return harvest_source(cfg.sources[0], data_dir=tmp_path / "data", state=state, http=http, run_id=new_run_id(), full=full)
+    return harvest_source(
+        cfg.sources[0], data_dir=tmp_path / "data", state=state, http=http, run_id=new_run_id(), full=full
+    )
 
 
 def snapshot(tmp_path: Path) -> dict[str, dict[str, Any]]:
@@ -50,7 +54,9 @@ def test_2500_datasets_full_unchanged_and_three_changes(
     assert len(set(datasets.column("dataset_key").to_pylist())) == 2500
     assert datasets.schema.field("modified").type == TS and datasets.schema.field("issued").type == TS
     assert datasets.column("modified").null_count == 0
-    by_raw = {r["license_raw"]: r["license_id"] for r in datasets.select(["license_raw", "license_id"]).to_pylist()}
+    by_raw = {
+        r["license_raw"]: r["license_id"] for r in datasets.select(["license_raw", "license_id"]).to_pylist()
+    }
     assert by_raw["lov2"] == "lov2" and by_raw["odc-odbl"] == "odc-odbl"
     assert by_raw["fr-lo"] == "lov1"  # Licence Ouverte 1.0, not 2.0
     resources = pq.read_table(tmp_path / "data/catalog/demo/resources.parquet")
@@ -67,8 +73,12 @@ def test_2500_datasets_full_unchanged_and_three_changes(
     assert [bool(r.arg("fl")) for r in new_requests] == [False, True, True, True]
     assert second.listed < 20
     after = snapshot(tmp_path)
-    assert {k: r["metadata_hash"] for k, r in after.items()} == {k: r["metadata_hash"] for k, r in before.items()}
-    assert {k: r["harvested_at"] for k, r in after.items()} == {k: r["harvested_at"] for k, r in before.items()}
+    assert {k: r["metadata_hash"] for k, r in after.items()} == {
+        k: r["metadata_hash"] for k, r in before.items()
+    }
+    assert {k: r["harvested_at"] for k, r in after.items()} == {
+        k: r["harvested_at"] for k, r in before.items()
+    }
 
     # Three datasets change upstream: exactly those three change.
     now = datetime.now(UTC)
@@ -84,7 +94,9 @@ def test_2500_datasets_full_unchanged_and_three_changes(
     assert portal.search_requests()[-4].arg("fq", "").startswith("metadata_modified:[")
 
 
-def test_deleted_upstream_is_withdrawn_and_kept(server: FixtureServer, tmp_path: Path, state: StateStore, http: HttpClient) -> None:
+def test_deleted_upstream_is_withdrawn_and_kept(
+    server: FixtureServer, tmp_path: Path, state: StateStore, http: HttpClient
+) -> None:
     pkgs = build_packages(40)
     portal = CkanPortal(server, pkgs)
     cfg = config(server.url)
@@ -145,7 +157,9 @@ def flaky(portal: CkanPortal, replies: list[Reply]) -> None:
     portal.server.route("/api/3/action/package_search", handler)
 
 
-def test_retries_429_with_retry_after_and_503(server: FixtureServer, tmp_path: Path, state: StateStore) -> None:
+def test_retries_429_with_retry_after_and_503(
+    server: FixtureServer, tmp_path: Path, state: StateStore
+) -> None:
     portal = CkanPortal(server, build_packages(10))
     flaky(portal, [Reply(429, "slow down", headers={"Retry-After": "1"}), Reply(503, "busy")])
     slept: list[float] = []
@@ -153,7 +167,9 @@ def test_retries_429_with_retry_after_and_503(server: FixtureServer, tmp_path: P
     result = run(config(server.url), tmp_path, state, http)
     assert result.status == "ok" and result.listed == 10
     assert slept[0] == 1.0  # Retry-After honoured
-    assert len(slept) == 2 and 0.01 <= slept[1] <= 0.03  # second attempt: 2 × backoff (0.01 s here), with jitter
+    assert (
+        len(slept) == 2 and 0.01 <= slept[1] <= 0.03
+    )  # second attempt: 2 × backoff (0.01 s here), with jitter
     assert len(portal.search_requests()) == 3
 
 
@@ -168,7 +184,9 @@ def test_timeout_is_retried_then_gives_up(server: FixtureServer, tmp_path: Path,
     assert failed.status == "failed" and "gave up after 3 attempts" in (failed.error or "")
 
 
-def test_bad_record_does_not_stop_the_source(server: FixtureServer, tmp_path: Path, state: StateStore, http: HttpClient) -> None:
+def test_bad_record_does_not_stop_the_source(
+    server: FixtureServer, tmp_path: Path, state: StateStore, http: HttpClient
+) -> None:
     pkgs = build_packages(10)
     pkgs[3]["id"] = None
     pkgs[4]["resources"] = "not a list"

@@ -55,7 +55,9 @@ class HarvesterGroup(click.Group):
 @click.option("--log-json", is_flag=True, help="Log JSON lines to stderr (for cron and log collectors).")
 @click.version_option(__version__, prog_name="harvester")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, data_dir: str, verbose: int, debug: bool, log_json: bool) -> None:
+def cli(
+    ctx: click.Context, config_path: str, data_dir: str, verbose: int, debug: bool, log_json: bool
+) -> None:
     """Harvest French open-data portals into Parquet and publish them to CKAN.
 
     Example: harvester validate && harvester harvest --all

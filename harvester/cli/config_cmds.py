@@ -87,7 +87,9 @@ def connector_docs() -> list[dict[str, Any]]:
                 {
                     "name": fname,
                     "type": _type_name(f.annotation),
-                    "default": None if f.is_required() else _jsonable(f.get_default(call_default_factory=True)),
+                    "default": None
+                    if f.is_required()
+                    else _jsonable(f.get_default(call_default_factory=True)),
                     "required": f.is_required(),
                     "description": f.description or "",
                 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -27,8 +28,15 @@ def check(ctx: Ctx, source_id: str, as_json: bool) -> None:
     if record is None:
         raise SourceError("the portal answered but listed no dataset", source_id=source_id, url=source.url)
     if as_json:
-        print_json({"source_id": source_id, "remote_id": record.remote_id, "title": record.title,
-                    "modified": record.modified, "resources": len(record.resources)})
+        print_json(
+            {
+                "source_id": source_id,
+                "remote_id": record.remote_id,
+                "title": record.title,
+                "modified": record.modified,
+                "resources": len(record.resources),
+            }
+        )
     else:
         echo(f"{source_id}: OK — first dataset {record.remote_id!r}: {record.title}", fg="green")
 
@@ -49,7 +57,9 @@ def select_sources(ctx: Ctx, source_ids: tuple[str, ...], all_: bool) -> list[st
 @click.command()
 @click.argument("source_ids", nargs=-1, metavar="SOURCE...")
 @click.option("--all", "all_", is_flag=True, help="Harvest every enabled source.")
-@click.option("--full", is_flag=True, help="Ignore the cursor: list the whole catalogue (also detects deletions).")
+@click.option(
+    "--full", is_flag=True, help="Ignore the cursor: list the whole catalogue (also detects deletions)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON to stdout.")
 @pass_ctx
 def harvest(ctx: Ctx, source_ids: tuple[str, ...], all_: bool, full: bool, as_json: bool) -> None:
@@ -70,28 +80,62 @@ def harvest(ctx: Ctx, source_ids: tuple[str, ...], all_: bool, full: bool, as_js
 
 
 def run_with_progress(ctx: Ctx, ids: list[str], full: bool) -> RunReport:
-    kwargs: dict[str, Any] = {"data_dir": ctx.data, "state": ctx.state, "http": ctx.http_client(), "full": full}
+    kwargs: dict[str, Any] = {
+        "data_dir": ctx.data,
+        "state": ctx.state,
+        "http": ctx.http_client(),
+        "full": full,
+    }
     if not interactive():
         return harvest_sources(ctx.config, ids, **kwargs)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} datasets"),
-                  TimeElapsedColumn(), transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} datasets"),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
         tasks = {sid: bar.add_task(sid, total=None) for sid in ids}
-        return harvest_sources(ctx.config, ids, progress=lambda sid, n: bar.update(tasks[sid], completed=n), **kwargs)
+        return harvest_sources(
+            ctx.config, ids, progress=lambda sid, n: bar.update(tasks[sid], completed=n), **kwargs
+        )
 
 
 def print_summary(report: RunReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("source", "status", "mode", "listed", "new", "changed", "same", "withdrawn", "errors",
-                  "requests", "seconds", title=f"harvest run {report.run_id}")
+    table = Table(
+        "source",
+        "status",
+        "mode",
+        "listed",
+        "new",
+        "changed",
+        "same",
+        "withdrawn",
+        "errors",
+        "requests",
+        "seconds",
+        title=f"harvest run {report.run_id}",
+    )
     colours = {"ok": "green", "partial": "yellow", "failed": "red", "locked": "red"}
     for s in report.sources:
-        table.add_row(s.source_id, f"[{colours.get(s.status, 'white')}]{s.status}[/]", s.mode, str(s.listed),
-                      str(s.created), str(s.updated), str(s.unchanged), str(s.withdrawn), str(s.record_errors),
-                      str(s.requests), f"{s.seconds:.1f}")
+        table.add_row(
+            s.source_id,
+            f"[{colours.get(s.status, 'white')}]{s.status}[/]",
+            s.mode,
+            str(s.listed),
+            str(s.created),
+            str(s.updated),
+            str(s.unchanged),
+            str(s.withdrawn),
+            str(s.record_errors),
+            str(s.requests),
+            f"{s.seconds:.1f}",
+        )
     console = Console(stderr=True, width=None if interactive() else 160)
     console.print(table)
     for s in report.sources:
@@ -110,20 +154,32 @@ def status(ctx: Ctx, as_json: bool) -> None:
 
     Example: harvester status --json
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in ctx.config.sources:
         last = ctx.state.last_run(s.id, "harvest")
         cursor = ctx.state.read_cursor(s.id)
-        rows.append({"id": s.id, "enabled": s.enabled, "last_run": last, "cursor": cursor,
-                     "datasets": read_snapshot_count(ctx.data, s.id)})
+        rows.append(
+            {
+                "id": s.id,
+                "enabled": s.enabled,
+                "last_run": last,
+                "cursor": cursor,
+                "datasets": read_snapshot_count(ctx.data, s.id),
+            }
+        )
     if as_json:
         print_json(rows)
         return
     for r in rows:
         last = r["last_run"]
-        when = f"{last['status']} at {last['finished_at'][:19]}" if last and last["finished_at"] else "never run"
-        echo(f"{r['id']:<24} {when:<36} datasets={r['datasets'] if r['datasets'] is not None else '-'} "
-             f"cursor={r['cursor'].isoformat() if r['cursor'] else '-'}")
+        cursor = r["cursor"]
+        when = (
+            f"{last['status']} at {last['finished_at'][:19]}" if last and last["finished_at"] else "never run"
+        )
+        echo(
+            f"{r['id']:<24} {when:<36} datasets={r['datasets'] if r['datasets'] is not None else '-'} "
+            f"cursor={cursor.isoformat() if isinstance(cursor, datetime) else '-'}"
+        )
 
 
 @click.group()
@@ -143,8 +199,13 @@ def state_show(ctx: Ctx, source_id: str) -> None:
     Example: harvester state show datasud
     """
     ctx.config.source(source_id)
-    print_json({"source_id": source_id, "cursor": ctx.state.read_cursor(source_id),
-                "last_run": ctx.state.last_run(source_id, "harvest")})
+    print_json(
+        {
+            "source_id": source_id,
+            "cursor": ctx.state.read_cursor(source_id),
+            "last_run": ctx.state.last_run(source_id, "harvest"),
+        }
+    )
 
 
 @state.command("reset")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -18,6 +19,10 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Alias used inside classes whose `Params` attribute shadows the module-level name.
+ParamsModel = Params
+
+
 class RecordIssue(Exception):
     """Carried inside a listing for a record that could not be mapped (see `Listing.issues`)."""
 
@@ -27,7 +32,7 @@ class Connector(Protocol):
     """Knows one portal type: lists its datasets as DatasetRecords. No I/O in the constructor; no state."""
 
     type: ClassVar[str]
-    Params: ClassVar[type[Params]]
+    Params: ClassVar[builtins.type[ParamsModel]]
     description: ClassVar[str]
 
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
@@ -43,7 +48,7 @@ class BaseConnector:
     """A few shared lines: stores its arguments, offers the record-error hook and the default `check()`."""
 
     type: ClassVar[str] = ""
-    Params: ClassVar[type[Params]] = Params
+    Params: ClassVar[builtins.type[ParamsModel]] = ParamsModel
     description: ClassVar[str] = ""
     # Whether `since` is applied by the server (True) or only by client-side filtering (False).
     incremental: ClassVar[bool] = False
@@ -52,7 +57,7 @@ class BaseConnector:
         self,
         source_id: str,
         url: str,
-        params: Params,
+        params: ParamsModel,
         http: HttpClient,
         *,
         policy: HttpPolicy | None = None,

@@ -17,11 +17,19 @@ from harvester.records import DatasetRecord, ResourceRef
 
 
 class CkanParams(Params):
-    rows: int = Field(1000, ge=1, le=1000, description="Page size of package_search (the portal caps it, often at 1000).")
-    sort: str = Field("id asc", description="Stable sort for paging; `metadata_modified` sorts can loop on ties.")
+    rows: int = Field(
+        1000, ge=1, le=1000, description="Page size of package_search (the portal caps it, often at 1000)."
+    )
+    sort: str = Field(
+        "id asc", description="Stable sort for paging; `metadata_modified` sorts can loop on ties."
+    )
     fq: str | None = Field(None, description="Extra Solr filter query, e.g. `res_format:CSV`.")
-    organizations: list[str] = Field(default_factory=list, description="Only datasets of these organisations (names).")
-    exclude_organizations: list[str] = Field(default_factory=list, description="Skip datasets of these organisations.")
+    organizations: list[str] = Field(
+        default_factory=list, description="Only datasets of these organisations (names)."
+    )
+    exclude_organizations: list[str] = Field(
+        default_factory=list, description="Skip datasets of these organisations."
+    )
     safety_margin_minutes: int = Field(
         60, ge=0, description="Incremental runs ask for datasets modified since the cursor minus this margin."
     )
@@ -66,13 +74,22 @@ class CkanConnector(BaseConnector):
         start = 0
         fq = self._fq(since)
         while True:
-            query: dict[str, Any] = {"q": "*:*", "rows": self.params.rows, "start": start, "sort": self.params.sort}
+            query: dict[str, Any] = {
+                "q": "*:*",
+                "rows": self.params.rows,
+                "start": start,
+                "sort": self.params.sort,
+            }
             if fq:
                 query["fq"] = fq
             if fl:
                 query["fl"] = fl
             resp = self.http.fetch(
-                self._action_url, params=query, headers=self._headers(), policy=self.policy, source_id=self.source_id
+                self._action_url,
+                params=query,
+                headers=self._headers(),
+                policy=self.policy,
+                source_id=self.source_id,
             )
             guard.check(content=resp.content, url=resp.url)
             results, count = self._unwrap(resp.json(source_id=self.source_id), resp.url)
@@ -85,7 +102,9 @@ class CkanConnector(BaseConnector):
 
     def _unwrap(self, payload: Any, url: str) -> tuple[list[dict[str, Any]], int | None]:
         if not isinstance(payload, dict):
-            raise SourceError("not a CKAN API response (expected a JSON object)", source_id=self.source_id, url=url)
+            raise SourceError(
+                "not a CKAN API response (expected a JSON object)", source_id=self.source_id, url=url
+            )
         if payload.get("success") is False:
             err = payload.get("error") or {}
             msg = err.get("message") if isinstance(err, dict) else err
@@ -128,7 +147,9 @@ class CkanConnector(BaseConnector):
                 try:
                     yield self.map_dataset(pkg)
                 except Exception as exc:  # one bad record never stops its source
-                    self.on_record_error(rid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._dataset_url(pkg))
+                    self.on_record_error(
+                        rid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._dataset_url(pkg)
+                    )
 
     def list_ids(self) -> set[str]:
         """The ids of every dataset currently listed (cheap: only `id` is asked for), for deletion detection."""
@@ -152,13 +173,20 @@ class CkanConnector(BaseConnector):
     def map_dataset(self, pkg: dict[str, Any]) -> DatasetRecord:
         extras = _extras(pkg.get("extras"))
         org = pkg.get("organization") if isinstance(pkg.get("organization"), dict) else {}
-        tags = [t.get("display_name") or t.get("name") if isinstance(t, dict) else t for t in pkg.get("tags") or []]
-        groups = [g.get("title") or g.get("name") if isinstance(g, dict) else g for g in pkg.get("groups") or []]
+        tags = [
+            t.get("display_name") or t.get("name") if isinstance(t, dict) else t
+            for t in pkg.get("tags") or []
+        ]
+        groups = [
+            g.get("title") or g.get("name") if isinstance(g, dict) else g for g in pkg.get("groups") or []
+        ]
         if pkg.get("license_title"):
             extras.setdefault("license_title", str(pkg["license_title"]))
         if pkg.get("license_url"):
             extras.setdefault("license_url", str(pkg["license_url"]))
-        resources = tuple(self._resource(r) for r in pkg.get("resources") or [] if isinstance(r, dict) and r.get("url"))
+        resources = tuple(
+            self._resource(r) for r in pkg.get("resources") or [] if isinstance(r, dict) and r.get("url")
+        )
         return DatasetRecord(
             source_id=self.source_id,
             remote_id=pkg["id"],
@@ -208,7 +236,11 @@ def _org_name(pkg: dict[str, Any]) -> str | None:
 
 def _extras(value: Any) -> dict[str, str]:
     out: dict[str, str] = {}
-    items = value.items() if isinstance(value, dict) else ((e.get("key"), e.get("value")) for e in value or [] if isinstance(e, dict))
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else ((e.get("key"), e.get("value")) for e in value or [] if isinstance(e, dict))
+    )
     for k, v in items:
         if k is None or v is None:
             continue

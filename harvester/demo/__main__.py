@@ -14,10 +14,18 @@ from harvester.demo.server import ReplayServer, Route, ckan_search
 # Each replayed portal: source entry (its url is filled in with the replay server's) and the routes it needs.
 REPLAYS: list[tuple[dict[str, Any], dict[str, Route]]] = [
     (
-        {"id": "demo-ckan", "type": "ckan", "path": "/ckan", "params": {"rows": 2},
-         "defaults": {"license": "lov2", "publisher": "Portail de démonstration"}},
-        {"/ckan/api/3/action/package_search": ckan_search(
-            ["ckan/demockan_package_search_rows3.json", "ckan/demockan_package_show_2015_dataset1.json"])},
+        {
+            "id": "demo-ckan",
+            "type": "ckan",
+            "path": "/ckan",
+            "params": {"rows": 2},
+            "defaults": {"license": "lov2", "publisher": "Portail de démonstration"},
+        },
+        {
+            "/ckan/api/3/action/package_search": ckan_search(
+                ["ckan/demockan_package_search_rows3.json", "ckan/demockan_package_show_2015_dataset1.json"]
+            )
+        },
     ),
 ]
 
@@ -37,7 +45,9 @@ def main() -> int:
             entry["url"] = server.url + src.get("path", "")
             sources.append(entry)
         config = out / "sources.yaml"
-        config.write_text(yaml.safe_dump({"sources": sources}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        config.write_text(
+            yaml.safe_dump({"sources": sources}, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
         base = ["--config", str(config), "--data-dir", str(out / "data")]
         print(f"demo: replaying {len(sources)} recorded portals at {server.url}", file=sys.stderr)
         code = _run(cli_main, [*base, "harvest", "--all", "--full"])

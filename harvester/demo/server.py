@@ -56,7 +56,9 @@ class ReplayServer:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 route = table.get(parts.path)
-                status, ctype, body = route(parse_qs(parts.query)) if route else (404, "text/plain", b"not found")
+                status, ctype, body = (
+                    route(parse_qs(parts.query)) if route else (404, "text/plain", b"not found")
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))

@@ -98,7 +98,8 @@ def test_record_without_id_is_a_record_error(server: FixtureServer, http: HttpCl
     broken = dict(pkgs[1])
     del broken["id"]
     server.route(
-        "/api/3/action/package_search", json.dumps({"success": True, "result": {"count": 3, "results": [pkgs[0], broken, pkgs[2]]}})
+        "/api/3/action/package_search",
+        json.dumps({"success": True, "result": {"count": 3, "results": [pkgs[0], broken, pkgs[2]]}}),
     )
     conn = connector(server, http)
     assert len(list(conn.list_datasets())) == 2
@@ -108,15 +109,28 @@ def test_record_without_id_is_a_record_error(server: FixtureServer, http: HttpCl
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        (Reply(200, "<html><body>Maintenance</body></html>", content_type="text/html"), "expected JSON but got an HTML"),
+        (
+            Reply(200, "<html><body>Maintenance</body></html>", content_type="text/html"),
+            "expected JSON but got an HTML",
+        ),
         (Reply(200, '{"success": true, "result": {"count": 3, "res'), "malformed JSON"),
         (Reply(200, '"just a string"'), "not a CKAN API response"),
-        (Reply(200, json.dumps({"success": False, "error": {"__type": "Authorization Error", "message": "Access denied"}})), "Authorization Error"),
+        (
+            Reply(
+                200,
+                json.dumps(
+                    {"success": False, "error": {"__type": "Authorization Error", "message": "Access denied"}}
+                ),
+            ),
+            "Authorization Error",
+        ),
         (Reply(403, json.dumps({"success": False})), "HTTP 403"),
         (Reply(200, json.dumps({"hits": []})), "no `result`"),
     ],
 )
-def test_listing_failures_name_the_url(server: FixtureServer, http: HttpClient, reply: Reply, message: str) -> None:
+def test_listing_failures_name_the_url(
+    server: FixtureServer, http: HttpClient, reply: Reply, message: str
+) -> None:
     server.route("/api/3/action/package_search", reply)
     with pytest.raises(SourceError) as err:
         list(connector(server, http).list_datasets())
