@@ -69,8 +69,7 @@ def iter_offset(
         if size <= 0:
             return
         items, total = fetch_page(offset, size)
-        for item in items:
-            yield item
+        yield from items
         seen += len(items)
         offset += len(items)
         if not items or len(items) < size:
