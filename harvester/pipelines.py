@@ -56,7 +56,7 @@ class CkanTargetConfig(Model):
     )
     concurrency: int = Field(4, ge=1, le=32, description="Write calls in flight at once.")
     max_writes_per_second: float = Field(
-        20.0, gt=0, description="Write-rate limit (CKAN and its proxies reject bursts)."
+        50.0, gt=0, description="Write-rate limit (CKAN and its proxies reject bursts)."
     )
     timeout: float = Field(60.0, gt=0, description="Read timeout of one API call, in seconds.")
     max_retries: int = Field(

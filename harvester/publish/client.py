@@ -93,7 +93,7 @@ class CkanClient:
         token: str | None,
         *,
         concurrency: int = 4,
-        max_writes_per_second: float | None = 20.0,
+        max_writes_per_second: float | None = 50.0,
         timeout: float = 60.0,
         max_retries: int = 4,
         backoff: float = 1.0,
