@@ -135,6 +135,20 @@ def harvest_source(
             result.requests = http.requests_sent - sent0
             result.seconds = round(time.monotonic() - t0, 3)
             state.finish_run(run_id, source.id, result.status, _summary(result))
+            log.info(
+                "source %s: %s (%s), listed %d, new %d, changed %d, withdrawn %d, record errors %d, %d requests, %.1fs",
+                source.id,
+                result.status,
+                result.mode,
+                result.listed,
+                result.created,
+                result.updated,
+                result.withdrawn,
+                result.record_errors,
+                result.requests,
+                result.seconds,
+                extra={"source_id": source.id, "run_id": run_id, "stage": "harvest", "event": "source_done"},
+            )
     except HarvesterError as exc:  # LockedError
         result.status = "locked"
         result.error = str(exc)
