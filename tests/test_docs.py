@@ -30,3 +30,26 @@ def test_every_connector_and_param_is_documented() -> None:
         assert f"### `{name}`" in block
         for param in cls.Params.model_fields:
             assert f"| `{param}` |" in block, f"{name}.{param} missing from the README reference"
+
+
+def _commands() -> list[tuple[str, object]]:
+    import click
+
+    from harvester.cli import cli
+
+    out: list[tuple[str, object]] = []
+    for name, cmd in cli.commands.items():
+        out.append((name, cmd))
+        if isinstance(cmd, click.Group):
+            out += [(f"{name} {sub}", c) for sub, c in cmd.commands.items()]
+    return out
+
+
+def test_every_command_has_help_with_an_example_and_is_in_the_readme() -> None:
+    readme = README.read_text(encoding="utf-8")
+    for name, cmd in _commands():
+        text = getattr(cmd, "help", None) or ""
+        assert text.strip(), f"`harvester {name}` has no help"
+        assert "Example:" in text, f"`harvester {name}` help has no Example line"
+        top = name.split()[0]
+        assert f"harvester {top}" in readme, f"`harvester {top}` is not documented in README.md"
