@@ -15,12 +15,25 @@ from harvester.normalise.stage import NormaliseReport, normalise_sources
 @click.argument("source_ids", nargs=-1, metavar="SOURCE...")
 @click.option("--all", "all_", is_flag=True, help="Normalise every enabled source.")
 @click.option("--force", is_flag=True, help="Download and convert again, even resources that did not change.")
-@click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True, help="Resources converted at once.")
-@click.option("--max-bytes", type=click.IntRange(1), default=None, help="Largest download, in bytes (default: the source's http.max_bytes).")
+@click.option(
+    "--workers", type=click.IntRange(1, 32), default=4, show_default=True, help="Resources converted at once."
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(1),
+    default=None,
+    help="Largest download, in bytes (default: the source's http.max_bytes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON to stdout.")
 @pass_ctx
 def normalise(
-    ctx: Ctx, source_ids: tuple[str, ...], all_: bool, force: bool, workers: int, max_bytes: int | None, as_json: bool
+    ctx: Ctx,
+    source_ids: tuple[str, ...],
+    all_: bool,
+    force: bool,
+    workers: int,
+    max_bytes: int | None,
+    as_json: bool,
 ) -> None:
     """Convert the tabular resources of harvested sources into tables/<source>/<dataset>/<resource>.parquet.
 
@@ -54,7 +67,11 @@ def _with_progress(ctx: Ctx, ids: list[str], kwargs: dict[str, Any]) -> Normalis
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
     ) as bar:
         tasks: dict[str, Any] = {}
 
@@ -73,14 +90,31 @@ def print_summary(report: NormaliseReport) -> None:
     from rich.table import Table
 
     table = Table(
-        "source", "status", "converted", "unchanged", "failed", "skipped", "rows", "drift", "MB", "seconds",
+        "source",
+        "status",
+        "converted",
+        "unchanged",
+        "failed",
+        "skipped",
+        "rows",
+        "drift",
+        "MB",
+        "seconds",
         title=f"normalise run {report.run_id}",
     )
     colours = {"ok": "green", "partial": "yellow"}
     for s in report.sources:
         table.add_row(
-            s.source_id, f"[{colours.get(s.status, 'red')}]{s.status}[/]", str(s.converted), str(s.unchanged),
-            str(s.failed), str(s.skipped), str(s.rows), str(s.schema_changes), f"{s.bytes / 1e6:.1f}", f"{s.seconds:.1f}",
+            s.source_id,
+            f"[{colours.get(s.status, 'red')}]{s.status}[/]",
+            str(s.converted),
+            str(s.unchanged),
+            str(s.failed),
+            str(s.skipped),
+            str(s.rows),
+            str(s.schema_changes),
+            f"{s.bytes / 1e6:.1f}",
+            f"{s.seconds:.1f}",
         )
     console = Console(stderr=True)
     console.print(table)
@@ -89,10 +123,15 @@ def print_summary(report: NormaliseReport) -> None:
             console.print(f"  [red]{s.source_id}: {escape(s.error)}[/]")
         for o in s.resources:
             if o.status == "failed":
-                console.print(f"  [red]{escape(o.resource_key)}[/]: {escape(o.error or '')} ({escape(o.url)})", highlight=False)
+                console.print(
+                    f"  [red]{escape(o.resource_key)}[/]: {escape(o.error or '')} ({escape(o.url)})",
+                    highlight=False,
+                )
             for c in o.schema_changes:
                 was = f" (was {c['old_column']})" if c.get("old_column") else ""
-                console.print(escape(f"  drift {o.resource_key}: {c['change']} {c['column']}{was}"), highlight=False)
+                console.print(
+                    escape(f"  drift {o.resource_key}: {c['change']} {c['column']}{was}"), highlight=False
+                )
     console.print(f"report: {report.report_path}")
 
 
