@@ -46,11 +46,12 @@ CKAN_LICENSES: dict[str, str] = {
 _LICENSE_PREFIXES = (  # versioned ids: cc-by-4.0, cc-by-sa-3.0-fr, cc-by-nc-nd-4.0...
     ("cc-by-nc", "cc-nc"),
     ("cc-by-sa", "cc-by-sa"),
-    ("cc-by-nd", "other-at"),
+    ("cc-by-nd", "other-closed"),  # no derivatives: not open in the Open Definition's sense
     ("cc-by", "cc-by"),
     ("cc0", "cc-zero"),
     ("odc-odbl", "odc-odbl"),
     ("odbl", "odc-odbl"),
+    ("ogl-uk", "uk-ogl"),
     ("lov", "other-at"),
     ("etalab", "other-at"),
 )

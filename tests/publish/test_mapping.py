@@ -81,3 +81,34 @@ def test_naive_datetimes_are_utc() -> None:
     pkg = package_dict(row, res, name="s-1-00000000", organization="o", target=Target("p"))
     assert {e["key"]: e["value"] for e in pkg["extras"]}["harvest_harvested_at"] == "2024-01-02T03:04:05Z"
     assert pkg["resources"][0]["last_modified"] == "2024-01-02T05:04:05"
+
+
+CKAN_DEFAULT_LICENSES = {
+    "notspecified",
+    "odc-pddl",
+    "odc-odbl",
+    "odc-by",
+    "cc-zero",
+    "cc-by",
+    "cc-by-sa",
+    "gfdl",
+    "other-open",
+    "other-pd",
+    "other-at",
+    "uk-ogl",
+    "cc-nc",
+    "other-nc",
+    "other-closed",
+}  # fmt: skip  (CKAN 2.12's default licence list, as `license_list` returns it)
+
+
+def test_every_harvester_licence_has_a_ckan_licence() -> None:
+    from pathlib import Path
+
+    table = json.loads((Path(__file__).resolve().parents[2] / "harvester/data/licenses.json").read_text())
+    ids = [entry["id"] for entry in table["licenses"]]
+    assert len(ids) > 20
+    mapped = {i: ckan_license(i) for i in ids}
+    assert set(mapped.values()) <= CKAN_DEFAULT_LICENSES
+    assert mapped["cc-by-nd-4.0"] == "other-closed" and mapped["ogl-uk-3.0"] == "uk-ogl"
+    assert mapped["cc-by-nc-sa-4.0"] == "cc-nc" and mapped["notspecified"] == "notspecified"
