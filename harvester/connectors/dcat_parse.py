@@ -24,6 +24,7 @@ from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
 from harvester.connectors import dcat_fields as F
+from harvester.connectors.rdf_fast import parse_fast
 from harvester.connectors.rdf_terms import (
     ADMS,
     DCAT,
@@ -154,6 +155,9 @@ def parse_rdf(
         except (ValueError, UnicodeDecodeError) as exc:
             raise SourceError(f"malformed JSON-LD: {exc}", url=base_url, source_id=source_id) from exc
         data = json.dumps(_local_contexts(doc, base_url, source_id))
+    fast = parse_fast(content, fmt, base_url) if fmt != "json-ld" else None
+    if fast is not None:
+        return fast
     graph = Graph()
     try:
         graph.parse(data=data, format=fmt, publicID=base_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
@@ -40,6 +41,7 @@ LANG_ORDER = ("fr", "", "en")
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+@lru_cache(maxsize=4096)
 def qname(uri: str) -> str:
     """A short, stable name for a predicate (`dct:title`), independent of the document's own prefixes."""
     for prefix, ns in PREFIXES:
@@ -110,4 +112,4 @@ def compact(graph: Graph, node: Node, depth: int = 2, _seen: frozenset[Node] = f
         else:
             value = str(obj) if isinstance(obj, URIRef) else {"@bnode": True}
         out.setdefault(qname(str(pred)), []).append(value)
-    return {k: sorted(v, key=repr) for k, v in sorted(out.items())}
+    return {k: sorted(v, key=repr) if len(v) > 1 else v for k, v in sorted(out.items())}
