@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rdflib import Graph
 
 from harvester.catalog import read_catalog
 from harvester.config import parse_sources
 from harvester.connectors.dcat import DcatConnector, DcatParams
+from harvester.connectors.dcat_parse import parse_rdf, records_from_graph
+from harvester.connectors.rdf_fast import parse_fast
 from harvester.errors import SourceError
 from harvester.harvest import SourceResult, harvest_source, new_run_id
 from harvester.http import HttpClient, HttpPolicy
@@ -419,3 +422,26 @@ def test_harvest_into_the_catalogue_incrementally_and_keep_it_on_hostile_input(
     )
     assert {p: p.read_bytes() for p in files} == files
     assert state.read_cursor("rennes") == cursor
+
+
+@pytest.mark.parametrize(
+    ("rel", "fmt"),
+    [
+        ("ods-export/rennes-catalog-exports-dcat.rdf", "xml"),
+        ("ckanext-dcat-turtle/catalog.ttl", "turtle"),
+        ("dataset-series/series.rdf", "xml"),
+    ],
+)
+def test_fast_parser_and_rdflib_give_the_same_records(rel: str, fmt: str) -> None:
+    data, base = fixture(rel), "https://example.fr/catalog"
+    fast = parse_fast(data, fmt, base)
+    assert fast is not None
+    slow = Graph().parse(data=data, format=fmt, publicID=base)
+    assert len(fast) == len(slow)
+    assert list(records_from_graph(fast, "s", print)) == list(records_from_graph(slow, "s", print))
+
+
+def test_documents_pyoxigraph_rejects_fall_back_to_rdflib() -> None:
+    data = fixture("geonetwork-oreme/record.rdf")  # an IRI with a space, text inside a property element
+    assert parse_fast(data, "xml", "https://example.fr/r") is None
+    assert len(parse_rdf(data, "application/rdf+xml", "https://example.fr/r")) > 0
