@@ -93,13 +93,13 @@ def print_summary(report: NormaliseReport) -> None:
         "source",
         "status",
         "converted",
-        "unchanged",
+        "same",
         "failed",
         "skipped",
         "rows",
         "drift",
         "MB",
-        "seconds",
+        "s",
         title=f"normalise run {report.run_id}",
     )
     colours = {"ok": "green", "partial": "yellow"}

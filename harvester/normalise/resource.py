@@ -119,8 +119,8 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
         out.status, out.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
     out.seconds = round(time.monotonic() - t0, 3)
     if out.status == "failed":
-        log.warning(
-            "%s: %s [%s]", unit.resource_key, out.error, unit.url, extra={"source_id": unit.source_id}
+        log.info(
+            "%s failed: %s [%s]", unit.resource_key, out.error, unit.url, extra={"source_id": unit.source_id}
         )
     return out
 
