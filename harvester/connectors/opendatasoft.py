@@ -147,12 +147,10 @@ class OpenDataSoftConnector(BaseConnector):
             query["refine"] = [_refine(r) for r in self.params.refine]
         return query
 
-    def _raw_datasets(self, since: datetime | None, select: str | None = None) -> Iterator[dict[str, Any]]:
+    def _raw_datasets(self, since: datetime | None) -> Iterator[dict[str, Any]]:
         """Pages of `catalog/datasets`; past the 10,000 window, the whole catalogue from `catalog/exports/json`."""
         guard = PageGuard(self.source_id)
         base = self._filters(since)
-        if select:
-            base["select"] = select
         offset = 0
         while True:
             size = min(self.params.page_size, MAX_WINDOW - 1 - offset)
@@ -222,12 +220,13 @@ class OpenDataSoftConnector(BaseConnector):
                 )
 
     def list_ids(self) -> set[str]:
-        """Every `dataset_uid` currently listed (only that field is asked for), so incremental runs see deletions."""
+        """Every `dataset_uid` currently listed, so incremental runs see deletions: one request to the catalogue
+        export (unlimited) asking only for that field."""
         if self.params.mode == "dcat":
             raise NotImplementedError
         select = "dataset_uid,federated" if self.params.skip_federated else "dataset_uid"
         ids: set[str] = set()
-        for item in self._raw_datasets(None, select=select):
+        for item in self._export({**self._filters(None), "select": select}):
             if not isinstance(item, dict) or not isinstance(item.get("dataset_uid"), str):
                 continue
             federated = item.get("federated", _default(item).get("federated"))
