@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from harvester.cli.context import Ctx, finish, pass_ctx, print_json
+from harvester.cli.context import Ctx, finish, interactive, pass_ctx, print_json
 from harvester.errors import EXIT_OK, EXIT_PARTIAL
 from harvester.pipelines import get_pipeline
 from harvester.publish import PublishReport, publish_pipeline
@@ -14,7 +16,7 @@ def print_publish_summary(report: PublishReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    title = f"publish {report.pipeline} -> {report.ckan_url} ({'dry run, ' if report.dry_run else ''}run {report.run_id})"
+    title = f"publish {report.pipeline}" + (" (dry run)" if report.dry_run else "")
     table = Table("", "datasets", title=title)
     if report.dry_run:
         for k, v in report.plan.counts().items():
@@ -24,8 +26,12 @@ def print_publish_summary(report: PublishReport) -> None:
             table.add_row(k, str(v))
     table.add_row("write calls", str(report.write_calls))
     table.add_row("seconds", f"{report.seconds:.1f}")
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=None if interactive() else 160)
     console.print(table)
+    console.print(f"CKAN: {report.ckan_url}   run: {report.run_id}")
+    if report.dry_run:
+        console.print("dry run: nothing was written to CKAN")
+        _print_lists(console, report)
     if report.plan.withdraw_blocked_reason:
         console.print(f"[red]withdrawals refused:[/] {report.plan.withdraw_blocked_reason}")
     for a in report.plan.refused:
@@ -37,6 +43,21 @@ def print_publish_summary(report: PublishReport) -> None:
     console.print(f"plan: {report.plan_path}")
     if not report.dry_run:
         console.print(f"browse: {report.browse_url}")
+
+
+def _print_lists(console: Any, report: PublishReport, limit: int = 20) -> None:
+    plan = report.plan
+    for kind, actions in (("create", plan.create), ("update", plan.update), ("withdraw", plan.withdraw)):
+        if actions:
+            console.print(f"would {kind}:")
+        for a in actions[:limit]:
+            console.print(
+                f"  {a.dataset_key} -> {a.name}" + (f" ({a.organization})" if a.organization else "")
+            )
+        if len(actions) > limit:
+            console.print(f"  … and {len(actions) - limit} more (see the plan file)")
+    if plan.unchanged:
+        console.print(f"unchanged: {len(plan.unchanged)} (listed in the plan file)")
 
 
 @click.command()

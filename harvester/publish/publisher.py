@@ -60,7 +60,8 @@ class PublishReport:
 
     @property
     def browse_url(self) -> str:
-        return f"{self.ckan_url}/dataset/"
+        """CKAN's dataset search, narrowed to this pipeline's datasets."""
+        return f"{self.ckan_url}/dataset/?q=extras_harvest_pipeline:{self.pipeline}"
 
     def summary(self) -> dict[str, Any]:
         o = self.outcome
@@ -100,6 +101,7 @@ class PublishReport:
             "state_rebuilt": self.state_rebuilt,
             "plan_path": self.plan_path,
             "report_path": self.report_path,
+            "browse_url": self.browse_url,
             "error": self.error,
         }
 

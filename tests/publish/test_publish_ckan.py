@@ -185,7 +185,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(s: Scenario, capsys: pytest.
     before = s.modified()
     capsys.readouterr()
     assert s.cli("publish", s.pipeline, "--dry-run", "--json") == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert "would update:" in captured.err and row["dataset_key"] in captured.err
     assert out["dry_run"] is True and out["write_calls"] == 0
     assert out["planned"]["update"] == 1 and out["planned"]["unchanged"] == 9
     plan = json.loads(Path(out["plan_path"]).read_text())
