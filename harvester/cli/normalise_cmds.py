@@ -120,17 +120,20 @@ def print_summary(report: NormaliseReport) -> None:
     console.print(table)
     for s in report.sources:
         if s.error:
-            console.print(f"  [red]{s.source_id}: {escape(s.error)}[/]")
+            console.print(f"  [red]{s.source_id}: {escape(s.error)}[/]", soft_wrap=True)
         for o in s.resources:
             if o.status == "failed":
                 console.print(
                     f"  [red]{escape(o.resource_key)}[/]: {escape(o.error or '')} ({escape(o.url)})",
                     highlight=False,
+                    soft_wrap=True,
                 )
             for c in o.schema_changes:
                 was = f" (was {c['old_column']})" if c.get("old_column") else ""
                 console.print(
-                    escape(f"  drift {o.resource_key}: {c['change']} {c['column']}{was}"), highlight=False
+                    escape(f"  drift {o.resource_key}: {c['change']} {c['column']}{was}"),
+                    highlight=False,
+                    soft_wrap=True,
                 )
     console.print(f"report: {report.report_path}")
 
