@@ -77,6 +77,8 @@ class Response:
             return json.loads(self.content)
         except (ValueError, UnicodeDecodeError) as exc:
             raise SourceError(f"malformed JSON: {exc}", url=self.url, source_id=source_id) from exc
+        except RecursionError as exc:  # a hostile document nested deeper than the parser's stack
+            raise SourceError("malformed JSON: nested too deeply", url=self.url, source_id=source_id) from exc
 
 
 @dataclass

@@ -180,3 +180,9 @@ def test_large_feed(server: FixtureServer, http: HttpClient) -> None:
 def test_html_to_text() -> None:
     assert html_to_text("<p>Licence&nbsp;Ouverte&amp;co</p>") == "Licence Ouverte&co"  # nbsp collapsed too
     assert html_to_text("  plain   text ") == "plain text"
+
+
+def test_hostile_nesting(server: FixtureServer, http: HttpClient) -> None:
+    server.route("/data.json", '{"dataset": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(SourceError, match="nested too deeply"):
+        list(_conn(f"{server.url}/data.json", http).list_datasets())

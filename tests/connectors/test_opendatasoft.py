@@ -299,3 +299,10 @@ def test_list_ids_asks_only_for_dataset_uid(server: FixtureServer, http: HttpCli
 def test_list_ids_without_federated(server: FixtureServer, http: HttpClient) -> None:
     url = OdsPortal(ods_records()).install(server)
     assert _conn(url, http, skip_federated=True).list_ids() == {"da_5m8ykr"}
+
+
+def test_deeply_nested_json_is_a_source_error(server: FixtureServer, http: HttpClient) -> None:
+    server.route(LISTING, '{"total_count": 1, "results": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    with pytest.raises(SourceError, match="nested too deeply") as exc:
+        list(_conn(server.url, http).list_datasets())
+    assert LISTING in (exc.value.url or "")
