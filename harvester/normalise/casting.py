@@ -174,21 +174,24 @@ def _parse_all(values: pa.Array, plan: ColumnPlan) -> pa.Array | None:
         by_format[fmt] = f"{by_format[fmt]}|{pattern}" if fmt in by_format else pattern
     if plan.tz:
         by_format = {"ISO": rules.TIMESTAMP_TZ}
-    if len(plan.formats) == 1 and plan.formats[0] != "ISO":
+    iso_target = pa.date32() if plan.kind == "date" else target  # strict: no time part in a date column
+    if plan.formats == ("ISO",):
+        try:
+            return pc.cast(values, iso_target)
+        except pa.ArrowInvalid:
+            return None
+    if len(plan.formats) == 1:
         return _parse_one(values, plan.formats[0], by_format.get(plan.formats[0]))
     parts: list[pa.Array] = []
     for fmt in plan.formats:
-        pattern = by_format.get(fmt)
-        if pattern is None:
+        shape = by_format.get(fmt)
+        if shape is None:
             return None
-        mask = pc.match_substring_regex(values, pattern)
-        if len(plan.formats) == 1 and _all_valid_match(values, mask):
-            chosen = values
-        else:
-            chosen = pc.if_else(mask, values, pa.scalar(None, pa.string()))
+        mask = pc.match_substring_regex(values, shape)
+        chosen = pc.if_else(mask, values, pa.scalar(None, pa.string()))
         if fmt == "ISO":
             try:
-                parts.append(pc.cast(chosen, target))
+                parts.append(pc.cast(pc.cast(chosen, iso_target), target))
             except pa.ArrowInvalid:
                 return None
         else:
@@ -210,10 +213,6 @@ def _parse_one(values: pa.Array, fmt: str, pattern: str | None) -> pa.Array | No
         shaped = pc.fill_null(pc.match_substring_regex(values, pattern), False)
         parsed = pc.if_else(pc.and_(early, pc.invert(shaped)), pa.scalar(None, parsed.type), parsed)
     return parsed
-
-
-def _all_valid_match(values: pa.Array, mask: pa.Array) -> bool:
-    return bool(pc.all(pc.or_(pc.is_null(values), mask)).as_py())
 
 
 def _overflowed_days(values: pa.Array, parsed: pa.Array) -> pa.Array | None:

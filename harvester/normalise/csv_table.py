@@ -101,7 +101,7 @@ class _Conversion:
         self.dictionary: list[str] = []
 
     def run(self) -> TableResult:
-        opts = _Options(self.dia.encoding, lenient=self.dia.encoding != "utf-8")
+        opts = _Options(self.dia.encoding, lenient=self.dia.encoding != "utf-8" or self.dia.nul_bytes > 0)
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             for _ in range(MAX_PASSES):
@@ -179,6 +179,7 @@ class _Conversion:
         out = _Outcome()
         self.writer = None
         self.group = []
+        self.out_schema = None
         pending: list[pa.RecordBatch] = []
         try:
             for batch in self._batches(opts, out):

@@ -46,6 +46,7 @@ class Dialect:
     names: list[str]
     width: int
     ascii_only: bool = False
+    nul_bytes: int = 0  # stray NUL bytes seen in the head (removed while reading)
     quotechar: str = '"'
     has_header: bool = True
     title_lines: list[str] = field(default_factory=list)
@@ -82,12 +83,13 @@ def sniff(path: Path, *, url: str | None = None) -> Dialect:
     delimiter, rows = _choose_delimiter(text, at_eof)
     dialect = _layout(rows, text, delimiter, encoding, bom, method)
     dialect.ascii_only = encoding == "utf-8" and head.isascii()
+    dialect.nul_bytes = 0 if encoding.startswith("utf-16") else head.count(0)
     return dialect
 
 
 def check_payload(head: bytes, *, url: str | None = None) -> None:
     """Refuse what is clearly not a CSV: nothing, an HTML error page, a binary file."""
-    if not head.strip(b" \t\r\n\ufeff\xef\xbb\xbf"):
+    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise RecordError("empty file", url=url)
     if _HTML.match(head[:1024]):
         raise RecordError(
@@ -101,17 +103,25 @@ def check_payload(head: bytes, *, url: str | None = None) -> None:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return
     nuls = head.count(0)
-    if nuls and nuls > len(head) // 100 and not _utf16_without_bom(head):
+    if nuls > max(8, len(head) // 100) and not _utf16_without_bom(head):
         raise RecordError(f"binary content: {nuls} NUL bytes in the first {len(head)} bytes", url=url)
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
-    sample = head[:4096]
-    even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    if odd > 0.4 * len(sample) / 2 and even < 0.05 * len(sample) / 2:
-        return "utf-16-le"
-    if even > 0.4 * len(sample) / 2 and odd < 0.05 * len(sample) / 2:
-        return "utf-16-be"
+    """UTF-16 text without BOM: one byte of each pair is NUL, the other mostly printable ASCII."""
+    sample = head[: 4096 - 4096 % 2]
+    half = len(sample) / 2
+    for name, zeros, chars in (
+        ("utf-16-le", sample[1::2], sample[0::2]),
+        ("utf-16-be", sample[0::2], sample[1::2]),
+    ):
+        printable = sum(1 for b in chars if 32 <= b < 127 or b in (9, 10, 13))
+        if (
+            zeros.count(0) > 0.4 * half
+            and chars.count(0) < 0.05 * half
+            and printable > 0.8 * chars.count(0) + 0.3 * half
+        ):
+            return name
     return None
 
 
@@ -143,13 +153,29 @@ def detect_encoding(head: bytes) -> tuple[str, int, str]:
             0,
             "utf-8-with-invalid-bytes",
         )  # mostly good UTF-8: a damaged file, not another code page
-    best = charset_normalizer.from_bytes(
-        head[: 256 * 1024], cp_isolation=["cp1252", "iso8859_15", "latin_1", "cp850", "mac_roman"]
-    ).best()
-    guess = best.encoding if best is not None else "cp1252"
-    if guess in ("cp850", "mac_roman"):
-        return guess, 0, "charset-normalizer"
-    return _western(head), 0, "charset-normalizer+french-rule"
+    sample = head[: 256 * 1024]
+    scores = {enc: _french_score(sample.decode(enc, textcodec.error_mode(enc))) for enc in _WESTERN}
+    best_page = max(scores, key=lambda enc: (scores[enc], enc == "cp1252"))
+    if scores[best_page] >= 0:
+        page = _western(head) if best_page == "cp1252" else best_page
+        return page, 0, "french-letters"
+    guess = charset_normalizer.from_bytes(sample).best()  # not French text: the general detector decides
+    if guess is None:
+        return "cp1252", 0, "default"
+    return codecs.lookup(guess.encoding).name.replace("-", "_"), 0, "charset-normalizer"
+
+
+_WESTERN = ("cp1252", "cp850", "mac_roman")
+_FRENCH = re.compile("[àâäçéèêëîïôöùûüÿœæÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ]")
+_TYPOGRAPHY = re.compile("[\u00a0«»’‘“”…€°–—•·²³µ§]")
+_NON_ASCII = re.compile("[^\x00-\x9f]")  # C1 controls (bytes a page leaves undefined) are neutral
+
+
+def _french_score(text: str) -> int:
+    """French letters minus twice the other non-ASCII characters (box drawing, ‡, Ú... of a wrong page)."""
+    french = len(_FRENCH.findall(text))
+    other = len(_NON_ASCII.findall(text)) - french - len(_TYPOGRAPHY.findall(text))
+    return french - 2 * other
 
 
 def _western(head: bytes) -> str:
@@ -206,7 +232,8 @@ def _choose_delimiter(text: str, at_eof: bool) -> tuple[str, list[tuple[list[str
         score = (freq / len(counts[len(counts) // 10 :]), modal, delim)
         if best is None or score[:2] > best[:2]:
             best = score
-    delim = best[2] if best else ","
+    # no delimiter splits the rows: one column, with a delimiter that does not occur
+    delim = best[2] if best else next((d for d in (";", "\t", "|") if d not in text), ",")
     rows = _parse(lines, delim)
     if not at_eof and len(rows) > 1:
         rows = rows[:-1]
