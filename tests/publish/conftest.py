@@ -121,13 +121,19 @@ def write_project(
     org: str,
     url: str = CKAN_URL,
     org_map: dict[str, str] | None = None,
+    source_urls: dict[str, str] | None = None,
     **ckan_options: Any,
 ) -> Config:
     """sources.yaml + pipelines/<pipeline>.yaml under `root`, loaded through the real config code."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "sources.yaml").write_text(
         yaml.safe_dump(
-            {"sources": [{"id": s, "type": "ckan", "url": f"https://{s}.example.org"} for s in sources]}
+            {
+                "sources": [
+                    {"id": s, "type": "ckan", "url": (source_urls or {}).get(s, f"https://{s}.example.org")}
+                    for s in sources
+                ]
+            }
         ),
         encoding="utf-8",
     )

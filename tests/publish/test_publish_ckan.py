@@ -22,10 +22,21 @@ from harvester.pipelines import PipelineConfig, get_pipeline
 from harvester.publish import PublishReport, publish_pipeline
 from harvester.publish.names import NAME_RE, dataset_name, fallback_name, resource_id
 from harvester.state import StateStore
+from tests.fixture_server import FixtureServer
+from tests.portals.ckan_portal import CkanPortal, build_packages
 from tests.publish.conftest import CkanTestbed, unique, write_project
 from tests.publish.factory import T0, catalogue, rehash, write_source
 
 pytestmark = pytest.mark.ckan
+
+
+def exit_code(args: list[str]) -> int:
+    """Run the CLI's entry point (which maps errors to exit codes) and return its exit code."""
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
 
 
 @dataclass
@@ -64,11 +75,7 @@ class Scenario:
         return {p["name"]: p["metadata_modified"] for p in self.ckan.owned(self.pipeline)}
 
     def cli(self, *args: str) -> int:
-        try:
-            main(["--config", str(self.root / "sources.yaml"), "--data-dir", str(self.data), *args])
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        return 0
+        return exit_code(["--config", str(self.root / "sources.yaml"), "--data-dir", str(self.data), *args])
 
 
 @pytest.fixture(scope="module")
@@ -275,12 +282,17 @@ def test_one_invalid_dataset_among_many(
     write_source(tmp_path / "data", sid, rows, res)
     try:
         capsys.readouterr()
-        try:
-            main(["--config", str(tmp_path / "sources.yaml"), "--data-dir", str(tmp_path / "data"),
-                  "publish", pipeline, "--json"])  # fmt: skip
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
+        code = exit_code(
+            [
+                "--config",
+                str(tmp_path / "sources.yaml"),
+                "--data-dir",
+                str(tmp_path / "data"),
+                "publish",
+                pipeline,
+                "--json",
+            ]
+        )
         out = json.loads(capsys.readouterr().out)
         assert code == 3
         assert out["summary"]["created"] == 4 and out["summary"]["failed"] == 1
@@ -292,4 +304,42 @@ def test_one_invalid_dataset_among_many(
     finally:
         state = StateStore(tmp_path / "data" / "state.sqlite")
         ckan.purge({r["ckan_id"] for r in state.read_publish_records(pipeline).values()}, {org})
+        state.close()
+
+
+def test_run_harvests_then_publishes(
+    ckan: CkanTestbed,
+    token_env: None,
+    tmp_path: Path,
+    server: FixtureServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    portal = CkanPortal(server, build_packages(6))
+    pipeline, org, nice, sid = unique("t-"), unique("org-"), unique("nice-"), unique("sr")
+    write_project(tmp_path, pipeline=pipeline, sources=[sid], org=org, org_map={"Ville de Nice": nice},
+                  source_urls={sid: portal.url})  # fmt: skip
+    args = [
+        "--config",
+        str(tmp_path / "sources.yaml"),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "run",
+        pipeline,
+        "--json",
+    ]
+    try:
+        capsys.readouterr()
+        assert exit_code(args) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["harvest"]["sources"][0]["created"] == 6
+        assert out["publish"]["summary"]["created"] == 6 and out["publish"]["exit_code"] == 0
+        assert out["publish"]["run_id"] == out["harvest"]["run_id"]
+        orgs = {ckan.show(p["id"])["organization"]["name"] for p in ckan.owned(pipeline)}  # type: ignore[index]
+        assert orgs == {org, nice}  # "Ville de Nice" mapped, the other publishers to the default
+        assert exit_code(args) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert again["publish"]["write_calls"] == 0 and again["publish"]["summary"]["unchanged"] == 6
+    finally:
+        state = StateStore(tmp_path / "data" / "state.sqlite")
+        ckan.purge({r["ckan_id"] for r in state.read_publish_records(pipeline).values()}, {org, nice})
         state.close()
