@@ -118,6 +118,23 @@ def _files_get(server: FixtureServer, n: int) -> tuple[str, dict[str, Any]]:
     return _files(server, n, head=False)
 
 
+# --- part B builders (dcat, csw) --------------------------------------------------------------------------------
+
+
+@builder("dcat (Rennes ODS export datasets, RDF/XML, Hydra pages of 100)", "dcat", n=min(N, 5_000))
+def _dcat(server: FixtureServer, n: int) -> tuple[str, dict[str, Any]]:
+    from tests.portals.dcat_portal import DcatPortal, build_datasets
+
+    return DcatPortal(server, build_datasets(n), per_page=100).url, {}
+
+
+@builder("csw (Géo-IDE ISO 19139 records, GetRecords POST, 100 per page)", "csw", n=min(N, 5_000))
+def _csw(server: FixtureServer, n: int) -> tuple[str, dict[str, Any]]:
+    from tests.portals.csw_portal import CswPortal, build_records
+
+    return CswPortal(server, build_records(n)).url, {"page_size": 100}
+
+
 # --- measurement ------------------------------------------------------------------------------------------------
 
 
