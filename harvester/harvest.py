@@ -110,7 +110,7 @@ def harvest_source(
     """Harvest one source into `catalog/<id>/`. Never raises for a source failure: the result says what happened."""
     result = SourceResult(source.id)
     t0 = time.monotonic()
-    sent0 = http.requests_sent
+    sent0 = http.requests_by_source[source.id]
     try:
         with state.lock(f"source-{source.id}"):
             state.start_run(run_id, source.id, "harvest")
@@ -132,7 +132,7 @@ def harvest_source(
                 log.exception(
                     "source %s crashed", source.id, extra={"source_id": source.id, "run_id": run_id}
                 )
-            result.requests = http.requests_sent - sent0
+            result.requests = http.requests_by_source[source.id] - sent0
             result.seconds = round(time.monotonic() - t0, 3)
             state.finish_run(run_id, source.id, result.status, _summary(result))
             log.info(

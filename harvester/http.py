@@ -8,6 +8,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -133,6 +134,7 @@ class HttpClient:
         self._gates_lock = threading.Lock()
         self._sleep = sleep
         self.requests_sent = 0  # counted for reports and tests ("an unchanged run sends only the listing")
+        self.requests_by_source: Counter[str] = Counter()  # the same, per source (sources run in parallel)
 
     def _gate(self, url: str, policy: HttpPolicy) -> _HostGate:
         host = urlsplit(url).netloc
@@ -245,6 +247,8 @@ class HttpClient:
     ) -> Response:
         with self._gate(url, pol).slot():
             self.requests_sent += 1
+            if source_id:
+                self.requests_by_source[source_id] += 1
             try:
                 r = self.session.request(
                     method,
@@ -391,6 +395,8 @@ def _download_once(
 ) -> Download:
     with client._gate(url, pol).slot():
         client.requests_sent += 1
+        if source_id:
+            client.requests_by_source[source_id] += 1
         try:
             r = client.session.get(
                 url, headers=hdrs, timeout=(pol.connect_timeout, pol.read_timeout), stream=True
