@@ -48,6 +48,16 @@ def builder(label: str, type_name: str, n: int | None = None) -> Callable[[Build
     return deco
 
 
+# --- ckan -----------------------------------------------------------------------------------------------
+
+
+@builder("ckan (package_search, 1,000 per page)", "ckan")
+def _ckan(server: FixtureServer, n: int) -> tuple[str, dict[str, Any]]:
+    from tests.portals.ckan_portal import CkanPortal, build_packages
+
+    return CkanPortal(server, build_packages(n)).url, {"rows": 1000}
+
+
 # --- part A builders (opendatasoft, udata, arcgis, socrata, files) -------------------------------------------
 
 
