@@ -84,12 +84,17 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
 @click.command()
 @click.argument("pipeline")
 @click.option("--full", is_flag=True, help="Harvest the whole catalogues, ignoring the cursors.")
-@click.option("--json", "as_json", is_flag=True, help="Print both reports as JSON to stdout.")
+@click.option(
+    "--normalise", is_flag=True, help="Also convert the tabular resources to Parquet between the two."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON to stdout.")
 @pass_ctx
-def run(ctx: Ctx, pipeline: str, full: bool, as_json: bool) -> None:
-    """Harvest a pipeline's sources, then publish them into its CKAN (exit 3 if either had failures).
+def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> None:
+    """Harvest a pipeline's sources, then publish them into its CKAN (exit 3 if a stage had failures).
 
-    Example: harvester run sud
+    All the stages share one run id, so their reports land in the same runs/<run_id>/ folder.
+
+    Example: harvester run sud --normalise
     """
     from harvester.cli.harvest_cmds import print_summary, run_with_progress
 
@@ -97,12 +102,27 @@ def run(ctx: Ctx, pipeline: str, full: bool, as_json: bool) -> None:
     harvest_report = run_with_progress(ctx, list(p.sources), full)
     if not as_json:
         print_summary(harvest_report)
+    out: dict[str, Any] = {"harvest": harvest_report.to_dict()}
+    codes = [harvest_report.exit_code]
+    if normalise:
+        from harvester.cli.normalise_cmds import print_summary as print_normalise
+        from harvester.normalise.stage import normalise_sources
+
+        norm = normalise_sources(
+            ctx.config, list(p.sources), data_dir=ctx.data, state=ctx.state, http=ctx.http_client(),
+            run_id=harvest_report.run_id,
+        )  # fmt: skip
+        out["normalise"] = norm.to_dict()
+        codes.append(norm.exit_code)
+        if not as_json:
+            print_normalise(norm)
     report = publish_pipeline(p, ctx.data, ctx.state, run_id=harvest_report.run_id)
+    out["publish"] = report.to_dict()
+    codes.append(report.exit_code)
     if as_json:
-        print_json({"harvest": harvest_report.to_dict(), "publish": report.to_dict()})
+        print_json(out)
     print_publish_summary(report)
-    codes = (harvest_report.exit_code, report.exit_code)
-    finish(EXIT_OK if codes == (EXIT_OK, EXIT_OK) else EXIT_PARTIAL)
+    finish(EXIT_OK if all(c == EXIT_OK for c in codes) else EXIT_PARTIAL)
 
 
 def register(group: click.Group) -> None:

@@ -85,7 +85,7 @@ def _search(client: CkanClient, fq: str, rows: int = PAGE) -> Iterator[dict[str,
             "package_search",
             {
                 "fq": fq,
-                "fl": ",".join(_FIELDS),
+                "fl": list(_FIELDS),
                 "rows": rows,
                 "start": start,
                 "sort": "name asc",

@@ -59,3 +59,17 @@ def test_cli_exits_1_with_a_clear_message(project: Path, capsys: pytest.CaptureF
     assert "CKAN is unreachable" in err and DOWN in err
     state = StateStore(project / "data" / "state.sqlite")
     assert state.read_publish_records("down") == {}
+
+
+@pytest.mark.parametrize(
+    ("no_ckan", "ci", "skipped"),
+    [("1", "", True), ("1", "true", False), ("", "", False), ("0", "", False)],
+)
+def test_only_a_developer_may_opt_out_of_the_ckan_tests(
+    monkeypatch: pytest.MonkeyPatch, no_ckan: str, ci: str, skipped: bool
+) -> None:
+    from tests.publish.conftest import opted_out
+
+    monkeypatch.setenv("HARVESTER_NO_CKAN", no_ckan)
+    monkeypatch.setenv("CI", ci)
+    assert opted_out() is skipped

@@ -314,24 +314,24 @@ def test_run_harvests_then_publishes(
     server: FixtureServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    portal = CkanPortal(server, build_packages(6))
+    packages = build_packages(6)
+    for i, pkg in enumerate(packages):  # resources served locally, so that --normalise can fetch them
+        pkg["resources"] = [
+            {"id": f"r{i}", "url": f"{server.url}/files/{i}.csv", "format": "CSV", "name": "mesures"}
+        ]
+        server.route(f"/files/{i}.csv", "station;no2\nNice;12\nToulon;9\n", content_type="text/csv")
+    portal = CkanPortal(server, packages)
     pipeline, org, nice, sid = unique("t-"), unique("org-"), unique("nice-"), unique("sr")
     write_project(tmp_path, pipeline=pipeline, sources=[sid], org=org, org_map={"Ville de Nice": nice},
                   source_urls={sid: portal.url})  # fmt: skip
-    args = [
-        "--config",
-        str(tmp_path / "sources.yaml"),
-        "--data-dir",
-        str(tmp_path / "data"),
-        "run",
-        pipeline,
-        "--json",
-    ]
+    args = ["--config", str(tmp_path / "sources.yaml"), "--data-dir", str(tmp_path / "data")]
+    args += ["run", pipeline, "--normalise", "--json"]
     try:
         capsys.readouterr()
         assert exit_code(args) == 0
         out = json.loads(capsys.readouterr().out)
-        assert out["harvest"]["sources"][0]["created"] == 6
+        assert out["harvest"]["sources"][0]["created"] == 6 and out["normalise"]["exit_code"] == 0
+        assert len(list((tmp_path / "data" / "tables" / sid).rglob("*.parquet"))) == 6
         assert out["publish"]["summary"]["created"] == 6 and out["publish"]["exit_code"] == 0
         assert out["publish"]["run_id"] == out["harvest"]["run_id"]
         orgs = {ckan.show(p["id"])["organization"]["name"] for p in ckan.owned(pipeline)}  # type: ignore[index]
