@@ -220,6 +220,12 @@ BROKEN: dict[str, tuple[bytes, str]] = {
         "application/xml",
     ),
     "too large": (page("geoide-iso19139/page-1.xml"), "application/xml"),
+    "entity-expansion": (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+        b'<csw:GetRecordsResponse xmlns:csw="http://www.opengis.net/cat/csw/2.0.2">&d;&d;&d;</csw:GetRecordsResponse>',
+        "application/xml",
+    ),
 }
 
 
@@ -231,6 +237,21 @@ def test_broken_and_hostile_responses_are_source_errors(server: FixtureServer, e
     with pytest.raises(SourceError, match=expected) as err:
         list(connector(server.url + ENDPOINT, http).list_datasets())
     assert err.value.url == server.url + ENDPOINT and err.value.source_id == "geoide"
+
+
+def test_empty_page_before_the_announced_end_marks_the_listing_incomplete(
+    server: FixtureServer, http: HttpClient
+) -> None:
+    empty = re.sub(
+        rb"<gmd:MD_Metadata.*</gmd:MD_Metadata>\s*",
+        b"",
+        page("geoide-iso19139/page-2.xml"),
+        flags=re.DOTALL,
+    ).replace(b'numberOfRecordsReturned="2"', b'numberOfRecordsReturned="0"')
+    serve_pages(server, {1: page("geoide-iso19139/page-1.xml"), 3: empty})
+    conn = connector(server.url + ENDPOINT, http, page_size=2)
+    assert len(list(conn.list_datasets())) == 2
+    assert conn.listing_complete is False and len(server.requests) == 2  # so nothing is withdrawn
 
 
 def test_record_url_template(http: HttpClient) -> None:

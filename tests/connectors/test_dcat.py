@@ -317,8 +317,11 @@ def test_since_filters_client_side_or_asks_the_server(server: FixtureServer, htt
     since = datetime(2022, 1, 1, tzinfo=UTC)
     recent = list(connector(portal.url, http).list_datasets(since=since))
     assert recent and all(r.modified and r.modified >= since for r in recent) and len(recent) < 27
-    list(connector(portal.url, http, modified_since_param="modified_since").list_datasets(since=since))
+    conn = connector(portal.url, http, modified_since_param="modified_since")
+    list(conn.list_datasets(since=since))
     assert server.requests[-1].query["modified_since"] == ["2022-01-01T00:00:00Z"]
+    # the server filtered the listing: the id list needs one unfiltered read
+    assert len(conn.list_ids()) == 27 and "modified_since" not in server.requests[-1].query
 
 
 HOSTILE: dict[str, Callable[[FixtureServer], Reply]] = {
