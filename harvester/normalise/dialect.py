@@ -227,7 +227,7 @@ def _choose_delimiter(text: str, at_eof: bool) -> tuple[str, list[tuple[list[str
         if not counts:
             continue
         modal, freq = Counter(counts[len(counts) // 10 :]).most_common(1)[0]
-        if modal < 2:
+        if modal < 2 or _splits_only_numbers(rows, modal):
             continue
         score = (freq / len(counts[len(counts) // 10 :]), modal, delim)
         if best is None or score[:2] > best[:2]:
@@ -238,6 +238,18 @@ def _choose_delimiter(text: str, at_eof: bool) -> tuple[str, list[tuple[list[str
     if not at_eof and len(rows) > 1:
         rows = rows[:-1]
     return delim, rows
+
+
+def _splits_only_numbers(rows: list[tuple[list[str], int]], modal: int) -> bool:
+    """A one-field first row above rows that only split inside numbers ("12,5"): a decimal comma, not a
+    delimiter. A first row of title text is fine when a header-like row (text cells) follows."""
+    filled = [r for r, _ in rows if any(c.strip() for c in r)]
+    if not filled or len(filled[0]) != 1:
+        return False
+    for row in filled[1:11]:
+        if len(row) == modal and all(c.strip() and not _NUMBER_CELL.match(c) for c in row):
+            return False
+    return True
 
 
 def _layout(
