@@ -38,7 +38,7 @@ ckan-up: ## start (or restart) the local CKAN 2.12 testbed on 127.0.0.1:5000 (id
 ckan-down: ## stop the CKAN testbed, Redis and PostgreSQL
 	bash tests/ckan_testbed/stop.sh
 
-demo: install ## harvest the embedded replay of recorded portals into ./demo-data and print where it is
+demo: install ckan-up ## replay recorded portals, harvest, normalise and publish them into the local CKAN; prints the URL
 	$(BIN)/python -m harvester.demo
 
 bench: install ## run the benchmarks and write bench/report.md

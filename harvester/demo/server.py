@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -20,6 +21,9 @@ def replay_bytes(name: str) -> bytes:
 def static(name: str, content_type: str) -> Route:
     data = replay_bytes(name)
     return lambda _q: (200, content_type, data)
+
+
+ETAG_TIME = "Tue, 01 Oct 2024 08:00:00 GMT"
 
 
 def ckan_search(names: list[str]) -> Route:
