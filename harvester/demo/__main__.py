@@ -103,7 +103,7 @@ def main() -> int:
     routes: dict[str, Route] = {}
     for _src, r in REPLAYS:
         routes.update(r)
-    with ReplayServer(routes) as server:
+    with ReplayServer(routes, port=int(os.environ.get("HARVESTER_DEMO_PORT", "8765"))) as server:
         sources = _sources(server.url)
         config = out / "sources.yaml"
         config.write_text(

@@ -50,7 +50,7 @@ def ckan_search(names: list[str]) -> Route:
 
 
 class ReplayServer:
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(self, routes: dict[str, Route], port: int = 0) -> None:
         table = routes
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,18 +58,38 @@ class ReplayServer:
                 pass
 
             def do_GET(self) -> None:
+                self._answer(send_body=True)
+
+            def do_HEAD(self) -> None:
+                self._answer(send_body=False)
+
+            def _answer(self, send_body: bool) -> None:
                 parts = urlsplit(self.path)
                 route = table.get(parts.path)
                 status, ctype, body = (
                     route(parse_qs(parts.query)) if route else (404, "text/plain", b"not found")
                 )
+                etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+                if status == 200 and self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
+                if status == 200:
+                    self.send_header("ETag", etag)
+                    self.send_header("Last-Modified", ETAG_TIME)
                 self.end_headers()
-                self.wfile.write(body)
+                if send_body:
+                    self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A fixed port keeps the replayed URLs, and so the catalogue, identical from one demo run to the next.
+        try:
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        except OSError:
+            self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
