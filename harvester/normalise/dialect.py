@@ -166,16 +166,18 @@ def detect_encoding(head: bytes) -> tuple[str, int, str]:
 
 
 _WESTERN = ("cp1252", "cp850", "mac_roman")
-_FRENCH = re.compile("[àâäçéèêëîïôöùûüÿœæÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ]")
+_FRENCH_LOWER = re.compile("[àâäçéèêëîïôöùûüÿœæ]")
+_FRENCH_UPPER = re.compile("[ÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸŒÆ]")
 _TYPOGRAPHY = re.compile("[\u00a0«»’‘“”…€°–—•·²³µ§]")
 _NON_ASCII = re.compile("[^\x00-\x9f]")  # C1 controls (bytes a page leaves undefined) are neutral
 
 
 def _french_score(text: str) -> int:
-    """French letters minus twice the other non-ASCII characters (box drawing, ‡, Ú... of a wrong page)."""
-    french = len(_FRENCH.findall(text))
-    other = len(_NON_ASCII.findall(text)) - french - len(_TYPOGRAPHY.findall(text))
-    return french - 2 * other
+    """Accented lower-case letters count 2, upper-case 1, other non-ASCII characters (box drawing, ‡, Ž...
+    as a wrong code page shows them) -2: the page that reads the most French wins."""
+    lower, upper = len(_FRENCH_LOWER.findall(text)), len(_FRENCH_UPPER.findall(text))
+    other = len(_NON_ASCII.findall(text)) - lower - upper - len(_TYPOGRAPHY.findall(text))
+    return 2 * lower + upper - 2 * other
 
 
 def _western(head: bytes) -> str:

@@ -6,7 +6,8 @@ with a decimal comma), date layout (dd/mm/yyyy, ISO, or both mixed), boolean wor
 with leading zeros. The converter gets no option: every cell read back must equal the generated value.
 
 A typed column holding no value at all (only null spellings) can't be typed: it stays text, verbatim.
-Left out on purpose (ambiguous for any reader, documented in the README): integers grouped by a dot with no
+Left out on purpose (ambiguous for any reader, documented in the README): a single column of text with
+unquoted delimiters in it, integers grouped by a dot with no
 other hint ("12.345" may be a decimal), and commas grouping integers ("1,234" is a decimal comma in French).
 """
 
@@ -127,11 +128,13 @@ def tables(draw: st.DrawFn) -> tuple[list[str], list[list[Any]], Style]:
 def write(path: Path, names: list[str], rows: list[list[Any]], style: Style) -> None:
     kinds = [name.split("_")[2] for name in names]
     buf = io.StringIO(newline="")
+    # one column of text holding unquoted ';' or ',' is ambiguous for any reader: quote it then
+    quote_all = style.quote_all or len(names) == 1
     writer = csv.writer(
         buf,
         delimiter=style.delimiter,
         lineterminator=style.newline,
-        quoting=csv.QUOTE_ALL if style.quote_all else csv.QUOTE_MINIMAL,
+        quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
     )
     writer.writerow(names)
     for r, row in enumerate(rows):
