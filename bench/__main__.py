@@ -15,6 +15,7 @@ BENCHES: tuple[str, ...] = (
     "normalise_stage",
     "connectors",
     "publish",
+    "tables",
 )
 
 
