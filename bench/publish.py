@@ -163,6 +163,11 @@ def _purge(api: RemoteCKAN, ids: list[str], orgs: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+def _shape(row: dict[str, Any], resources: list[dict[str, Any]]) -> str:
+    pkg = package_dict(row, resources, name="x", organization="x", target=Target("x"))
+    return f"{len(pkg['resources'])} resources, {len(pkg['tags'])} tags, {len(pkg['extras'])} extras"
+
+
 def _fmt_writes(counts: dict[str, int] | None) -> str:
     if counts is None:
         return "n/a"
@@ -257,7 +262,7 @@ def run(out_dir: Path) -> str:
     lines = [
         "## publish: 1,000 datasets into the local CKAN 2.12",
         "",
-        f"{N} new datasets (2 resources, 3 tags and 13 extras each) published into the testbed at {URL} "
+        f"{N} new datasets ({_shape(rows[0], resources[:2])} each) published into the testbed at {URL} "
         f"(`ckan run --threaded`, PostgreSQL search plugin). harvester: concurrency "
         f"{p.ckan.concurrency}, at most {p.ckan.max_writes_per_second:g} writes/s. ckanapi: `ckanapi load datasets "
         f"-p {PROCESSES}` on a JSON-lines file of the same package dicts (other names and organisation); "
