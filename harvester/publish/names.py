@@ -52,12 +52,6 @@ def fallback_name(pipeline: str, source_id: str, remote_id: str, slug: str | Non
     return _compose(readable, _digest(pipeline, source_id, remote_id)[:16])
 
 
-def organization_name(text: str) -> str:
-    """A valid CKAN organisation name from a label (used for the default organisation's title only)."""
-    slug = slugify(text)[:MAX_NAME]
-    return slug if len(slug) >= 2 else f"org-{_digest(text)[:8]}"
-
-
 def clean_tag(keyword: str) -> str | None:
     """A keyword as CKAN accepts it as a tag (characters, 2-100 long), or None when nothing usable is left."""
     text = unicodedata.normalize("NFC", keyword)
