@@ -34,8 +34,10 @@ from harvester.normalise.casting import cast_column
 from harvester.normalise.infer import ColumnPlan, columns_metadata, infer_column
 from harvester.normalise.pqwriter import BackgroundWriter
 from harvester.normalise.repair import RepairReader
+from harvester.normalise.throttle import Throttle
 
-BLOCK_SIZE = 8 << 20  # bytes of CSV per Arrow batch (and Parquet row group)
+BLOCK_SIZE = 4 << 20  # bytes of CSV per Arrow batch (measured: 4 MiB is faster and smaller than 8)
+READ_AHEAD = 3  # blocks Arrow may read ahead of the conversion (bounded memory)
 SAMPLE_ROWS = 50_000
 ROW_GROUP_ROWS = 250_000
 MAX_PASSES = 5
@@ -138,7 +140,9 @@ class _Conversion:
                 stream, delimiter=self.dia.delimiter, width=self.width, first_line=first_line
             )
             stream = pa.PythonFile(self.repairer, mode="r")
-        return stream
+        self.raw = raw
+        self.throttle = Throttle(stream, block_size=BLOCK_SIZE, ahead=READ_AHEAD)
+        return pa.PythonFile(self.throttle, mode="r")
 
     def _batches(self, opts: _Options, out: _Outcome) -> Iterator[pa.RecordBatch]:
         names = [f"c{i}" for i in range(self.width)]
@@ -166,14 +170,21 @@ class _Conversion:
                 ),
             )
         except pa.ArrowInvalid as exc:
+            self.throttle.release()
+            self.raw.close()
             if "Empty CSV" in str(exc):
                 return  # no data row after the header
             out.utf8_error = _utf8_problem(exc)
             return
         try:
-            yield from reader
+            for batch in reader:
+                yield batch
+                self.throttle.consumed()
         except pa.ArrowInvalid as exc:
             out.utf8_error = _utf8_problem(exc)
+        finally:
+            self.throttle.release()
+            self.raw.close()
 
     def _pass(self, opts: _Options) -> _Outcome:
         out = _Outcome()

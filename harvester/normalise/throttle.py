@@ -1,0 +1,54 @@
+"""Keep Arrow's streaming CSV reader from reading the whole file ahead: memory stays bounded.
+
+Arrow reads blocks in a background thread as fast as it can; when converting is slower than reading, the
+blocks read ahead pile up (a 1 GB file ends up in memory). The reader reads through ``Throttle``, whose
+``read`` waits while more than ``ahead`` blocks are read and not yet consumed; the converter calls
+``consumed()`` after each record batch.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+
+class Throttle(io.RawIOBase):
+    """A binary file object over ``stream`` that stays at most ``ahead`` blocks ahead of the consumer."""
+
+    def __init__(self, stream: Any, *, block_size: int, ahead: int = 3) -> None:
+        super().__init__()
+        self._stream = stream
+        self._block = block_size
+        self._allowed = ahead * block_size
+        self._read = 0
+        self._cond = threading.Condition()
+        self._released = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        with self._cond:
+            while not self._released and self._read >= self._allowed:
+                self._cond.wait(timeout=1.0)
+        data = bytes(self._stream.read(size if size and size > 0 else self._block))
+        self._read += len(data)
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def consumed(self) -> None:
+        """One batch was taken: let the reader read one more block."""
+        with self._cond:
+            self._allowed += self._block
+            self._cond.notify_all()
+
+    def release(self) -> None:
+        """No more limit (the pass is over or failed): never leave the reader waiting."""
+        with self._cond:
+            self._released = True
+            self._cond.notify_all()
