@@ -106,3 +106,12 @@ def test_shipped_pipelines_validate_against_shipped_sources(monkeypatch: pytest.
         monkeypatch.setenv(p.ckan.token_env, "x")
     res = CliRunner().invoke(cli, ["--config", str(ROOT / "sources.yaml"), "validate"])
     assert res.exit_code == 0, res.output
+
+
+def test_pipeline_without_a_publish_target(tmp_path: Path) -> None:
+    cfg = project(tmp_path, {"nord": {"name": "nord", "sources": ["nice"]}})
+    res = CliRunner().invoke(
+        cli, ["--config", str(cfg), "--data-dir", str(tmp_path / "data"), "publish", "nord"]
+    )
+    assert res.exit_code == 2 and "pipeline nord has no publish target" in res.stderr
+    assert "add a `publish: ckan:` block" in res.stderr
