@@ -174,6 +174,11 @@ EOF
   for i in $(seq 1 120); do up && break; sleep 1; done
   up || { echo "CKAN did not come up"; tail -40 "$LOGS/ckan.log"; exit 1; }
 fi
+if ! { [ -f "$RUN/ckan.pid" ] && kill -0 "$(cat "$RUN/ckan.pid")" 2>/dev/null; }; then
+  echo "a CKAN answers at $CKAN_URL but it was not started from $STATE:" \
+       "stop it (make ckan-down in its project) or use another CKAN_PORT" >&2
+  exit 1
+fi
 echo "CKAN answering at $CKAN_URL (pid $(cat "$RUN/ckan.pid"))"
 phase_end
 
