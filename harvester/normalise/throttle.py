@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from typing import Any
+
+MAX_WAIT = 5.0  # seconds a read waits for the consumer before going on anyway
 
 
 class Throttle(io.RawIOBase):
@@ -29,9 +32,11 @@ class Throttle(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
+        deadline = time.monotonic() + MAX_WAIT
         with self._cond:
-            while not self._released and self._read >= self._allowed:
-                self._cond.wait(timeout=1.0)
+            # a record longer than the read-ahead window must still be read: never wait for ever
+            while not self._released and self._read >= self._allowed and time.monotonic() < deadline:
+                self._cond.wait(timeout=0.5)
         data = bytes(self._stream.read(size if size and size > 0 else self._block))
         self._read += len(data)
         return data
