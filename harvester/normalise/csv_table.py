@@ -37,6 +37,7 @@ from harvester.normalise.repair import RepairReader
 from harvester.normalise.throttle import Throttle
 
 BLOCK_SIZE = 4 << 20  # bytes of CSV per Arrow batch (measured: 4 MiB is faster and smaller than 8)
+MAX_BLOCK_SIZE = 512 << 20  # a single record (a huge WKT polygon...) may need larger blocks, up to this
 READ_AHEAD = 3  # blocks Arrow may read ahead of the conversion (bounded memory)
 SAMPLE_ROWS = 50_000
 ROW_GROUP_ROWS = 250_000
@@ -62,6 +63,7 @@ class _Options:
     repair: bool = False  # rows with a wrong number of fields
     plans: list[ColumnPlan] | None = None
     dropped: set[int] = field(default_factory=set)  # unnamed columns empty in the sample
+    block_size: int = 0
 
 
 @dataclass
@@ -70,6 +72,7 @@ class _Outcome:
     violations: dict[int, list[str]] = field(default_factory=dict)
     ragged: int = 0
     utf8_error: bool = False
+    record_too_long: bool = False  # a record spans more than two blocks: read again with larger blocks
     last_row: dict[str, Any] | None = None
 
 
@@ -104,11 +107,16 @@ class _Conversion:
 
     def run(self) -> TableResult:
         opts = _Options(self.dia.encoding, lenient=self.dia.encoding != "utf-8" or self.dia.nul_bytes > 0)
+        opts.block_size = BLOCK_SIZE
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             for _ in range(MAX_PASSES):
                 out = self._pass(opts)
-                if out.utf8_error:
+                if out.record_too_long:
+                    if opts.block_size >= MAX_BLOCK_SIZE:
+                        raise RecordError(f"a record is longer than {MAX_BLOCK_SIZE >> 20} MiB")
+                    opts.block_size = min(opts.block_size * 8, MAX_BLOCK_SIZE)
+                elif out.utf8_error:
                     self._after_utf8_error(opts)
                 elif out.ragged and not opts.repair:
                     opts.repair = True
@@ -141,7 +149,7 @@ class _Conversion:
             )
             stream = pa.PythonFile(self.repairer, mode="r")
         self.raw = raw
-        self.throttle = Throttle(stream, block_size=BLOCK_SIZE, ahead=READ_AHEAD)
+        self.throttle = Throttle(stream, block_size=opts.block_size, ahead=READ_AHEAD)
         return pa.PythonFile(self.throttle, mode="r")
 
     def _batches(self, opts: _Options, out: _Outcome) -> Iterator[pa.RecordBatch]:
@@ -155,7 +163,7 @@ class _Conversion:
         try:
             reader = pacsv.open_csv(
                 stream,
-                read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE),
+                read_options=pacsv.ReadOptions(column_names=names, block_size=opts.block_size),
                 parse_options=pacsv.ParseOptions(
                     delimiter=self.dia.delimiter,
                     quote_char=self.dia.quotechar,
@@ -174,14 +182,22 @@ class _Conversion:
             self.raw.close()
             if "Empty CSV" in str(exc):
                 return  # no data row after the header
-            out.utf8_error = _utf8_problem(exc)
+            _arrow_problem(exc, out)
             return
         try:
-            for batch in reader:
+            batches = iter(reader)
+            while True:
+                self.throttle.hungry(True)
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                finally:
+                    self.throttle.hungry(False)
                 yield batch
                 self.throttle.consumed()
         except pa.ArrowInvalid as exc:
-            out.utf8_error = _utf8_problem(exc)
+            _arrow_problem(exc, out)
         finally:
             self.throttle.release()
             self.raw.close()
@@ -202,8 +218,8 @@ class _Conversion:
                 for b in pending or [batch]:
                     self._cast(b, opts, out)
                 pending = []
-            if out.utf8_error or out.ragged and not opts.repair:
-                return out
+            if out.utf8_error or out.record_too_long or out.ragged and not opts.repair:
+                return out  # another pass will read the file differently: infer nothing from this one
             if opts.plans is None:
                 self._infer(opts, pending)
                 for b in pending:
@@ -378,11 +394,14 @@ def _low_cardinality(col: pa.Array) -> bool:
     return filled == 0 or int(pc.count_distinct(col).as_py()) <= max(1000, filled // 10)
 
 
-def _utf8_problem(exc: pa.ArrowInvalid) -> bool:
-    """True for Arrow's invalid-UTF-8 error (another pass decodes leniently); RecordError for the others."""
+def _arrow_problem(exc: pa.ArrowInvalid, out: _Outcome) -> None:
+    """Invalid UTF-8 or a record longer than two blocks call for another pass; other errors are final."""
     if "UTF8" in str(exc) or "UTF-8" in str(exc):
-        return True
-    raise RecordError(f"CSV parse error: {exc}") from exc
+        out.utf8_error = True
+    elif "straddl" in str(exc):
+        out.record_too_long = True
+    else:
+        raise RecordError(f"CSV parse error: {exc}") from exc
 
 
 def _text_schema(width: int) -> pa.Schema:

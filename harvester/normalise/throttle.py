@@ -2,8 +2,9 @@
 
 Arrow reads blocks in a background thread as fast as it can; when converting is slower than reading, the
 blocks read ahead pile up (a 1 GB file ends up in memory). The reader reads through ``Throttle``, whose
-``read`` waits while more than ``ahead`` blocks are read and not yet consumed; the converter calls
-``consumed()`` after each record batch.
+``read`` waits while more than ``ahead`` blocks are read and not yet consumed, unless the converter is itself
+waiting for the next batch (a record longer than the window); the converter calls ``consumed()`` after each
+record batch.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Throttle(io.RawIOBase):
         self._read = 0
         self._cond = threading.Condition()
         self._released = False
+        self._hungry = False  # the consumer waits for a batch: reading must go on (a record may be huge)
 
     def readable(self) -> bool:
         return True
@@ -35,7 +37,12 @@ class Throttle(io.RawIOBase):
         deadline = time.monotonic() + MAX_WAIT
         with self._cond:
             # a record longer than the read-ahead window must still be read: never wait for ever
-            while not self._released and self._read >= self._allowed and time.monotonic() < deadline:
+            while (
+                not self._released
+                and not self._hungry
+                and self._read >= self._allowed
+                and time.monotonic() < deadline
+            ):
                 self._cond.wait(timeout=0.5)
         data = bytes(self._stream.read(size if size and size > 0 else self._block))
         self._read += len(data)
@@ -50,6 +57,12 @@ class Throttle(io.RawIOBase):
         """One batch was taken: let the reader read one more block."""
         with self._cond:
             self._allowed += self._block
+            self._cond.notify_all()
+
+    def hungry(self, waiting: bool) -> None:
+        """The consumer starts (True) or stops (False) waiting for the next batch."""
+        with self._cond:
+            self._hungry = waiting
             self._cond.notify_all()
 
     def release(self) -> None:

@@ -335,3 +335,11 @@ def test_dos_and_mac_code_pages(tmp_path: Path, encoding: str) -> None:
     res, rows = convert(tmp_path, text.encode(encoding))
     assert res.detected["encoding"] == encoding
     assert rows[0] == {"nom": "Hélène", "ville": "Orléans", "remarque": "élève très âgée à l'école"}
+
+
+def test_a_record_longer_than_the_read_ahead_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quoted value spanning many blocks is read whole (the read-ahead limit never blocks the reader)."""
+    monkeypatch.setattr(csv_table, "BLOCK_SIZE", 1 << 12)
+    long = "ligne\n" * 20_000  # 120 KB in one cell: 30 blocks of 4 KB
+    res, rows = convert(tmp_path, f'id;texte\n1;"{long}"\n2;court\n'.encode())
+    assert rows == [{"id": 1, "texte": long}, {"id": 2, "texte": "court"}]
