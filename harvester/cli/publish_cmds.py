@@ -8,7 +8,7 @@ import click
 
 from harvester.cli.context import Ctx, finish, interactive, pass_ctx, print_json
 from harvester.errors import EXIT_OK, EXIT_PARTIAL
-from harvester.pipelines import get_pipeline
+from harvester.pipelines import PipelineConfig, get_pipeline
 from harvester.publish import PublishReport, publish_pipeline
 
 
@@ -45,6 +45,29 @@ def print_publish_summary(report: PublishReport) -> None:
         console.print(f"browse: {report.browse_url}")
 
 
+def publish_with_progress(ctx: Ctx, pipeline: PipelineConfig, **kw: Any) -> PublishReport:
+    """publish_pipeline, with a progress bar of the writes when stderr is a terminal."""
+    if not interactive():
+        return publish_pipeline(pipeline, ctx.data, ctx.state, **kw)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn(f"publish {pipeline.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("writes", total=None)
+        return publish_pipeline(
+            pipeline,
+            ctx.data,
+            ctx.state,
+            progress=lambda n, total: bar.update(task, completed=n, total=total),
+            **kw,
+        )
+
+
 def _print_lists(console: Any, report: PublishReport, limit: int = 20) -> None:
     plan = report.plan
     for kind, actions in (("create", plan.create), ("update", plan.update), ("withdraw", plan.withdraw)):
@@ -74,7 +97,7 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
     Example: CKAN_API_TOKEN=... harvester publish sud --dry-run
     """
     p = get_pipeline(ctx.config, pipeline)
-    report = publish_pipeline(p, ctx.data, ctx.state, dry_run=dry_run)
+    report = publish_with_progress(ctx, p, dry_run=dry_run)
     if as_json:
         print_json(report.to_dict())
     print_publish_summary(report)
@@ -116,7 +139,7 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
         codes.append(norm.exit_code)
         if not as_json:
             print_normalise(norm)
-    report = publish_pipeline(p, ctx.data, ctx.state, run_id=harvest_report.run_id)
+    report = publish_with_progress(ctx, p, run_id=harvest_report.run_id)
     out["publish"] = report.to_dict()
     codes.append(report.exit_code)
     if as_json:

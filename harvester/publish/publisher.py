@@ -25,7 +25,7 @@ from harvester.publish.inventory import Published, existing_organizations, names
 from harvester.publish.mapping import Target, package_dict
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
-from harvester.publish.writer import Outcome, Writer
+from harvester.publish.writer import Outcome, Progress, Writer
 from harvester.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -249,6 +249,7 @@ def publish_pipeline(
     dry_run: bool = False,
     run_id: str | None = None,
     client: CkanClient | None = None,
+    progress: Progress | None = None,
 ) -> PublishReport:
     """Publish the catalogue of `pipeline`'s sources into its CKAN (or, with `dry_run`, only plan it).
 
@@ -270,7 +271,7 @@ def publish_pipeline(
         if not dry_run:
             state.start_run(run_id, f"pipeline:{pipeline.name}", "publish")
         try:
-            _publish(pipeline, data_dir, state, client, report)
+            _publish(pipeline, data_dir, state, client, report, progress)
         except TargetError as exc:
             report.error = str(exc)
             raise
@@ -287,7 +288,12 @@ def publish_pipeline(
 
 
 def _publish(
-    pipeline: PipelineConfig, data_dir: Path, state: StateStore, client: CkanClient, report: PublishReport
+    pipeline: PipelineConfig,
+    data_dir: Path,
+    state: StateStore,
+    client: CkanClient,
+    report: PublishReport,
+    progress: Progress | None,
 ) -> None:
     t0 = time.monotonic()
     cat = load_catalogue(data_dir, pipeline.sources)
@@ -317,7 +323,13 @@ def _publish(
         return fallback_name(pipeline.name, row["source_id"], row["remote_id"], row.get("name"))
 
     writer = Writer(
-        client, state, pipeline.name, build, concurrency=pipeline.ckan.concurrency, fallback_name=fallback
+        client,
+        state,
+        pipeline.name,
+        build,
+        concurrency=pipeline.ckan.concurrency,
+        fallback_name=fallback,
+        progress=progress,
     )
     writer.create_organizations(plan.organizations_to_create, _org_titles(pipeline), report.outcome)
     writer.run(plan, report.outcome)

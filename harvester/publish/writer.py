@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Builds the package dict for (dataset key, name, organisation)
 BuildPackage = Callable[[str, str, str], dict[str, Any]]
+Progress = Callable[[int, int], None]  # (datasets written or failed so far, datasets to write)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Writer:
         *,
         concurrency: int = 4,
         fallback_name: Callable[[str], str] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.client = client
         self.state = state
@@ -71,6 +73,7 @@ class Writer:
         self.build = build
         self.concurrency = concurrency
         self.fallback_name = fallback_name
+        self.progress = progress
 
     # --- organisations ---------------------------------------------------------------------------------------
     def create_organizations(self, names: list[str], titles: dict[str, str], outcome: Outcome) -> None:
@@ -107,9 +110,11 @@ class Writer:
             pending = set(futures)
             abort: TargetError | None = None
             while pending and abort is None:
-                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     abort = self._collect(fut, futures[fut], outcome) or abort
+                if self.progress is not None:
+                    self.progress(len(outcome.done) + len(outcome.failed), len(tasks))
             if abort is not None:
                 for fut in pending:
                     fut.cancel()

@@ -127,9 +127,12 @@ def test_writer_bounds_concurrency(server: FixtureServer, tmp_path: object) -> N
     peaks = _in_flight_counter(server)
     state = StateStore(tmp_path / "state.sqlite")  # type: ignore[operator]
     plan = Plan("p", create=[Action(f"s:{i}", f"n{i}", "org") for i in range(8)])
+    seen: list[tuple[int, int]] = []
     writer = Writer(client(server, concurrency=2, max_writes_per_second=None), state, "p",
-                    lambda k, n, o: {"name": n, "owner_org": o}, concurrency=2)  # fmt: skip
+                    lambda k, n, o: {"name": n, "owner_org": o}, concurrency=2,
+                    progress=lambda n, total: seen.append((n, total)))  # fmt: skip
     out = Outcome()
     writer.run(plan, out)
     assert out.count("created") == 8 and max(peaks) <= 2
     assert len(state.read_publish_records("p")) == 8
+    assert seen[-1] == (8, 8) and [n for n, _ in seen] == sorted(n for n, _ in seen)
