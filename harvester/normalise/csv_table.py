@@ -17,14 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from harvester.errors import RecordError
@@ -33,12 +31,10 @@ from harvester.normalise import textcodec
 from harvester.normalise.casting import cast_column
 from harvester.normalise.infer import ColumnPlan, columns_metadata, infer_column
 from harvester.normalise.pqwriter import BackgroundWriter
-from harvester.normalise.repair import RepairReader
-from harvester.normalise.throttle import Throttle
+from harvester.normalise.textbatches import TextBatches
 
 BLOCK_SIZE = 4 << 20  # bytes of CSV per Arrow batch (measured: 4 MiB is faster and smaller than 8)
 MAX_BLOCK_SIZE = 512 << 20  # a single record (a huge WKT polygon...) may need larger blocks, up to this
-READ_AHEAD = 3  # blocks Arrow may read ahead of the conversion (bounded memory)
 SAMPLE_ROWS = 50_000
 ROW_GROUP_ROWS = 250_000
 MAX_PASSES = 5
@@ -97,8 +93,6 @@ class _Conversion:
         self.names = _unique_names(dia.names)
         self.warnings: list[str] = []
         self.sample: list[pa.Array] | None = None
-        self.transcoder: textcodec.Transcoder | None = None
-        self.repairer: RepairReader | None = None
         self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         self.out_schema: pa.Schema | None = None
         self.writer: BackgroundWriter | None = None
@@ -133,75 +127,6 @@ class _Conversion:
             self.tmp.unlink(missing_ok=True)
 
     # -- one pass over the file -------------------------------------------------------------------------
-    def _stream(self, opts: _Options) -> Any:
-        raw = pa.OSFile(str(self.src))
-        raw.seek(self.dia.data_offset)
-        stream: Any = raw
-        self.transcoder = None
-        if opts.lenient:
-            self.transcoder = textcodec.Transcoder(opts.encoding, self.dia.data_offset)
-            stream = pa.TransformInputStream(raw, self.transcoder)
-        self.repairer = None
-        if opts.repair:
-            first_line = textcodec.lines_at(self.src, [self.dia.data_offset])[0]
-            self.repairer = RepairReader(
-                stream, delimiter=self.dia.delimiter, width=self.width, first_line=first_line
-            )
-            stream = pa.PythonFile(self.repairer, mode="r")
-        self.raw = raw
-        self.throttle = Throttle(stream, block_size=opts.block_size, ahead=READ_AHEAD)
-        return pa.PythonFile(self.throttle, mode="r")
-
-    def _batches(self, opts: _Options, out: _Outcome) -> Iterator[pa.RecordBatch]:
-        names = [f"c{i}" for i in range(self.width)]
-
-        def on_invalid(row: Any) -> str:
-            out.ragged += 1
-            return "skip"
-
-        stream = self._stream(opts)
-        try:
-            reader = pacsv.open_csv(
-                stream,
-                read_options=pacsv.ReadOptions(column_names=names, block_size=opts.block_size),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=self.dia.delimiter,
-                    quote_char=self.dia.quotechar,
-                    newlines_in_values=True,
-                    invalid_row_handler=on_invalid,
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names},
-                    null_values=[""],
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=True,
-                ),
-            )
-        except pa.ArrowInvalid as exc:
-            self.throttle.release()
-            self.raw.close()
-            if "Empty CSV" in str(exc):
-                return  # no data row after the header
-            _arrow_problem(exc, out)
-            return
-        try:
-            batches = iter(reader)
-            while True:
-                self.throttle.hungry(True)
-                try:
-                    batch = next(batches)
-                except StopIteration:
-                    break
-                finally:
-                    self.throttle.hungry(False)
-                yield batch
-                self.throttle.consumed()
-        except pa.ArrowInvalid as exc:
-            _arrow_problem(exc, out)
-        finally:
-            self.throttle.release()
-            self.raw.close()
-
     def _pass(self, opts: _Options) -> _Outcome:
         out = _Outcome()
         self.writer = None
@@ -209,7 +134,16 @@ class _Conversion:
         self.out_schema = None
         pending: list[pa.RecordBatch] = []
         try:
-            for batch in self._batches(opts, out):
+            self.reader = TextBatches(
+                self.dia,
+                self.src,
+                width=self.width,
+                encoding=opts.encoding,
+                lenient=opts.lenient,
+                repair=opts.repair,
+                block_size=opts.block_size,
+            )
+            for batch in self.reader:
                 if opts.plans is None:
                     pending.append(batch)
                     if sum(b.num_rows for b in pending) < SAMPLE_ROWS:
@@ -218,6 +152,12 @@ class _Conversion:
                 for b in pending or [batch]:
                     self._cast(b, opts, out)
                 pending = []
+            problems = self.reader.problems
+            out.utf8_error, out.record_too_long, out.ragged = (
+                problems.utf8_error,
+                problems.record_too_long,
+                problems.ragged,
+            )
             if out.utf8_error or out.record_too_long or out.ragged and not opts.repair:
                 return out  # another pass will read the file differently: infer nothing from this one
             if opts.plans is None:
@@ -352,7 +292,7 @@ class _Conversion:
         )
 
     def _collect_warnings(self, opts: _Options, out: _Outcome) -> None:
-        tr, rep = self.transcoder, self.repairer
+        tr, rep = self.reader.transcoder, self.reader.repairer
         if tr is not None and tr.bad_count and opts.encoding == "utf-8":
             lines = textcodec.lines_at(self.src, tr.bad_offsets)
             where = ", ".join(
@@ -392,16 +332,6 @@ def _low_cardinality(col: pa.Array) -> bool:
     """Dictionary-encode a text column in Parquet only when it repeats a lot (else it costs time for nothing)."""
     filled = len(col) - col.null_count
     return filled == 0 or int(pc.count_distinct(col).as_py()) <= max(1000, filled // 10)
-
-
-def _arrow_problem(exc: pa.ArrowInvalid, out: _Outcome) -> None:
-    """Invalid UTF-8 or a record longer than two blocks call for another pass; other errors are final."""
-    if "UTF8" in str(exc) or "UTF-8" in str(exc):
-        out.utf8_error = True
-    elif "straddl" in str(exc):
-        out.record_too_long = True
-    else:
-        raise RecordError(f"CSV parse error: {exc}") from exc
 
 
 def _text_schema(width: int) -> pa.Schema:
