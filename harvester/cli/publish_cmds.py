@@ -108,16 +108,19 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
 @click.argument("pipeline")
 @click.option("--full", is_flag=True, help="Harvest the whole catalogues, ignoring the cursors.")
 @click.option(
-    "--normalise", is_flag=True, help="Also convert the tabular resources to Parquet between the two."
+    "--normalise/--no-normalise",
+    default=True,
+    show_default=True,
+    help="Convert the tabular resources to Parquet between harvest and publish.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON to stdout.")
 @pass_ctx
 def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> None:
-    """Harvest a pipeline's sources, then publish them into its CKAN (exit 3 if a stage had failures).
+    """Harvest a pipeline's sources, normalise their tables, then publish them into its CKAN (exit 3 if a stage had failures).
 
     All the stages share one run id, so their reports land in the same runs/<run_id>/ folder.
 
-    Example: harvester run sud --normalise
+    Example: harvester run sud --no-normalise
     """
     from harvester.cli.harvest_cmds import print_summary, run_with_progress
 
