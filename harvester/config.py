@@ -26,7 +26,11 @@ class AuthConfig(Model):
     token_env: str = Field(
         description="Name of the environment variable holding the API token (never the token)."
     )
-    header: str = Field("Authorization", description="HTTP header that carries the token.")
+    header: str | None = Field(
+        None,
+        description="HTTP header that carries the token (default: the connector's own, e.g. Authorization for "
+        "CKAN, X-API-KEY for udata, X-App-Token for Socrata).",
+    )
 
 
 class DefaultsConfig(Model):

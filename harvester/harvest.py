@@ -93,7 +93,9 @@ def make_connector(source: SourceConfig, http: HttpClient) -> BaseConnector:
                 source_id=source.id,
                 stage="harvest",
             )
-        auth = {"token": token, "header": source.auth.header}
+        auth = {"token": token}
+        if source.auth.header:
+            auth["header"] = source.auth.header
     return cls(source.id, source.url, source.params, http, policy=source.http.policy(), auth=auth)
 
 

@@ -234,3 +234,23 @@ def test_snapshot_types(server: FixtureServer, tmp_path: Path, state: StateStore
 @pytest.fixture(autouse=True)
 def _quiet_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("CRITICAL")
+
+
+def test_token_from_the_environment_is_sent_in_the_connector_header(
+    server: FixtureServer,
+    tmp_path: Path,
+    state: StateStore,
+    http: HttpClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    CkanPortal(server, build_packages(3))
+    monkeypatch.setenv("DEMO_TOKEN", "s3cret")
+    cfg = config(server.url, auth={"token_env": "DEMO_TOKEN"})
+    assert run(cfg, tmp_path, state, http).status == "ok"
+    assert server.requests[-1].headers.get("Authorization") == "s3cret"
+    custom = config(server.url, auth={"token_env": "DEMO_TOKEN", "header": "X-CKAN-API-Key"})
+    run(custom, tmp_path, state, http, full=True)
+    assert server.requests[-1].headers.get("X-CKAN-API-Key") == "s3cret"
+    monkeypatch.delenv("DEMO_TOKEN")
+    missing = run(cfg, tmp_path, state, http)
+    assert missing.status == "failed" and "DEMO_TOKEN is not set" in (missing.error or "")

@@ -52,10 +52,6 @@ class ArcgisHubConnector(BaseConnector):
 
     params: ArcgisParams
 
-    def _headers(self) -> dict[str, str]:
-        token = self.auth.get("token")
-        return {self.auth.get("header", "Authorization"): token} if token else {}
-
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         resp = self.http.fetch(
             self.url, headers=self._headers(), conditional=True, policy=self.policy, source_id=self.source_id

@@ -52,6 +52,8 @@ class BaseConnector:
     description: ClassVar[str] = ""
     # Whether `since` is applied by the server (True) or only by client-side filtering (False).
     incremental: ClassVar[bool] = False
+    # Header that carries the API token when sources.yaml names none (auth.header).
+    auth_header: ClassVar[str] = "Authorization"
 
     def __init__(
         self,
@@ -79,6 +81,11 @@ class BaseConnector:
         self.record_errors.append(
             {"source_id": self.source_id, "remote_id": remote_id, "message": message, "url": url}
         )
+
+    def _headers(self) -> dict[str, str]:
+        """The auth header, when the source has a token."""
+        token = self.auth.get("token")
+        return {self.auth.get("header") or self.auth_header: token} if token else {}
 
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         raise NotImplementedError

@@ -52,10 +52,6 @@ class CkanConnector(BaseConnector):
     def _action_url(self) -> str:
         return f"{self.url}/api/3/action/package_search"
 
-    def _headers(self) -> dict[str, str]:
-        token = self.auth.get("token")
-        return {self.auth.get("header", "Authorization"): token} if token else {}
-
     def _fq(self, since: datetime | None) -> str | None:
         parts = []
         if self.params.fq:

@@ -105,7 +105,7 @@ class CswConnector(BaseConnector):
         return f"{self.url}?{urlencode(query)}"
 
     def _fetch(self, q: Query) -> tuple[Page, str]:
-        headers = {"Accept": "application/xml, text/xml;q=0.9"}
+        headers = {"Accept": "application/xml, text/xml;q=0.9", **self._headers()}
         if self.params.method == "post":
             resp = self.http.fetch(
                 self.url,

@@ -73,7 +73,7 @@ class DcatConnector(BaseConnector):
             guard.check(token=url, url=url)
             resp = self.http.fetch(
                 url,
-                headers={"Accept": ACCEPT},
+                headers={"Accept": ACCEPT, **self._headers()},
                 conditional=True,
                 policy=self.policy,
                 source_id=self.source_id,

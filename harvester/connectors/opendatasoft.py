@@ -92,7 +92,7 @@ class OpenDataSoftConnector(BaseConnector):
         token = self.auth.get("token")
         if not token:
             return {}
-        header = self.auth.get("header", "Authorization")
+        header = self.auth.get("header") or self.auth_header
         if header.lower() == "authorization" and not token.lower().startswith("apikey "):
             token = f"Apikey {token}"
         return {header: token}

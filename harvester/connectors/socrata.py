@@ -59,15 +59,12 @@ class SocrataConnector(BaseConnector):
         "on domain and 4x4 id, CSV and SODA JSON endpoints as resources."
     )
     incremental = False
+    auth_header = "X-App-Token"
 
     params: SocrataParams
 
     def _endpoint(self) -> str:
         return self.params.catalog_url or f"{self.url}/api/catalog/v1"
-
-    def _headers(self) -> dict[str, str]:
-        token = self.auth.get("token")
-        return {self.auth.get("header", "X-App-Token"): token} if token else {}
 
     def _query(self) -> dict[str, Any]:
         domains = self.params.domains or [urlsplit(self.url).netloc]

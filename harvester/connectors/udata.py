@@ -60,12 +60,9 @@ class UdataConnector(BaseConnector):
         "incremental by sorting on -last_update and stopping at the cursor; harvest origin kept for the merge."
     )
     incremental = True
+    auth_header = "X-API-KEY"
 
     params: UdataParams
-
-    def _headers(self) -> dict[str, str]:
-        token = self.auth.get("token")
-        return {self.auth.get("header", "X-API-KEY"): token} if token else {}
 
     def _first_urls(self) -> list[str]:
         base: list[tuple[str, Any]] = [
