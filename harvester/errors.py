@@ -10,6 +10,17 @@ EXIT_CONFIG = 2
 EXIT_PARTIAL = 3
 
 
+def exit_code_for(statuses: list[str], aborted: tuple[str, ...] = ("failed", "locked")) -> int:
+    """Exit code of a run from its units' statuses: 0 all ok, 1 every unit aborted, 3 some did not succeed."""
+    if not statuses:
+        return EXIT_OK
+    if all(s in aborted for s in statuses):
+        return EXIT_ABORTED
+    if any(s != "ok" for s in statuses):
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
 class HarvesterError(Exception):
     """Root of every error harvester raises on purpose.
 

@@ -19,7 +19,7 @@ from harvester.catalog import Defaults, read_catalog, record_rows, write_catalog
 from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
 from harvester.connectors.base import BaseConnector
-from harvester.errors import EXIT_ABORTED, EXIT_OK, EXIT_PARTIAL, ConfigError, HarvesterError
+from harvester.errors import ConfigError, HarvesterError, exit_code_for
 from harvester.http import HttpClient
 from harvester.snapshot import INDEX_COLUMNS, merge_snapshot
 from harvester.state import StateStore
@@ -63,13 +63,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        if not self.sources:
-            return EXIT_OK
-        if all(s.status in ("failed", "locked") for s in self.sources):
-            return EXIT_ABORTED
-        if any(s.status != "ok" for s in self.sources):
-            return EXIT_PARTIAL
-        return EXIT_OK
+        return exit_code_for([s.status for s in self.sources])
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from harvester.catalog import catalog_dir, read_catalog, write_table_atomic
 from harvester.config import Config, SourceConfig
-from harvester.errors import EXIT_ABORTED, EXIT_OK, EXIT_PARTIAL, HarvesterError
+from harvester.errors import HarvesterError, exit_code_for
 from harvester.harvest import new_run_id, write_jsonl, write_report
 from harvester.http import HttpClient
 from harvester.normalise.archive import ZipLimits
@@ -65,13 +65,7 @@ class NormaliseReport:
 
     @property
     def exit_code(self) -> int:
-        if not self.sources:
-            return EXIT_OK
-        if all(s.status in ("failed", "locked", "not_harvested") for s in self.sources):
-            return EXIT_ABORTED
-        if any(s.status != "ok" for s in self.sources):
-            return EXIT_PARTIAL
-        return EXIT_OK
+        return exit_code_for([s.status for s in self.sources], aborted=("failed", "locked", "not_harvested"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
