@@ -38,7 +38,8 @@ MAX_BLOCK_SIZE = 512 << 20  # a single record (a huge WKT polygon...) may need l
 SAMPLE_ROWS = 50_000
 ROW_GROUP_ROWS = 125_000  # a Parquet row group is written at this many rows...
 ROW_GROUP_BYTES = 24 << 20  # ...or this much Arrow data (wide tables), whichever comes first
-MAX_PASSES = 5
+MAX_PASSES = 10  # larger blocks (3), lenient decoding (1), repaired rows (1), re-typed columns (2), last one
+MAX_RETYPES = 2  # after two rounds of re-typing, columns that still do not fit are written as text
 
 
 @dataclass
@@ -96,6 +97,8 @@ class _Conversion:
         self.sample: list[pa.Array] | None = None
         self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
         self.out_schema: pa.Schema | None = None
+        self.late_values: dict[int, list[str]] = {}
+        self.downgrades = 0
         self.writer: BackgroundWriter | None = None
         self.group: list[pa.Table] = []
         self.dictionary: list[str] = []
@@ -266,19 +269,21 @@ class _Conversion:
     def _downgrade(self, opts: _Options, violations: dict[int, list[str]]) -> None:
         assert opts.plans is not None and self.sample is not None
         names = self._padded_names()
+        self.downgrades += 1
         for i, bad in violations.items():
             if i in opts.dropped:
                 opts.dropped.discard(i)
                 continue
             old = opts.plans[i]
-            values = (
-                pa.concat_arrays([self.sample[i], pa.array(bad, pa.string())])
-                if i < len(self.sample)
-                else None
-            )
-            new = infer_column(values, names[i]) if values is not None else ColumnPlan()
-            if new == old or new.kind == old.kind and old.kind != "float":
-                new = ColumnPlan(reason=f"values met after the sample: {bad[:3]}")
+            seen = self.late_values.setdefault(i, [])
+            seen.extend(bad)
+            new = ColumnPlan(reason=f"values met after the sample: {seen[:3]}")
+            if i < len(self.sample) and self.downgrades < MAX_RETYPES:
+                # re-infer on the sample plus every value that did not fit so far: the type only widens
+                retyped = infer_column(
+                    pa.concat_arrays([self.sample[i], pa.array(seen, pa.string())]), names[i]
+                )
+                new = new if retyped == old else retyped
             opts.plans[i] = new
             self.warnings.append(
                 f"column {names[i]!r}: typed {old.kind} on the first rows, but later values such as "

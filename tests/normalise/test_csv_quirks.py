@@ -343,3 +343,10 @@ def test_a_record_longer_than_the_read_ahead_window(tmp_path: Path, monkeypatch:
     long = "ligne\n" * 20_000  # 120 KB in one cell: 30 blocks of 4 KB
     res, rows = convert(tmp_path, f'id;texte\n1;"{long}"\n2;court\n'.encode())
     assert rows == [{"id": 1, "texte": long}, {"id": 2, "texte": "court"}]
+
+
+def test_later_spaced_thousands_in_an_integer_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_table, "SAMPLE_ROWS", 10)
+    monkeypatch.setattr(csv_table, "BLOCK_SIZE", 1 << 10)
+    res, rows = convert(tmp_path, ("v\n" + "\n".join(str(i) for i in range(1000)) + "\n12 500\n").encode())
+    assert types(res)["v"] == "int64" and rows[-1]["v"] == 12500
