@@ -200,6 +200,7 @@ def _decode_records(head: bytes, encoding: str, bom: int, at_eof: bool) -> tuple
 
 def _parse(lines: list[str], delimiter: str, limit: int = 400) -> list[tuple[list[str], int]]:
     """Records with the number of physical lines consumed after each (csv.reader.line_num)."""
+    csv.field_size_limit(1 << 30)  # long texts and WKT geometries are legitimate values
     reader = csv.reader(iter(lines[: limit * 4]), delimiter=delimiter, quotechar='"', strict=False)
     out: list[tuple[list[str], int]] = []
     try:

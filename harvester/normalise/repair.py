@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 MAX_REPORTED = 20
+MAX_FIELD = 1 << 30
 _LINE = re.compile(r"[^\r\n]*(\r\n|\r|\n)")
 
 
@@ -26,6 +27,7 @@ class RepairReader(io.RawIOBase):
         self._first_line = first_line
         self._out = bytearray()
         self._eof = False
+        csv.field_size_limit(MAX_FIELD)  # long texts and WKT geometries are legitimate values
         self._reader = csv.reader(self._lines(), delimiter=delimiter, quotechar='"', strict=False)
         self._buf = io.StringIO()
         self._writer = csv.writer(self._buf, delimiter=delimiter, quotechar='"', lineterminator="\n")

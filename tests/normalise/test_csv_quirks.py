@@ -350,3 +350,34 @@ def test_later_spaced_thousands_in_an_integer_column(tmp_path: Path, monkeypatch
     monkeypatch.setattr(csv_table, "BLOCK_SIZE", 1 << 10)
     res, rows = convert(tmp_path, ("v\n" + "\n".join(str(i) for i in range(1000)) + "\n12 500\n").encode())
     assert types(res)["v"] == "int64" and rows[-1]["v"] == 12500
+
+
+def test_old_mac_line_endings(tmp_path: Path) -> None:
+    _, rows = convert(tmp_path, b"a;b\r1;x\r2;y\r")
+    assert rows == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+
+
+def test_duckdb_and_pandas_read_the_types(tmp_path: Path) -> None:
+    """What an analyst gets: DuckDB and pandas see dates, decimals, booleans and codes as such."""
+    import duckdb
+
+    data = "code;montant;jour;actif\n01001;1 234,5;01/02/2020;oui\n2A004;-2,25;31/12/2021;non\n".encode(
+        "cp1252"
+    )
+    res, _ = convert(tmp_path, data)
+    got = duckdb.sql(f"SELECT code, montant, jour, actif FROM '{res.path}' ORDER BY code").fetchall()
+    assert got == [
+        ("01001", 1234.5, dt.date(2020, 2, 1), True),
+        ("2A004", -2.25, dt.date(2021, 12, 31), False),
+    ]
+    types_ = duckdb.sql(f"DESCRIBE SELECT * FROM '{res.path}'").fetchall()
+    assert [t[1] for t in types_] == ["VARCHAR", "DOUBLE", "DATE", "BOOLEAN"]
+    frame = pq.read_table(res.path).to_pandas()
+    assert frame["code"].tolist() == ["01001", "2A004"] and frame["montant"].sum() == 1232.25
+
+
+def test_long_values_in_a_file_with_ragged_rows(tmp_path: Path) -> None:
+    """A 300 KB value (a WKT polygon, a long text) goes through the sniffer and the row repair."""
+    big = "POLYGON((" + ", ".join(f"{i} {i}" for i in range(30_000)) + "))"
+    res, rows = convert(tmp_path, f'a;geom;c\n1;"{big}";3\n4;5\n'.encode())
+    assert rows == [{"a": 1, "geom": big, "c": 3}, {"a": 4, "geom": "5", "c": None}]
