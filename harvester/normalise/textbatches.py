@@ -74,6 +74,7 @@ class TextBatches:
         names = [f"c{i}" for i in range(self.width)]
         raw, stream, throttle = self._stream()
         try:
+            throttle.hungry(True)  # open_csv reads the first block(s) itself
             reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(column_names=names, block_size=self.block_size),
