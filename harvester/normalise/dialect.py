@@ -14,7 +14,7 @@ from typing import Any
 import charset_normalizer
 
 from harvester.errors import RecordError
-from harvester.normalise import textcodec
+from harvester.normalise import rules, textcodec
 
 HEAD_BYTES = 1 << 20  # sniff on the first MiB...
 MAX_HEAD_BYTES = 8 << 20  # ...or more when records are huge (long multi-line quoted texts)
@@ -337,4 +337,4 @@ def _is_extra_header(row: list[str], body: list[list[str]]) -> bool:
     cells = [row[i].strip() for i in numeric_cols]
     if any(_NUMBER_CELL.match(c) for c in cells):
         return False
-    return any(c and c.lower() not in ("n/a", "na", "-", "nd") for c in cells)
+    return any(c and c.lower() not in rules.NULL_TOKENS for c in cells)

@@ -381,3 +381,10 @@ def test_long_values_in_a_file_with_ragged_rows(tmp_path: Path) -> None:
     big = "POLYGON((" + ", ".join(f"{i} {i}" for i in range(30_000)) + "))"
     res, rows = convert(tmp_path, f'a;geom;c\n1;"{big}";3\n4;5\n'.encode())
     assert rows == [{"a": 1, "geom": big, "c": 3}, {"a": 4, "geom": "5", "c": None}]
+
+
+def test_a_first_row_of_secret_values_is_data(tmp_path: Path) -> None:
+    """ "secret" or "nc" under the header is a data row with no values, not a row of units."""
+    res, rows = convert(tmp_path, b"commune;n;m\nA;secret;nc\nB;12;3\nC;4;5\nD;6;7\nE;8;9\nF;1;2\n")
+    assert res.detected["extra_header_rows"] == []
+    assert rows[0] == {"commune": "A", "n": None, "m": None} and rows[1] == {"commune": "B", "n": 12, "m": 3}
