@@ -173,11 +173,12 @@ _NON_ASCII = re.compile("[^\x00-\x9f]")  # C1 controls (bytes a page leaves unde
 
 
 def _french_score(text: str) -> int:
-    """Accented lower-case letters count 2, upper-case 1, other non-ASCII characters (box drawing, ‡, Ž...
-    as a wrong code page shows them) -2: the page that reads the most French wins."""
+    """Accented lower-case letters count 1, other non-ASCII characters (box drawing, ‡, Ž... as a wrong
+    code page shows them) -1; upper-case accented letters are neutral (a wrong page turns é into È or Ú):
+    the page that reads the most French wins."""
     lower, upper = len(_FRENCH_LOWER.findall(text)), len(_FRENCH_UPPER.findall(text))
     other = len(_NON_ASCII.findall(text)) - lower - upper - len(_TYPOGRAPHY.findall(text))
-    return 2 * lower + upper - 2 * other
+    return lower - other
 
 
 def _western(head: bytes) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from harvester.normalise.csv_table import convert_csv
@@ -142,8 +142,14 @@ def write(path: Path, names: list[str], rows: list[list[Any]], style: Style) -> 
     path.write_bytes(buf.getvalue().encode(style.encoding))
 
 
+CP1252 = Style("cp1252", ";", "\n", False, ",", "", "fr", ("oui", "non"), "")
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables())
+# cases found by hypothesis: few letters, where a wrong code page once read more "French" than Windows-1252
+@example((["colonne_0_text_é"], [["T€"], ["T€"]], CP1252))
+@example((["colonne_0_int_é", "colonne_1_int_é", "colonne_2_text_é"], [[None, None, "T€"]], CP1252))
 def test_random_french_tables_round_trip(table: tuple[list[str], list[list[Any]], Style]) -> None:
     names, rows, style = table
     with tempfile.TemporaryDirectory() as tmp:
