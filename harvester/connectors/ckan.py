@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from pydantic import Field
 from harvester.connectors.base import BaseConnector, Params
 from harvester.dates import parse_datetime, to_iso
 from harvester.errors import SourceError
+from harvester.http import Response
 from harvester.paging import PageGuard
 from harvester.records import DatasetRecord, ResourceRef
 
@@ -65,36 +67,47 @@ class CkanConnector(BaseConnector):
             parts.append(f"metadata_modified:[{to_iso(start)} TO *]")
         return " ".join(parts) or None
 
+    def _fetch_page(self, start: int, fq: str | None, fl: str | None) -> Response:
+        query: dict[str, Any] = {
+            "q": "*:*",
+            "rows": self.params.rows,
+            "start": start,
+            "sort": self.params.sort,
+        }
+        if fq:
+            query["fq"] = fq
+        if fl:
+            query["fl"] = fl
+        return self.http.fetch(
+            self._action_url,
+            params=query,
+            headers=self._headers(),
+            policy=self.policy,
+            source_id=self.source_id,
+        )
+
     def _pages(self, since: datetime | None, fl: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of package dicts. The next page is requested while the caller works on the current one (its
+        offset is known as soon as a page arrives), and only when the count says there is one."""
         guard = PageGuard(self.source_id)
-        start = 0
         fq = self._fq(since)
-        while True:
-            query: dict[str, Any] = {
-                "q": "*:*",
-                "rows": self.params.rows,
-                "start": start,
-                "sort": self.params.sort,
-            }
-            if fq:
-                query["fq"] = fq
-            if fl:
-                query["fl"] = fl
-            resp = self.http.fetch(
-                self._action_url,
-                params=query,
-                headers=self._headers(),
-                policy=self.policy,
-                source_id=self.source_id,
-            )
-            guard.check(content=resp.content, url=resp.url)
-            results, count = self._unwrap(resp.json(source_id=self.source_id), resp.url)
-            if not results:
-                return
-            yield results
-            start += len(results)
-            if count is not None and start >= count:
-                return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ckan-{self.source_id}")
+        try:
+            start = 0
+            pending: Future[Response] | None = pool.submit(self._fetch_page, start, fq, fl)
+            while pending is not None:
+                resp = pending.result()
+                pending = None
+                guard.check(content=resp.content, url=resp.url)
+                results, count = self._unwrap(resp.json(source_id=self.source_id), resp.url)
+                if not results:
+                    return
+                start += len(results)
+                if count is None or start < count:
+                    pending = pool.submit(self._fetch_page, start, fq, fl)
+                yield results
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _unwrap(self, payload: Any, url: str) -> tuple[list[dict[str, Any]], int | None]:
         if not isinstance(payload, dict):
