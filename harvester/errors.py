@@ -99,6 +99,10 @@ class UsageError(HarvesterError):
 class TransientError(HarvesterError):
     """429, 5xx, timeout, connection reset: retried by the HTTP layer; after the last retry it is a SourceError."""
 
+    status: int | None = None  # HTTP status, when the server answered
+    retry_after: str | None = None  # the Retry-After header, as sent
+    body: bytes = b""  # the head of the error body (e.g. an API quota message with its reset time)
+
 
 class SourceError(HarvesterError):
     """A source can't be read (4xx, not the expected API, pagination loop): abort this source, others go on."""

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -24,6 +24,7 @@ from harvester.errors import SourceError, TransientError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
@@ -181,31 +182,14 @@ class HttpClient:
                 hdrs["If-None-Match"] = stored["etag"]
             if "last_modified" in stored:
                 hdrs["If-Modified-Since"] = stored["last_modified"]
-        attempt = 0
-        sent = 0
-        while True:
-            attempt += 1
-            sent += 1
-            try:
-                resp = self._send_once(method, url, params, body, hdrs, pol, source_id)
-            except TransientError as exc:
-                if attempt > pol.max_retries:
-                    raise SourceError(
-                        f"gave up after {attempt} attempts: {exc.message}",
-                        url=exc.url or url,
-                        source_id=source_id,
-                    ) from exc
-                hinted = retry_hint(exc) if retry_hint is not None else None
-                delay = (
-                    min(max(hinted, 0.0), pol.max_backoff)
-                    if hinted is not None
-                    else self._delay(attempt, exc, pol)
-                )
-                log.warning("retrying %s in %.1fs (attempt %d): %s", url, delay, attempt, exc.message)
-                self._sleep(delay)
-                continue
-            resp.requests_sent = sent
-            break
+        resp, attempts = self._with_retries(
+            lambda: self._send_once(method, url, params, body, hdrs, pol, source_id),
+            url,
+            pol,
+            source_id,
+            retry_hint,
+        )
+        resp.requests_sent = attempts
         if resp.status == 304 and cached_path is not None and cached_path.exists():
             resp.content = cached_path.read_bytes()
             resp.not_modified = True
@@ -235,16 +219,50 @@ class HttpClient:
         """`fetch` and parse JSON (HTML pages and malformed bodies become SourceError)."""
         return self.fetch(url, source_id=source_id, **kw).json(source_id=source_id)
 
-    def _send_once(
+    def _with_retries(
+        self,
+        send: Callable[[], T],
+        url: str,
+        pol: HttpPolicy,
+        source_id: str | None,
+        retry_hint: Callable[[TransientError], float | None] | None = None,
+    ) -> tuple[T, int]:
+        """Call `send` until it does not raise TransientError; (result, attempts). Gives up as a SourceError."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return send(), attempt
+            except TransientError as exc:
+                if attempt > pol.max_retries:
+                    raise SourceError(
+                        f"gave up after {attempt} attempts: {exc.message}",
+                        url=exc.url or url,
+                        source_id=source_id,
+                    ) from exc
+                hinted = retry_hint(exc) if retry_hint is not None else None
+                delay = (
+                    min(max(hinted, 0.0), pol.max_backoff)
+                    if hinted is not None
+                    else self._delay(attempt, exc, pol)
+                )
+                log.warning("retrying %s in %.1fs (attempt %d): %s", url, delay, attempt, exc.message)
+                self._sleep(delay)
+
+    @contextmanager
+    def _open(
         self,
         method: str,
         url: str,
-        params: Mapping[str, Any] | None,
-        body: bytes | None,
-        headers: Mapping[str, str],
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
         pol: HttpPolicy,
         source_id: str | None,
-    ) -> Response:
+    ) -> Iterator[requests.Response]:
+        """One request through the host's gate, counted; connection problems and retryable statuses become
+        TransientError, and errors while the body is read too."""
         with self._gate(url, pol).slot():
             self.requests_sent += 1
             if source_id:
@@ -266,23 +284,37 @@ class HttpClient:
             try:
                 if r.status_code in RETRY_STATUSES:
                     err = TransientError(f"HTTP {r.status_code}", url=r.url, source_id=source_id)
-                    err.retry_after = r.headers.get("Retry-After")  # type: ignore[attr-defined]
-                    err.status = r.status_code  # type: ignore[attr-defined]
-                    err.body = _read_head(r, 1 << 16)  # type: ignore[attr-defined]
+                    err.status = r.status_code
+                    err.retry_after = r.headers.get("Retry-After")
+                    err.body = _read_head(r, 1 << 16)
                     raise err
-                content = _read_limited(r, pol.max_bytes, source_id)
+                yield r
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise TransientError(
                     f"{type(exc).__name__} while reading: {exc}", url=url, source_id=source_id
                 ) from exc
             finally:
                 r.close()
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        pol: HttpPolicy,
+        source_id: str | None,
+    ) -> Response:
+        with self._open(
+            method, url, params=params, body=body, headers=headers, pol=pol, source_id=source_id
+        ) as r:
+            content = _read_limited(r, pol.max_bytes, source_id)
         return Response(url=r.url, status=r.status_code, headers=r.headers, content=content)
 
     def _delay(self, attempt: int, exc: TransientError, pol: HttpPolicy) -> float:
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after:
-            seconds = parse_retry_after(retry_after)
+        if exc.retry_after:
+            seconds = parse_retry_after(exc.retry_after)
             if seconds is not None:
                 return min(max(seconds, 0.0), pol.max_backoff)
         base = pol.backoff * (2 ** (attempt - 1))
@@ -377,82 +409,53 @@ def download(
             hdrs["If-None-Match"] = validators["etag"]
         if validators.get("last_modified"):
             hdrs["If-Modified-Since"] = validators["last_modified"]
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return _download_once(client, url, dest, hdrs, pol, source_id)
-        except TransientError as exc:
-            if attempt > pol.max_retries:
-                raise SourceError(
-                    f"gave up after {attempt} attempts: {exc.message}", url=url, source_id=source_id
-                ) from exc
-            client._sleep(client._delay(attempt, exc, pol))
+    result, _attempts = client._with_retries(
+        lambda: _download_once(client, url, dest, hdrs, pol, source_id), url, pol, source_id
+    )
+    return result
 
 
 def _download_once(
     client: HttpClient, url: str, dest: Path, hdrs: Mapping[str, str], pol: HttpPolicy, source_id: str | None
 ) -> Download:
-    with client._gate(url, pol).slot():
-        client.requests_sent += 1
-        if source_id:
-            client.requests_by_source[source_id] += 1
-        try:
-            r = client.session.get(
-                url, headers=hdrs, timeout=(pol.connect_timeout, pol.read_timeout), stream=True
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"{type(exc).__name__}: {exc}", url=url, source_id=source_id) from exc
-        except requests.RequestException as exc:
-            raise SourceError(f"request failed: {exc}", url=url, source_id=source_id) from exc
-        try:
-            if r.status_code in RETRY_STATUSES:
-                err = TransientError(f"HTTP {r.status_code}", url=r.url, source_id=source_id)
-                err.retry_after = r.headers.get("Retry-After")  # type: ignore[attr-defined]
-                raise err
-            if r.status_code == 304:
-                return Download(
-                    url=r.url, path=dest, status=304, headers=r.headers, size=0, sha256="", not_modified=True
-                )
-            if r.status_code >= 400:
-                raise SourceError(f"HTTP {r.status_code} {_short(r.content)}", url=r.url, source_id=source_id)
-            declared = r.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > pol.max_bytes:
-                raise SourceError(
-                    f"download too large: {int(declared)} bytes declared, limit {pol.max_bytes}",
-                    url=r.url,
-                    source_id=source_id,
-                )
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".part")
-            digest = hashlib.sha256()
-            total = 0
-            try:
-                with tmp.open("wb") as fh:
-                    for chunk in r.iter_content(chunk_size=1 << 20):
-                        total += len(chunk)
-                        if total > pol.max_bytes:
-                            raise SourceError(
-                                f"download too large: more than {pol.max_bytes} bytes",
-                                url=r.url,
-                                source_id=source_id,
-                            )
-                        digest.update(chunk)
-                        fh.write(chunk)
-                tmp.replace(dest)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise TransientError(
-                    f"{type(exc).__name__} while reading: {exc}", url=url, source_id=source_id
-                ) from exc
-            finally:
-                tmp.unlink(missing_ok=True)
+    with client._open("GET", url, headers=hdrs, pol=pol, source_id=source_id) as r:
+        if r.status_code == 304:
             return Download(
-                url=r.url,
-                path=dest,
-                status=r.status_code,
-                headers=r.headers,
-                size=total,
-                sha256=digest.hexdigest(),
+                url=r.url, path=dest, status=304, headers=r.headers, size=0, sha256="", not_modified=True
             )
+        if r.status_code >= 400:
+            raise SourceError(f"HTTP {r.status_code} {_short(r.content)}", url=r.url, source_id=source_id)
+        declared = r.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > pol.max_bytes:
+            raise SourceError(
+                f"download too large: {int(declared)} bytes declared, limit {pol.max_bytes}",
+                url=r.url,
+                source_id=source_id,
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".part")
+        digest = hashlib.sha256()
+        total = 0
+        try:
+            with tmp.open("wb") as fh:
+                for chunk in r.iter_content(chunk_size=1 << 20):
+                    total += len(chunk)
+                    if total > pol.max_bytes:
+                        raise SourceError(
+                            f"download too large: more than {pol.max_bytes} bytes",
+                            url=r.url,
+                            source_id=source_id,
+                        )
+                    digest.update(chunk)
+                    fh.write(chunk)
+            tmp.replace(dest)
         finally:
-            r.close()
+            tmp.unlink(missing_ok=True)
+        return Download(
+            url=r.url,
+            path=dest,
+            status=r.status_code,
+            headers=r.headers,
+            size=total,
+            sha256=digest.hexdigest(),
+        )

@@ -99,10 +99,10 @@ class OpenDataSoftConnector(BaseConnector):
 
     def _quota_hint(self, err: TransientError) -> float | None:
         """Read the ODS 429 body `{errorcode: 10002, reset_time, call_limit, limit_time_unit}`."""
-        if getattr(err, "status", None) != 429:
+        if err.status != 429:
             return None
         try:
-            body = json.loads(getattr(err, "body", b"") or b"{}")
+            body = json.loads(err.body or b"{}")
         except ValueError:
             return None
         if not isinstance(body, dict):
