@@ -313,17 +313,22 @@ class HttpClient:
         return Response(url=r.url, status=r.status_code, headers=r.headers, content=content)
 
     def _delay(self, attempt: int, exc: TransientError, pol: HttpPolicy) -> float:
-        if exc.retry_after:
-            seconds = parse_retry_after(exc.retry_after)
-            if seconds is not None:
-                return min(max(seconds, 0.0), pol.max_backoff)
-        base = pol.backoff * (2 ** (attempt - 1))
-        return min(base * (0.5 + random.random()), pol.max_backoff)
+        return retry_delay(attempt, exc, pol.backoff, pol.max_backoff)
 
     def _cache_path(self, key: str) -> Path:
         assert self.cache_dir is not None
         digest = hashlib.sha256(key.encode()).hexdigest()
         return self.cache_dir / digest[:2] / digest
+
+
+def retry_delay(attempt: int, exc: TransientError, backoff: float, max_backoff: float) -> float:
+    """Seconds before retry `attempt`: the server's Retry-After if it gave one, else exponential backoff with
+    jitter (0.5 to 1.5 × backoff × 2^(attempt-1)), capped at `max_backoff`."""
+    if exc.retry_after:
+        seconds = parse_retry_after(exc.retry_after)
+        if seconds is not None:
+            return min(max(seconds, 0.0), max_backoff)
+    return min(backoff * (2 ** (attempt - 1)) * (0.5 + random.random()), max_backoff)
 
 
 def parse_retry_after(value: str) -> float | None:

@@ -9,7 +9,6 @@ run can prove that an unchanged catalogue cost zero writes.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -22,7 +21,7 @@ from ckanapi.errors import CKANAPIError, NotFound  # type: ignore[import-untyped
 
 from harvester import USER_AGENT
 from harvester.errors import TargetError, TransientError
-from harvester.http import RETRY_STATUSES, parse_retry_after
+from harvester.http import RETRY_STATUSES, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -172,13 +171,7 @@ class CkanClient:
                 raise
 
     def _delay(self, attempt: int, exc: TransientError) -> float:
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after:
-            seconds = parse_retry_after(retry_after)
-            if seconds is not None:
-                return min(max(seconds, 0.0), self.max_backoff)
-        base = self.backoff * (2 ** (attempt - 1))
-        return min(base * (0.5 + random.random()), self.max_backoff)
+        return retry_delay(attempt, exc, self.backoff, self.max_backoff)
 
     def whoami(self) -> dict[str, Any]:
         """The user behind the token; TargetError when CKAN is down or the token is refused."""
