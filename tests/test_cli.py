@@ -120,3 +120,13 @@ def test_connectors_json_lists_params() -> None:
     types = {c["type"]: c for c in json.loads(res.stdout)}
     rows = {p["name"]: p for p in types["ckan"]["params"]}
     assert rows["rows"]["default"] == 1000 and rows["rows"]["description"]
+
+
+def test_log_json_gives_one_json_line_per_event_for_cron(tmp_path: Path, portal: CkanPortal) -> None:
+    write_sources(tmp_path, [{"id": "demo", "type": "ckan", "url": portal.url}])
+    res = invoke(tmp_path, "--log-json", "harvest", "demo")
+    assert res.exit_code == 0
+    events = [json.loads(line) for line in res.stderr.splitlines() if line.startswith("{")]
+    done = [e for e in events if e.get("event") == "source_done"]
+    assert len(done) == 1 and done[0]["source_id"] == "demo" and done[0]["level"] == "info"
+    assert "listed 30" in done[0]["msg"] and done[0]["run_id"]
