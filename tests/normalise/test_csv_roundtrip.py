@@ -145,7 +145,9 @@ def write(path: Path, names: list[str], rows: list[list[Any]], style: Style) -> 
 CP1252 = Style("cp1252", ";", "\n", False, ",", "", "fr", ("oui", "non"), "")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI runs the same 200 examples every time (reproducible); explore more with
+# `pytest --hypothesis-seed=random` or a larger max_examples when changing the CSV engine.
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(tables())
 # cases found by hypothesis: few letters, where a wrong code page once read more "French" than Windows-1252
 @example((["colonne_0_text_é"], [["T€"], ["T€"]], CP1252))
