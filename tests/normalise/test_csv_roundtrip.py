@@ -145,8 +145,8 @@ def write(path: Path, names: list[str], rows: list[list[Any]], style: Style) -> 
 CP1252 = Style("cp1252", ";", "\n", False, ",", "", "fr", ("oui", "non"), "")
 
 
-# derandomize: CI runs the same 200 examples every time (reproducible); explore more with
-# `pytest --hypothesis-seed=random` or a larger max_examples when changing the CSV engine.
+# derandomize: CI runs the same 200 examples every time (reproducible); when changing the CSV engine, explore
+# further by setting derandomize=False and a larger max_examples locally.
 @settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(tables())
 # cases found by hypothesis: few letters, where a wrong code page once read more "French" than Windows-1252
