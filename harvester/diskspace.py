@@ -14,12 +14,23 @@ from harvester.errors import DiskFullError
 _MESSAGES = ("no space left on device", "database or disk is full", "disk quota exceeded")
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """ENOSPC/EDQUOT from the OS, SQLITE_FULL from SQLite, or Arrow's wording of them (it drops the errno)."""
+NEARLY_FULL = 64 * 1024  # below this, SQLite's "disk I/O error" (it could not grow its -shm file) is a full disk
+
+
+def is_disk_full(exc: BaseException, path: Path | None = None) -> bool:
+    """ENOSPC/EDQUOT from the OS, SQLITE_FULL from SQLite, or Arrow's wording of them (it drops the errno).
+
+    With `path`, SQLite's vaguer "disk I/O error" counts too when that filesystem has (nearly) no space left.
+    """
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     if isinstance(exc, (OSError, sqlite3.OperationalError)):
-        return any(m in str(exc).lower() for m in _MESSAGES)
+        text = str(exc).lower()
+        if any(m in text for m in _MESSAGES):
+            return True
+        if path is not None and isinstance(exc, sqlite3.OperationalError) and "disk i/o error" in text:
+            free = free_bytes(path)
+            return free is not None and free < NEARLY_FULL
     return False
 
 
@@ -62,6 +73,6 @@ def disk_guard(path: Path, stage: str | None = None) -> Iterator[None]:
     try:
         yield
     except (OSError, sqlite3.OperationalError) as exc:
-        if is_disk_full(exc):
+        if is_disk_full(exc, path):
             raise disk_full_error(exc, path, stage) from exc
         raise

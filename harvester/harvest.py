@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,8 +115,11 @@ def harvest_source(
             try:
                 with disk_guard(catalog_dir(data_dir, source.id), "harvest"):
                     _harvest_locked(source, data_dir, state, http, full, result, progress)
-            except DiskFullError:
-                raise  # the whole run stops: every other source would meet the same full disk
+            except DiskFullError as exc:  # the whole run stops: every other source would meet the same full disk
+                result.status, result.error = "failed", str(exc)
+                with suppress(DiskFullError):
+                    state.finish_run(run_id, source.id, result.status, _summary(result))
+                raise
             except HarvesterError as exc:
                 result.status = "failed"
                 result.error = str(exc)

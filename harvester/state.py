@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harvester import owner as owners
-from harvester.diskspace import disk_guard
+from harvester.diskspace import disk_guard, is_disk_full
 from harvester.errors import LockedError
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,20 @@ class StateStore:
             db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             db.executescript(SCHEMA)
             return db
-        return sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False, timeout=30
-        )
+        uri = path.resolve().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            return db
+        except sqlite3.OperationalError as exc:
+            wal = path.with_name(path.name + "-wal")
+            if not is_disk_full(exc, path) or (wal.exists() and wal.stat().st_size):
+                raise
+            # a WAL database needs a -shm file even to be read, and there is no room to create one; with no
+            # pending -wal, the database file alone is the whole state: read it as an immutable file
+            db.close()
+            log.info("no space to open %s in WAL mode: read as an immutable file", path)
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
 
     def _columns(self, table: str) -> set[str]:
         return {r[1] for r in self._db.execute(f"PRAGMA table_info({table})").fetchall()}

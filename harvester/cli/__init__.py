@@ -24,9 +24,9 @@ class HarvesterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (OSError, sqlite3.OperationalError) as exc:
-            if not is_disk_full(exc):
-                raise
             data = Path(ctx.obj.data_dir) if isinstance(ctx.obj, Ctx) else Path.cwd()
+            if not is_disk_full(exc, data):
+                raise
             self._fail(ctx, disk_full_error(exc, data))
         except HarvesterError as exc:
             self._fail(ctx, exc)
