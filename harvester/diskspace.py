@@ -14,7 +14,9 @@ from harvester.errors import DiskFullError
 _MESSAGES = ("no space left on device", "database or disk is full", "disk quota exceeded")
 
 
-NEARLY_FULL = 64 * 1024  # below this, SQLite's "disk I/O error" (it could not grow its -shm file) is a full disk
+NEARLY_FULL = (
+    64 * 1024
+)  # below this, SQLite's "disk I/O error" (it could not grow its -shm file) is a full disk
 
 
 def is_disk_full(exc: BaseException, path: Path | None = None) -> bool:

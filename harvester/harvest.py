@@ -115,7 +115,9 @@ def harvest_source(
             try:
                 with disk_guard(catalog_dir(data_dir, source.id), "harvest"):
                     _harvest_locked(source, data_dir, state, http, full, result, progress)
-            except DiskFullError as exc:  # the whole run stops: every other source would meet the same full disk
+            except (
+                DiskFullError
+            ) as exc:  # the whole run stops: every other source would meet the same full disk
                 result.status, result.error = "failed", str(exc)
                 with suppress(DiskFullError):
                     state.finish_run(run_id, source.id, result.status, _summary(result))
