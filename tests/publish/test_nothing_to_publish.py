@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from harvester.cli import main
+from harvester.cli import cli, main
 from harvester.state import StateStore
 from tests.publish.conftest import TOKEN_ENV, write_project
 from tests.publish.factory import catalogue, write_source
@@ -37,6 +38,22 @@ def test_never_harvested_pipeline_exits_3_and_says_what_to_run(
     assert "never harvested" in report["error"] and report["write_calls"] == report["read_calls"] == 0
     last = StateStore(tmp_path / "data" / "state.sqlite", readonly=True).last_run("pipeline:vide", "publish")
     assert last is not None and last["status"] == "not_harvested"
+    # `status` shows the pipeline's publish runs too
+    shown = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(tmp_path / "sources.yaml"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "status",
+            "--json",
+        ],
+    )
+    assert shown.exit_code == 0, shown.stderr
+    [pl] = json.loads(shown.stdout)["pipelines"]
+    assert pl["name"] == "vide" and pl["last_run"]["status"] == "not_harvested"
+    assert pl["last_run"]["summary"]["exit_code"] == 3
 
 
 def test_one_harvested_source_is_enough_to_go_on(
