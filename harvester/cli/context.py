@@ -70,6 +70,8 @@ class Ctx:
     def state(self) -> StateStore:
         """The state store, writable: opening it closes the runs of dead processes and removes their leftovers."""
         if self._state is None or self._state.readonly:
+            if self._state is not None:
+                self._state.close()
             reclaim(self.data)
             self._state = StateStore(self.data / "state.sqlite")
         return self._state
