@@ -21,6 +21,20 @@ def exit_code_for(statuses: list[str], aborted: tuple[str, ...] = ("failed", "lo
     return EXIT_OK
 
 
+def combine_exit_codes(codes: list[int]) -> int:
+    """Exit code of a command made of several stages (`run`): 0 all ok, 1 every stage aborted, else 3."""
+    return exit_code_for(
+        ["ok" if c == EXIT_OK else "failed" if c == EXIT_ABORTED else "partial" for c in codes]
+    )
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """Exit code of a command that ended with `exc`: the one mapping used by the CLI and written in reports."""
+    if isinstance(exc, HarvesterError):
+        return exc.exit_code
+    return EXIT_ABORTED  # KeyboardInterrupt, an unexpected bug
+
+
 class HarvesterError(Exception):
     """Root of every error harvester raises on purpose.
 
@@ -126,3 +140,13 @@ class TargetError(HarvesterError):
 
 class LockedError(HarvesterError):
     """Another harvester process holds the lock for this source or pipeline."""
+
+
+class DiskFullError(HarvesterError):
+    """No space left where harvester writes (ENOSPC, or SQLite's "database or disk is full"): abort the run."""
+
+
+class NothingToPublishError(HarvesterError):
+    """None of a pipeline's sources has a catalogue yet: nothing was sent to CKAN."""
+
+    exit_code = EXIT_PARTIAL

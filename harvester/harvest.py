@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +16,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from harvester.catalog import Defaults, read_catalog, record_rows, write_catalog
+from harvester.catalog import Defaults, catalog_dir, read_catalog, record_rows, write_catalog
 from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
 from harvester.connectors.base import BaseConnector
-from harvester.errors import ConfigError, HarvesterError, exit_code_for
+from harvester.diskspace import disk_guard
+from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError, exit_code_for
 from harvester.http import HttpClient
 from harvester.snapshot import INDEX_COLUMNS, merge_snapshot
 from harvester.state import StateStore
@@ -111,7 +113,15 @@ def harvest_source(
         with state.lock(f"source-{source.id}"):
             state.start_run(run_id, source.id, "harvest")
             try:
-                _harvest_locked(source, data_dir, state, http, full, result, progress)
+                with disk_guard(catalog_dir(data_dir, source.id), "harvest"):
+                    _harvest_locked(source, data_dir, state, http, full, result, progress)
+            except (
+                DiskFullError
+            ) as exc:  # the whole run stops: every other source would meet the same full disk
+                result.status, result.error = "failed", str(exc)
+                with suppress(DiskFullError):
+                    state.finish_run(run_id, source.id, result.status, _summary(result))
+                raise
             except HarvesterError as exc:
                 result.status = "failed"
                 result.error = str(exc)
@@ -145,7 +155,7 @@ def harvest_source(
                 result.seconds,
                 extra={"source_id": source.id, "run_id": run_id, "stage": "harvest", "event": "source_done"},
             )
-    except HarvesterError as exc:  # LockedError
+    except LockedError as exc:
         result.status = "locked"
         result.error = str(exc)
     return result
@@ -311,10 +321,14 @@ def harvest_sources(
 
 def write_report(data_dir: Path, run_id: str, name: str, payload: dict[str, Any]) -> Path:
     path = data_dir / "runs" / run_id / name
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    with disk_guard(path, "report"):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 

@@ -2,12 +2,16 @@
 
 SQLite today (one file, `state.sqlite` in the data directory); the interface is small so that a PostgreSQL
 implementation can replace it when stages run on a cluster.
+
+Commands that only read (`status`, `state show`) open it read-only (`mode=ro`): no schema write, no journal-mode
+change, so they work on a full disk. A writable open marks the runs left open by a dead process `interrupted`.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -17,7 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harvester import owner as owners
+from harvester.diskspace import disk_guard, is_disk_full
 from harvester.errors import LockedError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -41,6 +49,14 @@ CREATE TABLE IF NOT EXISTS resource_state (
     columns TEXT, updated_at TEXT NOT NULL
 );
 """
+# Columns added after the first release: (table, column, declaration)
+MIGRATIONS = (
+    ("runs", "owner_pid", "INTEGER"),
+    ("runs", "owner_host", "TEXT"),
+    ("runs", "owner_started", "REAL"),
+)
+RUN_COLUMNS = "run_id, subject, kind, started_at, finished_at, status, summary"
+OWNER_COLUMNS = "owner_pid, owner_host, owner_started"
 
 
 def utcnow() -> datetime:
@@ -50,20 +66,60 @@ def utcnow() -> datetime:
 class StateStore:
     """Thread-safe access to `state.sqlite`; each write commits at once (a crash loses at most one write)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        with disk_guard(path, "state"):
+            if readonly:
+                self._db = self._open_readonly(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(
+                    str(path), check_same_thread=False, timeout=30, isolation_level=None
+                )
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(SCHEMA)
+                self._migrate()
+        self._has_owner = "owner_pid" in self._columns("runs")
+        if not readonly:
+            self.mark_interrupted()
+
+    @staticmethod
+    def _open_readonly(path: Path) -> sqlite3.Connection:
+        if not path.exists():  # nothing recorded yet: an empty store
+            db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            db.executescript(SCHEMA)
+            return db
+        uri = path.resolve().as_uri()
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            return db
+        except sqlite3.OperationalError as exc:
+            wal = path.with_name(path.name + "-wal")
+            if not is_disk_full(exc, path) or (wal.exists() and wal.stat().st_size):
+                raise
+            # a WAL database needs a -shm file even to be read, and there is no room to create one; with no
+            # pending -wal, the database file alone is the whole state: read it as an immutable file
+            db.close()
+            log.info("no space to open %s in WAL mode: read as an immutable file", path)
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self._db.execute(f"PRAGMA table_info({table})").fetchall()}
+
+    def _migrate(self) -> None:
+        for table, column, decl in MIGRATIONS:
+            if column not in self._columns(table):
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
     def close(self) -> None:
         self._db.close()
 
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, disk_guard(self.path, "state"):
             return self._db.execute(sql, args).fetchall()
 
     # --- cursors -------------------------------------------------------------------------------------------
@@ -97,9 +153,11 @@ class StateStore:
 
     # --- runs ------------------------------------------------------------------------------------------------
     def start_run(self, run_id: str, subject: str, kind: str) -> None:
+        me = owners.current()
         self._exec(
-            "INSERT OR REPLACE INTO runs(run_id, subject, kind, started_at) VALUES (?,?,?,?)",
-            (run_id, subject, kind, utcnow().isoformat()),
+            f"INSERT OR REPLACE INTO runs(run_id, subject, kind, started_at, {OWNER_COLUMNS}) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (run_id, subject, kind, utcnow().isoformat(), me.pid, me.host, me.started),
         )
 
     def finish_run(self, run_id: str, subject: str, status: str, summary: dict[str, Any]) -> None:
@@ -108,24 +166,65 @@ class StateStore:
             (utcnow().isoformat(), status, json.dumps(summary, default=str), run_id, subject),
         )
 
-    def last_run(self, subject: str, kind: str | None = None) -> dict[str, Any] | None:
-        sql = "SELECT run_id, kind, started_at, finished_at, status, summary FROM runs WHERE subject=?"
-        args: tuple[Any, ...] = (subject,)
-        if kind:
-            sql += " AND kind=?"
-            args += (kind,)
-        rows = self._exec(sql + " ORDER BY started_at DESC LIMIT 1", args)
-        if not rows:
-            return None
-        run_id, kind_, started, finished, status, summary = rows[0]
-        return {
+    def _select_runs(self, where: str, args: tuple[Any, ...], tail: str = "") -> list[dict[str, Any]]:
+        cols = RUN_COLUMNS + (", " + OWNER_COLUMNS if self._has_owner else "")
+        rows = self._exec(f"SELECT {cols} FROM runs WHERE {where} {tail}", args)
+        return [self._run_dict(r) for r in rows]
+
+    def _run_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        run_id, subject, kind, started, finished, status, summary = row[:7]
+        owner = owners.Owner(row[7], row[8], row[9]) if len(row) > 7 and row[7] is not None else None
+        out: dict[str, Any] = {
             "run_id": run_id,
-            "kind": kind_,
+            "subject": subject,
+            "kind": kind,
             "started_at": started,
             "finished_at": finished,
             "status": status,
             "summary": json.loads(summary) if summary else None,
+            "owner": owner.to_dict() if owner else None,
         }
+        if finished is None and status is None:
+            # still open: running, or left open by a process that died (shown so even on a read-only store)
+            out["status"] = "interrupted" if self._owner_gone(subject, kind, owner) else "running"
+        return out
+
+    def _owner_gone(self, subject: str, kind: str, owner: owners.Owner | None) -> bool:
+        if owner is not None:
+            return owners.alive(owner) is False
+        # written before runs had an owner: dead when nobody holds the lock of its subject
+        return not self._lock_held(lock_name(subject, kind))
+
+    def last_run(self, subject: str, kind: str | None = None) -> dict[str, Any] | None:
+        where, args = "subject=?", [subject]
+        if kind:
+            where, args = where + " AND kind=?", [subject, kind]
+        rows = self._select_runs(where, tuple(args), "ORDER BY started_at DESC LIMIT 1")
+        return rows[0] if rows else None
+
+    def mark_interrupted(self) -> list[dict[str, Any]]:
+        """Close the runs left open by a process that is gone (killed, crashed): status `interrupted`."""
+        closed = []
+        for run in self._select_runs("finished_at IS NULL AND status IS NULL", ()):
+            if run["status"] != "interrupted":
+                continue
+            who = f"owner {owners.Owner.from_dict(run['owner'])}" if run["owner"] else "owner unknown"
+            summary = {"error": f"the process running it ended without finishing it ({who})"}
+            self._exec(
+                "UPDATE runs SET finished_at=?, status='interrupted', summary=? "
+                "WHERE run_id=? AND subject=? AND finished_at IS NULL",
+                (utcnow().isoformat(), json.dumps(summary), run["run_id"], run["subject"]),
+            )
+            log.warning(
+                "%s run %s of %s was interrupted (%s): marked interrupted",
+                run["kind"],
+                run["run_id"],
+                run["subject"],
+                who,
+                extra={"run_id": run["run_id"], "event": "run_interrupted"},
+            )
+            closed.append(run)
+        return closed
 
     # --- publish records -------------------------------------------------------------------------------------
     def read_publish_records(self, pipeline: str) -> dict[str, dict[str, Any]]:
@@ -207,13 +306,29 @@ class StateStore:
         )
 
     # --- locks -------------------------------------------------------------------------------------------------
+    def _lock_held(self, name: str) -> bool:
+        """Does some process hold this lock now? (Probed with a shared, non-blocking attempt.)"""
+        path = self.path.parent / "locks" / f"{name}.lock"
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """An exclusive, non-blocking lock per source or pipeline; released when the process dies."""
         lock_dir = self.path.parent / "locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
         path = lock_dir / f"{name}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        with disk_guard(path, "lock"):
+            lock_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -223,8 +338,16 @@ class StateStore:
                     f"{name} is already being processed by {holder}",
                     hint="wait for the other run to finish; the lock is released automatically when it exits",
                 ) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, f"pid {os.getpid()} since {utcnow().isoformat(timespec='seconds')}".encode())
+            with disk_guard(path, "lock"):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"pid {os.getpid()} since {utcnow().isoformat(timespec='seconds')}".encode())
             yield
         finally:
             os.close(fd)
+
+
+def lock_name(subject: str, kind: str) -> str:
+    """The lock a run of `kind` on `subject` holds (see harvest_source, normalise_source, publish_pipeline)."""
+    if subject.startswith("pipeline:"):
+        return f"publish-{subject.removeprefix('pipeline:')}"
+    return f"source-{subject}"

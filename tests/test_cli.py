@@ -77,7 +77,9 @@ def test_harvest_summary_json_and_status(tmp_path: Path, portal: CkanPortal) -> 
     assert report["exit_code"] == 0 and report["sources"][0]["mode"] == "incremental"
     assert Path(tmp_path / "data/runs" / report["run_id"] / "report.json").exists()
     status = json.loads(invoke(tmp_path, "status", "--json").stdout)
-    assert status[0]["datasets"] == 30 and status[0]["last_run"]["status"] == "ok"
+    first = status["sources"][0]
+    assert first["datasets"] == 30 and first["last_run"]["status"] == "ok"
+    assert first["runs"]["harvest"] == first["last_run"] and first["runs"]["normalise"] is None
     listing = json.loads(invoke(tmp_path, "sources", "--json").stdout)
     assert listing[0]["datasets"] == 30 and listing[0]["last_status"] == "ok"
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import click
 
 from harvester import __version__
 from harvester.cli.context import Ctx, setup_logging
-from harvester.errors import EXIT_ABORTED, HarvesterError
+from harvester.diskspace import disk_full_error, is_disk_full
+from harvester.errors import HarvesterError, exit_code_of
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -20,16 +23,25 @@ class HarvesterGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (OSError, sqlite3.OperationalError) as exc:
+            data = Path(ctx.obj.data_dir) if isinstance(ctx.obj, Ctx) else Path.cwd()
+            if not is_disk_full(exc, data):
+                raise
+            self._fail(ctx, disk_full_error(exc, data))
         except HarvesterError as exc:
-            obj = ctx.obj
-            if isinstance(obj, Ctx) and obj.debug:
-                logging.getLogger("harvester").exception("error")
-            logging.getLogger("harvester").debug("error: %s", exc.attrs())
-            click.secho(f"error: {exc}", fg="red", err=True)
-            ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
+            self._fail(ctx, exc)
+        except KeyboardInterrupt as exc:
             click.echo("interrupted", err=True)
-            ctx.exit(EXIT_ABORTED)
+            ctx.exit(exit_code_of(exc))
+
+    @staticmethod
+    def _fail(ctx: click.Context, exc: HarvesterError) -> None:
+        obj = ctx.obj
+        if isinstance(obj, Ctx) and obj.debug:
+            logging.getLogger("harvester").exception("error")
+        logging.getLogger("harvester").debug("error: %s", exc.attrs())
+        click.secho(f"error: {exc}", fg="red", err=True)
+        ctx.exit(exit_code_of(exc))
 
 
 @click.group(cls=HarvesterGroup, context_settings=CONTEXT_SETTINGS)

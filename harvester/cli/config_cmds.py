@@ -43,7 +43,7 @@ def sources(ctx: Ctx, as_json: bool) -> None:
     """
     rows: list[dict[str, Any]] = []
     for s in ctx.config.sources:
-        last = ctx.state.last_run(s.id, "harvest") if (ctx.data / "state.sqlite").exists() else None
+        last = ctx.read_state.last_run(s.id, "harvest")
         rows.append(
             {
                 "id": s.id,

@@ -13,6 +13,7 @@ import click
 
 from harvester.config import Config, load_config
 from harvester.http import HttpClient
+from harvester.leftovers import reclaim
 from harvester.state import StateStore
 
 
@@ -67,8 +68,19 @@ class Ctx:
 
     @property
     def state(self) -> StateStore:
-        if self._state is None:
+        """The state store, writable: opening it closes the runs of dead processes and removes their leftovers."""
+        if self._state is None or self._state.readonly:
+            if self._state is not None:
+                self._state.close()
+            reclaim(self.data)
             self._state = StateStore(self.data / "state.sqlite")
+        return self._state
+
+    @property
+    def read_state(self) -> StateStore:
+        """The state store for commands that only read: opened read-only (works on a full disk)."""
+        if self._state is None:
+            self._state = StateStore(self.data / "state.sqlite", readonly=True)
         return self._state
 
     def http_client(self) -> HttpClient:

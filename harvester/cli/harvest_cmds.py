@@ -9,8 +9,9 @@ import click
 
 from harvester.catalog import read_snapshot_count
 from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
-from harvester.errors import SourceError, UsageError
+from harvester.errors import ConfigError, SourceError, UsageError
 from harvester.harvest import RunReport, harvest_sources, make_connector
+from harvester.pipelines import PipelineConfig, load_pipelines
 
 
 @click.command()
@@ -146,40 +147,62 @@ def print_summary(report: RunReport) -> None:
     console.print(f"report: {report.report_path}")
 
 
+def _when(run: dict[str, Any] | None) -> str:
+    if not run:
+        return "never run"
+    at = run["finished_at"] or run["started_at"]
+    return f"{run['status']} at {str(at)[:19]}"
+
+
+def _pipelines(ctx: Ctx) -> list[PipelineConfig]:
+    try:
+        return list(load_pipelines(ctx.config, check_env=False).values())
+    except ConfigError as exc:
+        echo(f"pipelines not shown: {exc}", fg="yellow")
+        return []
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout.")
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:
-    """Show, for each source, its last run, status, cursor and snapshot size.
+    """Show each source's last harvest and normalise runs, cursor and snapshot size, and each pipeline's last publish.
+
+    Read-only (works on a full disk). A run whose process died (killed, crashed) shows as `interrupted`.
 
     Example: harvester status --json
     """
-    rows: list[dict[str, Any]] = []
+    st = ctx.read_state
+    sources: list[dict[str, Any]] = []
     for s in ctx.config.sources:
-        last = ctx.state.last_run(s.id, "harvest")
-        cursor = ctx.state.read_cursor(s.id)
-        rows.append(
+        runs = {kind: st.last_run(s.id, kind) for kind in ("harvest", "normalise")}
+        sources.append(
             {
                 "id": s.id,
                 "enabled": s.enabled,
-                "last_run": last,
-                "cursor": cursor,
+                "last_run": runs["harvest"],
+                "runs": runs,
+                "cursor": st.read_cursor(s.id),
                 "datasets": read_snapshot_count(ctx.data, s.id),
             }
         )
+    pipelines: list[dict[str, Any]] = [
+        {"name": p.name, "sources": p.sources, "last_run": st.last_run(f"pipeline:{p.name}", "publish")}
+        for p in _pipelines(ctx)
+    ]
     if as_json:
-        print_json(rows)
+        print_json({"sources": sources, "pipelines": pipelines})
         return
-    for r in rows:
-        last = r["last_run"]
+    for r in sources:
         cursor = r["cursor"]
-        when = (
-            f"{last['status']} at {last['finished_at'][:19]}" if last and last["finished_at"] else "never run"
-        )
         echo(
-            f"{r['id']:<24} {when:<36} datasets={r['datasets'] if r['datasets'] is not None else '-'} "
+            f"{r['id']:<24} harvest: {_when(r['runs']['harvest']):<36} "
+            f"normalise: {_when(r['runs']['normalise']):<36} "
+            f"datasets={r['datasets'] if r['datasets'] is not None else '-'} "
             f"cursor={cursor.isoformat() if isinstance(cursor, datetime) else '-'}"
         )
+    for pl in pipelines:
+        echo(f"pipeline {pl['name']:<15} publish: {_when(pl['last_run'])}")
 
 
 @click.group()
@@ -202,8 +225,8 @@ def state_show(ctx: Ctx, source_id: str) -> None:
     print_json(
         {
             "source_id": source_id,
-            "cursor": ctx.state.read_cursor(source_id),
-            "last_run": ctx.state.last_run(source_id, "harvest"),
+            "cursor": ctx.read_state.read_cursor(source_id),
+            "last_run": ctx.read_state.last_run(source_id, "harvest"),
         }
     )
 

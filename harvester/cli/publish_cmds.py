@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from harvester.cli.context import Ctx, finish, interactive, pass_ctx, print_json
-from harvester.errors import EXIT_OK, EXIT_PARTIAL
+from harvester.errors import combine_exit_codes
 from harvester.pipelines import PipelineConfig, get_pipeline
 from harvester.publish import PublishReport, publish_pipeline
 
@@ -116,7 +116,9 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON to stdout.")
 @pass_ctx
 def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> None:
-    """Harvest a pipeline's sources, normalise their tables, then publish them into its CKAN (exit 3 if a stage had failures).
+    """Harvest a pipeline's sources, normalise their tables, then publish them into its CKAN.
+
+    Exit 0 when every stage is ok, 1 when every stage aborted, else 3 (each stage's report has its own code).
 
     All the stages share one run id, so their reports land in the same runs/<run_id>/ folder.
 
@@ -148,7 +150,7 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
     if as_json:
         print_json(out)
     print_publish_summary(report)
-    finish(EXIT_OK if all(c == EXIT_OK for c in codes) else EXIT_PARTIAL)
+    finish(combine_exit_codes(codes))
 
 
 def register(group: click.Group) -> None:

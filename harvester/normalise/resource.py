@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
+from harvester.diskspace import disk_full_error, is_disk_full
 from harvester.errors import HarvesterError, RecordError
 from harvester.http import HttpClient, HttpPolicy, download
 from harvester.normalise.archive import ZipLimits, extract_table_member
@@ -54,6 +55,7 @@ class ResourceUnit:
     previous: Previous = field(default_factory=Previous)
     force: bool = False
     zip_limits: ZipLimits = field(default_factory=ZipLimits)
+    work_dir: str | None = None  # the run's scratch directory (default: <data_dir>/tmp)
 
 
 @dataclass
@@ -101,7 +103,7 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
     t0 = time.monotonic()
     data_dir = Path(unit.data_dir)
     try:
-        work_root = data_dir / "tmp"
+        work_root = Path(unit.work_dir) if unit.work_dir else data_dir / "tmp"
         work_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work_root, prefix="normalise-") as work:
             _run(unit, client, Path(work), out)
@@ -113,6 +115,9 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
             f"download interrupted (truncated response?): {type(exc).__name__}: {exc}",
         )
     except Exception as exc:  # a bug or an unexpected file must fail this resource only
+        if is_disk_full(exc):
+            out.status, out.error = "failed", disk_full_error(exc, data_dir, "normalise").message
+            return out
         log.exception(
             "resource %s failed", unit.resource_key, extra={"source_id": unit.source_id, "url": unit.url}
         )

@@ -17,9 +17,11 @@ import pyarrow as pa
 
 from harvester.catalog import catalog_dir, read_catalog, write_table_atomic
 from harvester.config import Config, SourceConfig
-from harvester.errors import HarvesterError, exit_code_for
+from harvester.diskspace import disk_guard
+from harvester.errors import DiskFullError, HarvesterError, LockedError, exit_code_for
 from harvester.harvest import new_run_id, write_jsonl, write_report
 from harvester.http import HttpClient
+from harvester.leftovers import reclaim, run_tmp_dir, tmp_root
 from harvester.normalise.archive import ZipLimits
 from harvester.normalise.drift import append_schema_changes, diff_columns
 from harvester.normalise.resource import (
@@ -118,6 +120,7 @@ def plan_units(
     force: bool,
     max_bytes: int | None,
     zip_limits: ZipLimits,
+    work_dir: Path | None = None,
 ) -> tuple[list[ResourceUnit], list[str]]:
     """The work units of a source (tabular resources of live datasets) and the keys of the non-tabular ones."""
     withdrawn = {
@@ -152,6 +155,7 @@ def plan_units(
                 previous=_previous(state, row),
                 force=force,
                 zip_limits=zip_limits,
+                work_dir=str(work_dir) if work_dir else None,
             )
         )
     return units, skipped
@@ -170,8 +174,11 @@ def normalise_source(
     zip_limits: ZipLimits | None = None,
     on_start: OnStart | None = None,
     on_done: OnDone | None = None,
+    work_dir: Path | None = None,
 ) -> SourceNormalise:
-    """Normalise one source's tabular resources. Never raises for a resource or source failure."""
+    """Normalise one source's tabular resources. Never raises for a resource or source failure.
+
+    Downloads go under `work_dir` (the run's `tmp/<run_id>-<pid>/`; by default `<data_dir>/tmp`)."""
     result = SourceNormalise(source.id)
     t0 = time.monotonic()
     try:
@@ -191,7 +198,10 @@ def normalise_source(
                     result,
                     on_start,
                     on_done,
+                    work_dir,
                 )
+            except DiskFullError:
+                raise  # the whole run stops: the next sources would meet the same full disk
             except HarvesterError as exc:
                 result.status, result.error = "failed", str(exc)
             except Exception as exc:  # a bug must not stop the other sources
@@ -200,7 +210,7 @@ def normalise_source(
             result.seconds = round(time.monotonic() - t0, 3)
             summary = {k: v for k, v in asdict(result).items() if k != "resources"}
             state.finish_run(run_id, source.id, result.status, summary)
-    except HarvesterError as exc:  # LockedError
+    except LockedError as exc:
         result.status, result.error = "locked", str(exc)
     return result
 
@@ -218,6 +228,7 @@ def _normalise_locked(
     result: SourceNormalise,
     on_start: OnStart | None,
     on_done: OnDone | None,
+    work_dir: Path | None,
 ) -> None:
     snapshot = read_catalog(data_dir, source.id)
     if snapshot is None:
@@ -234,6 +245,7 @@ def _normalise_locked(
         force=force,
         max_bytes=max_bytes,
         zip_limits=zip_limits,
+        work_dir=work_dir,
     )
     result.skipped = len(skipped)
     if on_start is not None:
@@ -364,22 +376,25 @@ def normalise_sources(
     """
     sources = [config.source(sid) for sid in source_ids]
     report = NormaliseReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
-    for src in sources:
-        report.sources.append(
-            normalise_source(
-                src,
-                data_dir=data_dir,
-                state=state,
-                http=http,
-                run_id=report.run_id,
-                force=force,
-                workers=workers,
-                max_bytes=max_bytes,
-                zip_limits=zip_limits,
-                on_start=on_start,
-                on_done=on_done,
+    reclaim(data_dir)  # what normalise runs killed earlier left under tmp/ and tables/
+    with disk_guard(tmp_root(data_dir), "normalise"), run_tmp_dir(data_dir, report.run_id) as work:
+        for src in sources:
+            report.sources.append(
+                normalise_source(
+                    src,
+                    data_dir=data_dir,
+                    state=state,
+                    http=http,
+                    run_id=report.run_id,
+                    force=force,
+                    workers=workers,
+                    max_bytes=max_bytes,
+                    zip_limits=zip_limits,
+                    on_start=on_start,
+                    on_done=on_done,
+                    work_dir=work,
+                )
             )
-        )
     report.finished_at = datetime.now(UTC).isoformat()
     report.report_path = str(write_report(data_dir, report.run_id, "normalise-report.json", report.to_dict()))
     errors = [

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from harvester.catalog import read_catalog
-from harvester.errors import EXIT_OK, EXIT_PARTIAL, TargetError
+from harvester.errors import EXIT_OK, EXIT_PARTIAL, HarvesterError, NothingToPublishError, exit_code_of
 from harvester.harvest import new_run_id, write_report
 from harvester.pipelines import PipelineConfig
 from harvester.publish.client import CkanClient
@@ -52,12 +52,24 @@ class PublishReport:
     plan_path: str | None = None
     report_path: str | None = None
     error: str | None = None
+    aborted_exit_code: int | None = None  # the exit code of the error that stopped the run, if one did
 
     @property
     def exit_code(self) -> int:
+        """The process's own exit code: that of the error that stopped the run, else 3 if anything failed."""
+        if self.aborted_exit_code is not None:
+            return self.aborted_exit_code
         if self.outcome.failed or self.plan.refused or self.plan.withdraw_blocked:
             return EXIT_PARTIAL
         return EXIT_OK
+
+    @property
+    def run_status(self) -> str:
+        if self.aborted_exit_code == EXIT_PARTIAL:
+            return "not_harvested"  # NothingToPublishError, the only error that ends a publish with 3
+        if self.error:
+            return "failed"
+        return "ok" if self.exit_code == EXIT_OK else "partial"
 
     @property
     def browse_url(self) -> str:
@@ -253,8 +265,9 @@ def publish_pipeline(
 ) -> PublishReport:
     """Publish the catalogue of `pipeline`'s sources into its CKAN (or, with `dry_run`, only plan it).
 
-    Raises TargetError when CKAN is unreachable or refuses the token (nothing is recorded as published then);
-    per-dataset refusals are in the report, whose `exit_code` is 3 when any occurred.
+    Raises TargetError when CKAN is unreachable or refuses the token (the writes done before are recorded),
+    NothingToPublishError when no source of the pipeline was ever harvested. The report is written in every case,
+    and its `exit_code` is the one the CLI exits with: that of the error, else 3 when a dataset failed.
     """
     client = client or make_client(pipeline)
     run_id = run_id or new_run_id()
@@ -272,8 +285,9 @@ def publish_pipeline(
             state.start_run(run_id, f"pipeline:{pipeline.name}", "publish")
         try:
             _publish(pipeline, data_dir, state, client, report, progress)
-        except TargetError as exc:
-            report.error = str(exc)
+        except BaseException as exc:  # the report must say why the process stops, and with which code
+            report.error = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
+            report.aborted_exit_code = exit_code_of(exc)
             raise
         finally:
             report.finished_at = datetime.now(UTC).isoformat()
@@ -282,8 +296,7 @@ def publish_pipeline(
             report.writes_by_action, report.retries = client.writes_by_action(), client.retries
             report.report_path = str(write_report(data_dir, run_id, "publish-report.json", report.to_dict()))
             if not dry_run:
-                status = "failed" if report.error else ("ok" if report.exit_code == EXIT_OK else "partial")
-                state.finish_run(run_id, f"pipeline:{pipeline.name}", status, report.to_dict())
+                state.finish_run(run_id, f"pipeline:{pipeline.name}", report.run_status, report.to_dict())
     return report
 
 
@@ -298,6 +311,14 @@ def _publish(
     t0 = time.monotonic()
     cat = load_catalogue(data_dir, pipeline.sources)
     report.missing_sources = cat.missing_sources
+    if pipeline.sources and len(cat.missing_sources) == len(pipeline.sources):
+        raise NothingToPublishError(
+            f"nothing to publish for pipeline {pipeline.name!r}: its sources were never harvested "
+            f"({', '.join(cat.missing_sources)}); nothing was sent to CKAN",
+            stage="publish",
+            hint=f"run `harvester harvest {' '.join(cat.missing_sources)}` first "
+            f"(or `harvester run {pipeline.name}` to harvest and publish)",
+        )
     user = client.whoami()
     log.info("publishing %s to %s as %s", pipeline.name, client.url, user.get("name"))
     plan, owned = plan_publication(pipeline, cat, client, state, check_names=report.dry_run)

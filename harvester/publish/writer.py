@@ -126,7 +126,15 @@ class Writer:
     def _collect(self, fut: Future[Done], action: Action, outcome: Outcome) -> TargetError | None:
         try:
             done = fut.result()
-        except TargetError as exc:
+        except TargetError as exc:  # CKAN went away: this dataset is not written, the run stops
+            outcome.failed.append(
+                {
+                    "dataset_key": action.dataset_key,
+                    "name": action.name,
+                    "error": exc.message,
+                    "aborted": True,
+                }
+            )
             return exc
         except PublishError as exc:
             outcome.failed.append(
