@@ -63,9 +63,9 @@ class JsonLayout:
 def _scalar_kind(event: str, value: Any) -> str | None:
     if event == "boolean":
         return "bool"
-    if event == "integer":
-        return "int" if -(2**63) <= value < 2**63 else "str"
-    if event in ("double", "number"):
+    if event in ("integer", "double", "number"):  # yajl2_c says "number" for both, with an int or a float
+        if isinstance(value, int):
+            return "int" if -(2**63) <= value < 2**63 else "str"
         return "float"
     if event == "string":
         return "str"
