@@ -126,7 +126,10 @@ def check_depth(
     remote_id: str | None = None,
     error: type[HarvesterError] = SourceError,
 ) -> None:
-    """Refuse a document nested deeper than `XML_MAX_DEPTH`; other syntax errors are left to the real parser."""
+    """Refuse a document nested deeper than `XML_MAX_DEPTH`; other syntax errors are left to the real parser.
+
+    Without a tree libxml2 lets one more level through (257): the limit is its own, not counted again here.
+    """
     parser = etree.XMLParser(
         target=_NoTree(), resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False
     )
