@@ -142,7 +142,9 @@ class _Scan:
                 self._found(f"{self.top_key}.item", self.geojson or self.top_key == "features")
         elif self.top_key == "crs" and event == "map_key" and d in (2, 3):
             self.crs_path[d - 2 :] = [value]
-        elif self.top_key == "crs" and event == "string" and d == 3 and self.crs_path == ["properties", "name"]:
+        elif (
+            self.top_key == "crs" and event == "string" and d == 3 and self.crs_path == ["properties", "name"]
+        ):
             self.crs_known = value in _CRS84
 
     def _found(self, prefix: str, geojson: bool) -> None:
@@ -202,7 +204,9 @@ class _Scan:
         kinds = self.layout.kinds if self.layout is not None else {}
         if name not in kinds:
             if len(kinds) >= self.limits.max_columns:
-                raise self.fail(f"JSON records have more than {self.limits.max_columns} distinct keys (refused)")
+                raise self.fail(
+                    f"JSON records have more than {self.limits.max_columns} distinct keys (refused)"
+                )
             kinds[name] = set()
         self.key = name
 

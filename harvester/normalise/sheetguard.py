@@ -13,12 +13,15 @@ from __future__ import annotations
 import re
 import zipfile
 from pathlib import Path
+from typing import IO
 
 from harvester.errors import RecordError
 
 SPREADSHEET_MAX_CELLS = 10_000_000  # one sheet: rows x columns of the span of its non-empty cells
 _CHUNK = 1 << 20
-_XLSX_CELL = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\s([^>]*?)(/?)>")  # <c r="B7" t="s">, empty when self-closed
+_XLSX_CELL = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?c\s([^>]*?)(/?)>"
+)  # <c r="B7" t="s">, empty when self-closed
 _XLSX_REF = re.compile(rb'(?:^|\s)r="([A-Z]{1,3})([0-9]{1,7})"')
 _ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 _ODS_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
@@ -31,7 +34,7 @@ def _col(letters: bytes) -> int:
     return n
 
 
-def _xlsx_span(stream: zipfile.ZipExtFile) -> int:
+def _xlsx_span(stream: IO[bytes]) -> int:
     """rows x columns spanned by the cells of one worksheet that are not self-closed (those have no value)."""
     rmin = cmin = 1 << 30
     rmax = cmax = count = 0
@@ -55,7 +58,7 @@ def _xlsx_span(stream: zipfile.ZipExtFile) -> int:
     return max(area, count)
 
 
-def _ods_spans(stream: zipfile.ZipExtFile) -> list[tuple[str, int]]:
+def _ods_spans(stream: IO[bytes]) -> list[tuple[str, int]]:
     """(table name, rows x columns spanned by its cells that hold a value), repeated rows and cells expanded."""
     from lxml import etree
 

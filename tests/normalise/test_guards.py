@@ -40,7 +40,11 @@ def deep_coordinates(levels: int) -> bytes:
     coords: object = [5.37, 43.25]
     for _ in range(levels - 1):
         coords = [coords]
-    feature = {"type": "Feature", "properties": {"nom": "x"}, "geometry": {"type": "Polygon", "coordinates": coords}}
+    feature = {
+        "type": "Feature",
+        "properties": {"nom": "x"},
+        "geometry": {"type": "Polygon", "coordinates": coords},
+    }
     return json.dumps({"type": "FeatureCollection", "features": [feature]}).encode()
 
 
@@ -106,7 +110,9 @@ def test_one_hostile_file_never_stops_its_source(server: FixtureServer, tmp_path
     src = report["sources"][0]
     assert (src["converted"], src["failed"]) == (2, 4)
 
-    errors = [json.loads(line) for line in (tmp_path / "data/runs" / report["run_id"] / "errors.jsonl").open()]
+    errors = [
+        json.loads(line) for line in (tmp_path / "data/runs" / report["run_id"] / "errors.jsonl").open()
+    ]
     by_url = {e["url"]: e for e in errors}
     assert set(by_url) == {u for _, u in hostile.values()}
     for e in errors:
@@ -117,7 +123,9 @@ def test_one_hostile_file_never_stops_its_source(server: FixtureServer, tmp_path
     assert "coordinates nested deeper than 6 levels" in by_url[hostile["geo-profond"][1]]["message"]
     assert f"over the budget of {SPREADSHEET_MAX_CELLS}" in by_url[hostile["classeur-geant"][1]]["message"]
 
-    rows = {r["title"]: r for r in pq.read_table(tmp_path / "data/catalog/demo/resources.parquet").to_pylist()}
+    rows = {
+        r["title"]: r for r in pq.read_table(tmp_path / "data/catalog/demo/resources.parquet").to_pylist()
+    }
     assert pq.read_table(tmp_path / "data" / rows["antennes"]["table_path"]).num_rows == 4
     communes = pq.read_table(tmp_path / "data" / rows["communes"]["table_path"]).to_pylist()
     assert [r["nom"] for r in communes] == ["Marseille", "Nice"]
@@ -135,7 +143,11 @@ def _scan(tmp_path: Path, body: bytes, **limits: int) -> None:
         BRACKETS,
         DEEP_OBJECT,
         b'{"results": [{"a": ' + b"[" * 65 + b"]" * 65 + b"}]}",  # deep inside a record
-        b'{"meta": ' + b'{"x":' * 70 + b"1" + b"}" * 70 + b', "results": [{"a": 1}]}',  # deep before the records
+        b'{"meta": '
+        + b'{"x":' * 70
+        + b"1"
+        + b"}" * 70
+        + b', "results": [{"a": 1}]}',  # deep before the records
     ],
     ids=["brackets", "objects", "inside-record", "before-records"],
 )
@@ -186,9 +198,21 @@ def test_geojson_layout_is_unchanged(tmp_path: Path) -> None:
         "bbox": [5.0, 43.0, 6.0, 44.0],
         "crs": {"type": "name", "properties": {"name": "EPSG:2154"}},
         "features": [
-            {"type": "Feature", "properties": {"nom": "a", "n": 1, "geometry": "x", "t": {"k": [1]}}, "geometry": None},
-            {"type": "Feature", "properties": None, "geometry": {"type": "Point", "coordinates": [5.4, 43.3]}},
-            {"type": "Feature", "properties": {"n": 2.5}, "geometry": {"type": "Point", "coordinates": [5.5, 43.3]}},
+            {
+                "type": "Feature",
+                "properties": {"nom": "a", "n": 1, "geometry": "x", "t": {"k": [1]}},
+                "geometry": None,
+            },
+            {
+                "type": "Feature",
+                "properties": None,
+                "geometry": {"type": "Point", "coordinates": [5.4, 43.3]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"n": 2.5},
+                "geometry": {"type": "Point", "coordinates": [5.5, 43.3]},
+            },
         ],
     }
     path = tmp_path / "r.geojson"
@@ -229,7 +253,9 @@ def test_ods_repeated_cells_count(tmp_path: Path) -> None:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = src.read(info)
-            dst.writestr(info, data.replace(b"</table:table>", hostile, 1) if info.filename == "content.xml" else data)
+            dst.writestr(
+                info, data.replace(b"</table:table>", hostile, 1) if info.filename == "content.xml" else data
+            )
     path = tmp_path / "rep.ods"
     path.write_bytes(out.getvalue())
     with pytest.raises(RecordError, match=r"sheet 'Sheet1' spans 16000032000 cells"):
