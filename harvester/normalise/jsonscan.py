@@ -14,6 +14,7 @@ Once this pass accepted a file, the second pass may build each record with `ijso
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,67 @@ class _Scan:
         self.pending_coords = event == "map_key" and value == "coordinates"
 
 
+def _plain_records(events: Iterator[tuple[str, Any]], scan: _Scan) -> None:
+    """The same walk as `_Scan.feed` for an array of plain records, inlined (3x faster); it hands anything else
+    (a record that is not an object) back to `scan`, and returns at the end of the array."""
+    layout, limits = scan.layout, scan.limits
+    assert layout is not None
+    kinds, max_depth, budget = layout.kinds, limits.max_depth, limits.max_record_bytes
+    r = scan.rec_depth
+    r1, r2 = r + 1, r + 2
+    depth, size = scan.depth, 0
+    cur: set[str] | None = None  # the kinds of the column whose value comes next
+    for event, value in events:
+        if event == "map_key":
+            size += _STRING + len(value)
+            if depth == r1:
+                cur = kinds.get(value)
+                if cur is None:
+                    if len(kinds) >= limits.max_columns:
+                        raise scan.fail(
+                            f"JSON records have more than {limits.max_columns} distinct keys (refused)"
+                        )
+                    cur = kinds[value] = set()
+        elif event == "start_map" or event == "start_array":
+            if depth == r:  # a record starts
+                if event == "start_array":
+                    scan.depth = depth
+                    scan.feed(event, value)  # not an object: refused by `scan` once its depth is known
+                    return
+                size = 0
+            depth += 1
+            if depth > max_depth:
+                raise scan.fail(f"JSON nested deeper than {max_depth} levels (refused)")
+            size += _CONTAINER
+            if depth == r2 and cur is not None:
+                cur.add("json")
+                cur = None
+        elif event == "end_map" or event == "end_array":
+            if depth == r1:
+                layout.rows += 1
+                layout.max_record_bytes = max(layout.max_record_bytes, size)
+            depth -= 1
+            if depth < r:
+                scan.depth, scan.done = depth, True
+                return
+        else:
+            if depth == r:  # a scalar record
+                scan.depth = depth
+                scan.feed(event, value)
+                return
+            size += _STRING + len(value) if event == "string" else _NUMBER
+            if cur is not None:
+                kind = _scalar_kind(event, value)
+                if kind:
+                    cur.add(kind)
+                cur = None
+        if size > budget:
+            raise scan.fail(
+                f"JSON record {layout.rows} exceeds the memory budget of {budget} bytes (refused)"
+            )
+    scan.depth = depth
+
+
 def scan_json(path: Path, *, url: str, limits: JsonLimits | None = None) -> JsonLayout:
     """First pass: find the records and every column with the kinds of values it holds, within `limits`."""
     import ijson
@@ -260,7 +322,14 @@ def scan_json(path: Path, *, url: str, limits: JsonLimits | None = None) -> Json
     scan = _Scan(url, limits or JsonLimits())
     try:
         with path.open("rb") as fh:
-            for event, value in ijson.basic_parse(fh, buf_size=READ_BUFFER, use_float=True):
+            events = ijson.basic_parse(fh, buf_size=READ_BUFFER, use_float=True)
+            for event, value in events:
+                scan.feed(event, value)
+                if scan.layout is not None:
+                    break
+            if scan.layout is not None and not scan.layout.geojson:
+                _plain_records(events, scan)
+            for event, value in events:
                 scan.feed(event, value)
     except RecordError:
         raise

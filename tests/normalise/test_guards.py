@@ -260,3 +260,20 @@ def test_ods_repeated_cells_count(tmp_path: Path) -> None:
     path.write_bytes(out.getvalue())
     with pytest.raises(RecordError, match=r"sheet 'Sheet1' spans 16000032000 cells"):
         read_spreadsheet(path, url=URL)
+
+
+@pytest.mark.parametrize("second", [b"5", b'"x"', b"null", b"[1, 2]", b"[" * 100 + b"]" * 100])
+def test_a_record_that_is_not_an_object_is_refused(tmp_path: Path, second: bytes) -> None:
+    deep = second.startswith(b"[[")
+    reason = f"nested deeper than {JSON_MAX_DEPTH} levels" if deep else "JSON record 1 is not an object"
+    with pytest.raises(RecordError, match=reason):
+        _scan(tmp_path, b'{"results": [{"a": 1}, ' + second + b', {"a": 2}]}')
+
+
+def test_columns_and_kinds_of_plain_records(tmp_path: Path) -> None:
+    body = [{"a": 1, "b": [1, {"c": 2}], "c": None}, {"a": 2.5, "d": True, "e": "x"}, {}]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"count": 3, "results": body, "links": [{"next": None}]}))
+    layout = scan_json(path, url=URL)
+    assert (layout.prefix, layout.geojson, layout.rows) == ("results.item", False, 3)
+    assert layout.kinds == {"a": {"int", "float"}, "b": {"json"}, "c": set(), "d": {"bool"}, "e": {"str"}}
