@@ -10,13 +10,17 @@ so it goes through this module. Two independent defences:
    document, RecordError for one record), naming the URL. A bare `<!DOCTYPE root>` is accepted. Refusing entity
    declarations outright is what defusedxml does by default (`forbid_entities`); data catalogues never need them.
 2. **A locked-down lxml parser** (`parse_xml`): `resolve_entities=False`, `load_dtd=False`, `no_network=True`,
-   `huge_tree=False` (libxml2's limits on depth and text size stay on). Even if the prolog check were bypassed,
-   entities would be left unexpanded and nothing would be fetched.
+   `huge_tree=False` (libxml2's limits stay on: nesting depth `XML_MAX_DEPTH` = 256, one text node 10 MB, one
+   name 50,000 characters). Even if the prolog check were bypassed, entities would be left unexpanded and nothing
+   would be fetched. A document nested deeper than 256 levels is refused as such ("XML nested deeper than 256
+   levels"), before a tree is built.
 
 rdflib parses RDF/XML through `xml.sax` (expat). Python's expat reader does not fetch external general entities
 by default, and expat ≥ 2.4 limits entity amplification, but rdflib offers no switch for internal entity
 expansion, so `harvester.connectors.dcat_parse` calls `check_prolog` on every RDF/XML body before handing it to
-rdflib: a document with entity declarations or an external DTD never reaches expat.
+rdflib: a document with entity declarations or an external DTD never reaches expat. expat has no nesting limit,
+so `check_prolog` also runs libxml2 over the body without building anything (`check_depth`, ~15 ms per MB) and
+refuses a document nested deeper than `XML_MAX_DEPTH`.
 
 HTML served where XML is expected (a portal's error page, a login wall) is recognised by `looks_like_html`
 and reported as such, rather than as an obscure syntax error.
@@ -37,6 +41,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (b"\xfe\xff", "utf-16-be"),
     (b"\xff\xfe", "utf-16-le"),
 )
+XML_MAX_DEPTH = 256  # libxml2's own limit without huge_tree (lxml's default), applied to every XML body
 _PROLOG_SCAN = 1 << 20  # a prolog longer than 1 MiB is itself refused
 _DOCTYPE = re.compile(r"<!DOCTYPE", re.IGNORECASE)
 _EXTERNAL_ID = re.compile(r"<!DOCTYPE\s+[^\s\[>]+\s+(SYSTEM|PUBLIC)\b", re.IGNORECASE)
@@ -97,7 +102,52 @@ def check_prolog(
     remote_id: str | None = None,
     error: type[HarvesterError] = SourceError,
 ) -> None:
-    """Refuse a document whose DOCTYPE declares entities or references an external DTD."""
+    """Refuse a document whose DOCTYPE declares entities or references an external DTD, or nested too deeply."""
+    _check_doctype(content, url=url, source_id=source_id, remote_id=remote_id, error=error)
+    check_depth(content, url=url, source_id=source_id, remote_id=remote_id, error=error)
+
+
+class _NoTree:
+    """An lxml parser target that builds nothing: libxml2 still checks the syntax and the nesting depth."""
+
+    def close(self) -> None:
+        return None
+
+
+def _depth_message() -> str:
+    return f"XML nested deeper than {XML_MAX_DEPTH} levels (refused)"
+
+
+def check_depth(
+    content: bytes,
+    *,
+    url: str | None = None,
+    source_id: str | None = None,
+    remote_id: str | None = None,
+    error: type[HarvesterError] = SourceError,
+) -> None:
+    """Refuse a document nested deeper than `XML_MAX_DEPTH`; other syntax errors are left to the real parser.
+
+    Without a tree libxml2 lets one more level through (257): the limit is its own, not counted again here.
+    """
+    parser = etree.XMLParser(
+        target=_NoTree(), resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False
+    )
+    try:
+        etree.fromstring(content, parser)
+    except etree.XMLSyntaxError as exc:
+        if "Excessive depth" in str(exc):
+            raise error(_depth_message(), url=url, source_id=source_id, remote_id=remote_id) from exc
+
+
+def _check_doctype(
+    content: bytes,
+    *,
+    url: str | None,
+    source_id: str | None,
+    remote_id: str | None,
+    error: type[HarvesterError],
+) -> None:
     text = _head_text(content, _PROLOG_SCAN)
     if "<!" not in text[:_PROLOG_SCAN]:
         return
@@ -175,10 +225,12 @@ def parse_xml(
         )
     if looks_like_html(content, content_type):
         raise error(_html_message(), url=url, source_id=source_id, remote_id=remote_id, hint=_HTML_HINT)
-    check_prolog(content, url=url, source_id=source_id, remote_id=remote_id, error=error)
+    _check_doctype(content, url=url, source_id=source_id, remote_id=remote_id, error=error)
     try:
         root = etree.fromstring(content, safe_parser())
     except etree.XMLSyntaxError as exc:
+        if "Excessive depth" in str(exc):
+            raise error(_depth_message(), url=url, source_id=source_id, remote_id=remote_id) from exc
         raise error(
             f"malformed or truncated XML: {exc}", url=url, source_id=source_id, remote_id=remote_id
         ) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from lxml import etree
 
 from harvester.connectors.dcat_parse import parse_rdf
 from harvester.errors import RecordError, SourceError
-from harvester.xmlsafe import check_prolog, looks_like_html, parse_xml, safe_parser
+from harvester.xmlsafe import XML_MAX_DEPTH, check_prolog, looks_like_html, parse_xml, safe_parser
 from tests.fixture_server import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -133,3 +134,40 @@ def test_remote_jsonld_context_is_never_fetched(server: FixtureServer) -> None:
         parse_rdf(doc, "application/ld+json", "https://data.example.fr/catalog.jsonld")
     assert err.value.url == "https://data.example.fr/catalog.jsonld"
     assert server.requests == []
+
+
+def _nested(levels: int) -> bytes:
+    return b'<?xml version="1.0"?>' + b"<a>" * levels + b"x" + b"</a>" * levels
+
+
+def test_depth_limit_is_named_and_applies_before_any_tree() -> None:
+    """libxml2's own limit (256 without huge_tree) is reported as such, for lxml and for the rdflib path."""
+    assert parse_xml(_nested(XML_MAX_DEPTH), url=URL).tag == "a"
+    check_prolog(_nested(XML_MAX_DEPTH), url=URL)
+    # +2: libxml2 counts one level more when it builds no tree (check_depth) than when it does (parse_xml)
+    for levels in (XML_MAX_DEPTH + 2, 1_000_000):  # 1,000,000 levels: 7 MB
+        with pytest.raises(SourceError, match=f"XML nested deeper than {XML_MAX_DEPTH} levels") as err:
+            parse_xml(_nested(levels), url=URL, source_id="geoide")
+        assert err.value.url == URL and err.value.source_id == "geoide"
+        with pytest.raises(RecordError, match=f"XML nested deeper than {XML_MAX_DEPTH} levels"):
+            check_prolog(_nested(levels), url=URL, error=RecordError)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1024**2  # KB: the process stayed under 1 GB
+
+
+def test_deep_rdfxml_never_reaches_expat() -> None:
+    """expat (rdflib's RDF/XML parser) has no depth limit: check_prolog refuses the body first."""
+    rdf = (
+        b'<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        b'xmlns:ex="http://example.org/"><rdf:Description rdf:about="http://example.org/d">'
+        + b"<ex:p><rdf:Description>" * 200_000
+        + b"</rdf:Description></ex:p>" * 200_000
+        + b"</rdf:Description></rdf:RDF>"
+    )
+    with pytest.raises(SourceError, match="XML nested deeper than"):
+        parse_rdf(rdf, "application/rdf+xml", URL, source_id="s")
+
+
+def test_billion_laughs_without_entities_is_bounded_too() -> None:
+    """A flat document of many elements is parsed (no limit is hit) in memory proportional to its size."""
+    doc = b"<r>" + b"<lol>lol</lol>" * 200_000 + b"</r>"
+    assert len(parse_xml(doc, url=URL)) == 200_000

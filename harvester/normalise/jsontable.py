@@ -1,50 +1,27 @@
-"""JSON arrays of objects and GeoJSON FeatureCollections → Arrow record batches, streamed with ijson (two passes)."""
+"""JSON arrays of objects and GeoJSON FeatureCollections → Arrow record batches, streamed with ijson (two passes).
+
+The first pass (`jsonscan.scan_json`) finds the records and their columns and applies the depth and memory guards;
+the second builds the records of the file it accepted, in batches sized so that one batch stays within
+`BATCH_BYTES` of estimated memory.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
 from harvester.errors import RecordError
+from harvester.normalise.jsonscan import READ_BUFFER, JsonLayout, JsonLimits, scan_json
+
+__all__ = ["GEOMETRY", "JsonLayout", "JsonLimits", "iter_json_batches", "json_schema", "scan_json"]
 
 BATCH_ROWS = 50_000
+BATCH_BYTES = 256 * 1024**2  # estimated memory of the records of one batch
 GEOMETRY = "geometry"
-_CRS84 = {
-    "urn:ogc:def:crs:OGC:1.3:CRS84",
-    "urn:ogc:def:crs:OGC::CRS84",
-    "EPSG:4326",
-    "urn:ogc:def:crs:EPSG::4326",
-}
-
-
-@dataclass
-class JsonLayout:
-    """Where the records are (an ijson prefix), whether they are GeoJSON features, and their columns."""
-
-    prefix: str
-    geojson: bool
-    kinds: dict[str, set[str]] = field(default_factory=dict)  # column → kinds seen (bool,int,float,str,json)
-    crs_known: bool = True
-    rows: int = 0
-
-
-def _kind(v: Any) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int" if -(2**63) <= v < 2**63 else "str"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "str"
-    return "json"
 
 
 def _arrow_type(kinds: set[str]) -> pa.DataType:
@@ -69,70 +46,22 @@ def _cell(v: Any, typ: pa.DataType) -> Any:
     return json.dumps(v, ensure_ascii=False)
 
 
-def _find_records(path: Path, url: str) -> tuple[str, bool, bool]:
-    """(prefix, geojson, crs_known) of the record array: the top-level array, or the first array in the top object."""
-    import ijson
-
-    crs_known = True
-    geojson = False
-    try:
-        with path.open("rb") as fh:
-            for prefix, event, value in ijson.parse(fh):
-                if prefix == "" and event == "start_array":
-                    return "item", False, True
-                if prefix == "type" and event == "string" and value in ("FeatureCollection", "Feature"):
-                    geojson = True
-                    if value == "Feature":
-                        raise RecordError("a single GeoJSON Feature is not a table", url=url)
-                if prefix == "crs.properties.name" and event == "string":
-                    crs_known = value in _CRS84
-                if event == "start_array" and prefix and "." not in prefix:
-                    return f"{prefix}.item", geojson or prefix == "features", crs_known
-                if prefix == "" and event == "end_map":
-                    break
-    except RecordError:
-        raise
-    except Exception as exc:  # ijson.JSONError / IncompleteJSONError
-        raise RecordError(f"malformed or truncated JSON: {exc}", url=url) from exc
-    raise RecordError("JSON holds no array of records", url=url)
-
-
 def _items(path: Path, prefix: str, url: str) -> Iterator[Any]:
     import ijson
 
     try:
         with path.open("rb") as fh:
-            yield from ijson.items(fh, prefix, use_float=True)
+            yield from ijson.items(fh, prefix, buf_size=READ_BUFFER, use_float=True)
     except Exception as exc:
         raise RecordError(f"malformed or truncated JSON: {exc}", url=url) from exc
 
 
-def _record(item: Any, geojson: bool, url: str, index: int) -> dict[str, Any]:
+def _record(item: Any, geojson: bool) -> dict[str, Any]:
+    """The columns of one record (`scan_json` already checked every record is an object)."""
     if geojson:
-        if not isinstance(item, dict):
-            raise RecordError(f"GeoJSON feature {index} is not an object", url=url)
         props = item.get("properties") or {}
         return props if isinstance(props, dict) else {"properties": props}
-    if not isinstance(item, dict):
-        raise RecordError(f"JSON record {index} is not an object (an array of objects is expected)", url=url)
-    return item
-
-
-def scan_json(path: Path, *, url: str) -> JsonLayout:
-    """First pass: find the records and every column with the kinds of values it holds."""
-    prefix, geojson, crs_known = _find_records(path, url)
-    layout = JsonLayout(prefix, geojson, crs_known=crs_known)
-    for i, item in enumerate(_items(path, prefix, url)):
-        rec = _record(item, geojson, url, i)
-        for k, v in rec.items():
-            kinds = layout.kinds.setdefault(str(k), set())
-            kind = _kind(v)
-            if kind:
-                kinds.add(kind)
-        layout.rows += 1
-    if layout.rows == 0:
-        raise RecordError("JSON array of records is empty", url=url)
-    return layout
+    return cast(dict[str, Any], item)
 
 
 def _names(layout: JsonLayout) -> list[tuple[str, str]]:
@@ -155,6 +84,7 @@ def iter_json_batches(path: Path, layout: JsonLayout, *, url: str) -> Iterator[p
     """Second pass: record batches with the schema of `json_schema(layout)` (GeoJSON geometry as WKB)."""
     schema = json_schema(layout)
     names = _names(layout)
+    batch_rows = max(1, min(BATCH_ROWS, BATCH_BYTES // max(layout.max_record_bytes, 1)))
     buf: list[dict[str, Any]] = []
     geoms: list[str | None] = []
 
@@ -167,12 +97,12 @@ def iter_json_batches(path: Path, layout: JsonLayout, *, url: str) -> Iterator[p
             cols.append(_wkb(geoms))
         return pa.RecordBatch.from_arrays(cols, schema=schema)
 
-    for i, item in enumerate(_items(path, layout.prefix, url)):
-        buf.append(_record(item, layout.geojson, url, i))
+    for item in _items(path, layout.prefix, url):
+        buf.append(_record(item, layout.geojson))
         if layout.geojson:
             g = item.get("geometry")
             geoms.append(json.dumps(g) if isinstance(g, dict) else None)
-        if len(buf) >= BATCH_ROWS:
+        if len(buf) >= batch_rows:
             yield flush()
             buf, geoms = [], []
     if buf:

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from harvester.errors import RecordError
+from harvester.normalise.sheetguard import SPREADSHEET_MAX_CELLS, check_cells
 
 
 def _empty(v: Any) -> bool:
@@ -62,13 +63,17 @@ def _column(values: list[Any]) -> pa.Array:
     return pa.array([None if v is None else _text(v) for v in cells], pa.string())
 
 
-def read_spreadsheet(path: Path, *, url: str) -> tuple[pa.Table, list[str]]:
+def read_spreadsheet(
+    path: Path, *, url: str, max_cells: int = SPREADSHEET_MAX_CELLS
+) -> tuple[pa.Table, list[str]]:
     """The first sheet that holds data, its first non-empty row as header; returns (table, warnings).
 
-    The whole sheet is read in memory (calamine has no streaming reader); the download size limit bounds it.
+    The whole sheet is read in memory (calamine has no streaming reader): a sheet spanning more than `max_cells`
+    cells is refused before calamine runs (`sheetguard.check_cells`).
     """
     from python_calamine import CalamineWorkbook
 
+    check_cells(path, url=url, max_cells=max_cells)
     warnings: list[str] = []
     try:
         wb = CalamineWorkbook.from_path(str(path))

@@ -401,6 +401,7 @@ def normalise_sources(
         {
             "stage": "normalise",
             "source_id": s.source_id,
+            "dataset_key": o.dataset_key,
             "resource_key": o.resource_key,
             "url": o.url,
             "message": o.error,
