@@ -7,13 +7,14 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from harvester.config import Config, load_config
-from harvester.http import HttpClient
-from harvester.state import StateStore
+if TYPE_CHECKING:  # imported on use: `harvester --help` loads no more than click
+    from harvester.config import Config
+    from harvester.http import HttpClient
+    from harvester.state import StateStore
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,6 +59,8 @@ class Ctx:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from harvester.config import load_config
+
             self._config = load_config(Path(self.config_path))
         return self._config
 
@@ -68,10 +71,14 @@ class Ctx:
     @property
     def state(self) -> StateStore:
         if self._state is None:
+            from harvester.state import StateStore
+
             self._state = StateStore(self.data / "state.sqlite")
         return self._state
 
     def http_client(self) -> HttpClient:
+        from harvester.http import HttpClient
+
         return HttpClient(validators=self.state, cache_dir=self.data / "http-cache")
 
 

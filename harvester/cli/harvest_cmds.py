@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from harvester.catalog import read_snapshot_count
 from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
 from harvester.errors import SourceError, UsageError
-from harvester.harvest import RunReport, harvest_sources, make_connector
+
+if TYPE_CHECKING:  # the harvest machinery (pyarrow…) is imported by the commands that run it
+    from harvester.harvest import RunReport
 
 
 @click.command()
@@ -22,6 +23,8 @@ def check(ctx: Ctx, source_id: str, as_json: bool) -> None:
 
     Example: harvester check datasud
     """
+    from harvester.harvest import make_connector
+
     source = ctx.config.source(source_id)
     connector = make_connector(source, ctx.http_client())
     record = connector.check()
@@ -80,6 +83,8 @@ def harvest(ctx: Ctx, source_ids: tuple[str, ...], all_: bool, full: bool, as_js
 
 
 def run_with_progress(ctx: Ctx, ids: list[str], full: bool) -> RunReport:
+    from harvester.harvest import harvest_sources
+
     kwargs: dict[str, Any] = {
         "data_dir": ctx.data,
         "state": ctx.state,
@@ -154,6 +159,8 @@ def status(ctx: Ctx, as_json: bool) -> None:
 
     Example: harvester status --json
     """
+    from harvester.catalog import read_snapshot_count
+
     rows: list[dict[str, Any]] = []
     for s in ctx.config.sources:
         last = ctx.state.last_run(s.id, "harvest")
