@@ -1,10 +1,11 @@
-"""CSV → typed Parquet on generated French files (~200 MB and ~1 GB): harvester's automatic detection next to
-DuckDB's auto-detection, pyarrow.csv with hand-given options (the ceiling) and pandas, in the same run.
+"""CSV → typed Parquet on generated French files (~200 MB, 21 columns): harvester's automatic detection next to
+pyarrow.csv with hand-given options (the ceiling) and DuckDB (auto-detection and hand-given options), in the
+same run; then the Parquet codecs (snappy, zstd levels) on the converted table.
 
 Each contender runs in its own process (bench/tables_run.py): MB/s is the input size over the conversion time
 (imports excluded), peak RSS is the process's maximum resident set, and every cell of every output is checked
 against the generator's truth (bench/tables_data.py). `python -m bench tables`; BENCH_TABLES_SIZES="200,1000"
-(MB) and BENCH_TABLES_PANDAS_MAX_MB (skip pandas above that size) tune the run.
+(MB) tunes the run.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from pathlib import Path
 from bench import tables_data
 from bench.tables_run import CONTENDERS
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 def _files(out_dir: Path) -> list[tuple[str, Path, int, str]]:
-    sizes = [int(s) for s in os.environ.get("BENCH_TABLES_SIZES", "200,1000").split(",") if s.strip()]
+    sizes = [int(s) for s in os.environ.get("BENCH_TABLES_SIZES", "200").split(",") if s.strip()]
     plan = []
     for mb in sizes:
         for enc in ("cp1252", "utf-8-sig"):
@@ -60,16 +61,18 @@ def _run(key: str, src: Path, dest: Path, encoding: str) -> dict[str, object]:
 def run(out_dir: Path) -> str:
     work = out_dir / "tables"
     work.mkdir(parents=True, exist_ok=True)
-    pandas_max = int(os.environ.get("BENCH_TABLES_PANDAS_MAX_MB", "100000"))
     load = os.getloadavg()[0]
     lines = [
         "## Tables: French CSV → typed Parquet\n",
-        "Generated files (bench/tables_data.py): `;`, decimal comma, dd/mm/yyyy, INSEE codes with 2A/2B and "
-        "leading zeros, postcodes and SIRET with leading zeros, Windows-1252 letters (Œ, €, ’), a quoted comment "
-        "with `;`, a line break and doubled quotes every 50 rows, oui/non. MB/s = input size / conversion time; "
-        "peak RSS of the converting process; correct = cells equal to the generator's truth (floats within "
-        "1e-12 relative), over all rows × 9 columns. A type that can't hold the value (amount left as text, "
-        f"code read as an integer) makes the whole column wrong. Load average at start: {load:.1f}.\n",
+        "Generated files (bench/tables_data.py), 21 columns: `;`; codes with leading zeros (INSEE with 2A/2B, "
+        "postcode, SIRET, NAF, phone); Windows-1252 letters (Œ, €, ’); amounts with a decimal comma and thousands "
+        "separated by a space, U+00A0 or (UTF-8 only) U+202F; spaced integers; NA/-/empty nulls; a date column "
+        "mixing dd/mm/yyyy, yyyy-mm-dd and dd/mm/yy; a timestamp column mixing ISO and dd/mm/yyyy hh:mm; a long "
+        "quoted text with line breaks (LF and CRLF), `;` and doubled quotes every 10 rows; oui/non and "
+        "Oui/Non/empty. MB/s = input size / conversion time; peak RSS of the converting process; correct = cells "
+        "equal to the generator's truth (floats within 1e-12 relative, nulls where the truth is null), over all "
+        "rows × 21 columns. A type that can't hold the value (amount left as text, code read as an integer) "
+        f"makes the whole column wrong. Load average at start: {load:.1f}.\n",
     ]
     for label, src, size, enc in _files(work):
         rows, how = _generate(src, size, enc)
@@ -79,8 +82,6 @@ def run(out_dir: Path) -> str:
         lines.append("|---|---:|---:|---:|---:|---|")
         measured: list[tuple[str, dict[str, object], dict[str, int] | None]] = []
         for name, fn in CONTENDERS.items():
-            if fn.__name__ == "pandas_hand" and mb > pandas_max:
-                continue
             dest = work / f"out_{fn.__name__}.parquet"
             res = _run(fn.__name__, src, dest, enc)
             cells = tables_data.check(dest, rows) if res["error"] is None and dest.exists() else None
