@@ -111,7 +111,9 @@ def truth(start: int, n: int) -> pa.Table:
     deps = pa.array(DEPS).take(pa.array(p["dep"]))
     secs = p["secs"] - np.where(i % 2 == 1, p["secs"] % 60, 0)  # dd/mm/yyyy hh:mm rows have no seconds
     comment = np.where(i % 10 == 0, np.array(LONG_TEXTS, dtype=object)[(i // 10) % 8], None)
-    comment = np.where(i % 10 != 0, np.char.add("texte simple ", (i % 13).astype(str)).astype(object), comment)
+    comment = np.where(
+        i % 10 != 0, np.char.add("texte simple ", (i % 13).astype(str)).astype(object), comment
+    )
     return pa.table(
         {
             "id": pa.array(i + 1),

@@ -20,7 +20,7 @@ from harvester.normalise.dialect import Dialect
 from harvester.normalise.repair import RepairReader
 from harvester.normalise.throttle import Throttle
 
-READ_AHEAD = 3  # blocks Arrow may read ahead of the conversion (bounded memory)
+READ_AHEAD = 12  # blocks Arrow may read ahead of the conversion (bounded memory: 24 MiB with 2 MiB blocks)
 
 
 @dataclass
