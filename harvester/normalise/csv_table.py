@@ -222,7 +222,7 @@ class _Conversion:
         if batch is not None:
             self.uncast.append(batch)
             rows = sum(b.num_rows for b in self.uncast)
-            if rows < CAST_ROWS and sum(b.nbytes for b in self.uncast) < CAST_BYTES:
+            if rows < min(CAST_ROWS, ROW_GROUP_ROWS) and sum(b.nbytes for b in self.uncast) < CAST_BYTES:
                 return
         if not self.uncast:
             return
