@@ -45,8 +45,8 @@ def duckdb_hand(src: Path, dest: Path, encoding: str) -> None:
         f"""COPY (SELECT * REPLACE (
               CAST(replace(regexp_replace(montant, '{SPACES}', '', 'g'), ',', '.') AS DOUBLE) AS montant,
               CAST(regexp_replace(population, '{SPACES}', '', 'g') AS BIGINT) AS population,
-              CAST(coalesce(try_strptime(date, '%d/%m/%Y'), try_strptime(date, '%Y-%m-%d'),
-                            try_strptime(date, '%d/%m/%y')) AS DATE) AS date,
+              CAST(coalesce(try_strptime(date, '%d/%m/%y'), try_strptime(date, '%d/%m/%Y'),
+                            try_strptime(date, '%Y-%m-%d')) AS DATE) AS date,
               coalesce(try_strptime(date_maj, '%Y-%m-%dT%H:%M:%S'),
                        try_strptime(date_maj, '%d/%m/%Y %H:%M')) AS date_maj,
               actif = 'oui' AS actif,
