@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -80,6 +79,8 @@ def convert(source: str, output: str | None, max_bytes: int | None, as_json: boo
     from harvester.normalise.sniff import resource_kind
 
     kind = resource_kind(None, source if _is_url(source) else name) or "csv"
+    import tempfile
+
     fetched: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="harvester-convert-") as tmp:
         work = Path(tmp)
