@@ -12,15 +12,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
-
-import requests
 
 from harvester import USER_AGENT
 from harvester.errors import SourceError, TransientError
+
+if TYPE_CHECKING:  # requests is imported by the client itself: `harvester --help` does not pay for it
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,8 @@ class HttpClient:
         self.policy = policy or HttpPolicy()
         self.validators = validators
         self.cache_dir = cache_dir
+        import requests
+
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
         self.session.headers["Accept-Encoding"] = "gzip, deflate"
@@ -263,6 +265,8 @@ class HttpClient:
     ) -> Iterator[requests.Response]:
         """One request through the host's gate, counted; connection problems and retryable statuses become
         TransientError, and errors while the body is read too."""
+        import requests
+
         with self._gate(url, pol).slot():
             self.requests_sent += 1
             if source_id:
@@ -336,6 +340,8 @@ def parse_retry_after(value: str) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    from email.utils import parsedate_to_datetime  # only for the rare HTTP-date form (10 ms of imports)
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -369,6 +375,8 @@ def _read_limited(r: requests.Response, max_bytes: int, source_id: str | None) -
 
 def _read_head(r: requests.Response, n: int) -> bytes:
     """The first `n` bytes of an error body (for retry hints); never fails."""
+    import requests
+
     try:
         return next(r.iter_content(chunk_size=n), b"")[:n]
     except requests.RequestException:

@@ -132,3 +132,51 @@ def test_log_json_gives_one_json_line_per_event_for_cron(tmp_path: Path, portal:
     done = [e for e in events if e.get("event") == "source_done"]
     assert len(done) == 1 and done[0]["source_id"] == "demo" and done[0]["level"] == "info"
     assert "listed 30" in done[0]["msg"] and done[0]["run_id"]
+
+
+HEAVY = ("pyarrow", "pandas", "rdflib", "lxml", "pyoxigraph", "shapely", "requests")
+
+
+def _imported_by(tmp_path: Path, *args: str) -> set[str]:
+    """Top-level packages a fresh `harvester ARGS` process has imported when it exits."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom harvester.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    return set(proc.stdout.split())
+
+
+def test_help_and_validate_import_no_heavy_library(tmp_path: Path) -> None:
+    write_sources(
+        tmp_path,
+        [
+            {"id": "a", "type": "ckan", "url": "https://example.org", "schedule": "0 3 * * *"},
+            {"id": "b", "type": "udata", "url": "https://example.org"},
+            {"id": "c", "type": "opendatasoft", "url": "https://example.org"},
+        ],
+    )
+    assert not set(HEAVY) & _imported_by(tmp_path, "--help")
+    validate = _imported_by(tmp_path, "--config", str(tmp_path / "sources.yaml"), "validate")
+    assert "pydantic" in validate  # the config really was validated in that process
+    assert not set(HEAVY) & validate
+
+
+def test_lazy_registry_entries_resolve_to_their_type() -> None:
+    from harvester.connectors import REGISTRY, register
+
+    for name in REGISTRY:
+        assert REGISTRY[name].type == name
+    ckan = REGISTRY["ckan"]
+    assert register(ckan) is ckan  # registering the same class again is harmless
+
+    class Other(ckan):  # type: ignore[valid-type,misc]
+        pass
+
+    with pytest.raises(ValueError, match="registered twice"):
+        register(Other)

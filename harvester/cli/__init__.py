@@ -97,6 +97,9 @@ def _register_commands() -> None:
     from harvester.cli import publish_cmds
 
     publish_cmds.register(cli)
+    from harvester.cli import convert_cmds
+
+    convert_cmds.register(cli)
 
 
 _register_commands()

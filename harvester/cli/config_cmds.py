@@ -6,10 +6,7 @@ from typing import Any
 
 import click
 
-from harvester.catalog import read_snapshot_count
 from harvester.cli.context import Ctx, echo, pass_ctx, print_json
-from harvester.config import check_env
-from harvester.connectors import REGISTRY
 from harvester.errors import ConfigError
 
 
@@ -20,6 +17,8 @@ def validate(ctx: Ctx) -> None:
 
     Example: harvester --config sources.yaml validate
     """
+    from harvester.config import check_env
+
     cfg = ctx.config
     problems = check_env(cfg.sources)
     try:
@@ -41,6 +40,8 @@ def sources(ctx: Ctx, as_json: bool) -> None:
 
     Example: harvester sources --json
     """
+    from harvester.catalog import read_snapshot_count
+
     rows: list[dict[str, Any]] = []
     for s in ctx.config.sources:
         last = ctx.read_state.last_run(s.id, "harvest")
@@ -78,6 +79,8 @@ def sources(ctx: Ctx, as_json: bool) -> None:
 
 def connector_docs() -> list[dict[str, Any]]:
     """Connector types and their params, generated from the params models (also used for the README)."""
+    from harvester.connectors import REGISTRY
+
     out = []
     for name in sorted(REGISTRY):
         cls = REGISTRY[name]

@@ -7,14 +7,14 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from harvester.config import Config, load_config
-from harvester.http import HttpClient
-from harvester.leftovers import reclaim
-from harvester.state import StateStore
+if TYPE_CHECKING:  # imported on use: `harvester --help` loads no more than click
+    from harvester.config import Config
+    from harvester.http import HttpClient
+    from harvester.state import StateStore
 
 
 class JsonFormatter(logging.Formatter):
@@ -59,6 +59,8 @@ class Ctx:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from harvester.config import load_config
+
             self._config = load_config(Path(self.config_path))
         return self._config
 
@@ -72,6 +74,9 @@ class Ctx:
         if self._state is None or self._state.readonly:
             if self._state is not None:
                 self._state.close()
+            from harvester.leftovers import reclaim
+            from harvester.state import StateStore
+
             reclaim(self.data)
             self._state = StateStore(self.data / "state.sqlite")
         return self._state
@@ -80,10 +85,14 @@ class Ctx:
     def read_state(self) -> StateStore:
         """The state store for commands that only read: opened read-only (works on a full disk)."""
         if self._state is None:
+            from harvester.state import StateStore
+
             self._state = StateStore(self.data / "state.sqlite", readonly=True)
         return self._state
 
     def http_client(self) -> HttpClient:
+        from harvester.http import HttpClient
+
         return HttpClient(validators=self.state, cache_dir=self.data / "http-cache")
 
 

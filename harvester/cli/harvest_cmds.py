@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from harvester.catalog import read_snapshot_count
 from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
 from harvester.errors import ConfigError, SourceError, UsageError
-from harvester.harvest import RunReport, harvest_sources, make_connector
-from harvester.pipelines import PipelineConfig, load_pipelines
+
+if TYPE_CHECKING:  # the harvest machinery (pyarrow…) is imported by the commands that run it
+    from harvester.harvest import RunReport
+    from harvester.pipelines import PipelineConfig
 
 
 @click.command()
@@ -23,6 +24,8 @@ def check(ctx: Ctx, source_id: str, as_json: bool) -> None:
 
     Example: harvester check datasud
     """
+    from harvester.harvest import make_connector
+
     source = ctx.config.source(source_id)
     connector = make_connector(source, ctx.http_client())
     record = connector.check()
@@ -81,6 +84,8 @@ def harvest(ctx: Ctx, source_ids: tuple[str, ...], all_: bool, full: bool, as_js
 
 
 def run_with_progress(ctx: Ctx, ids: list[str], full: bool) -> RunReport:
+    from harvester.harvest import harvest_sources
+
     kwargs: dict[str, Any] = {
         "data_dir": ctx.data,
         "state": ctx.state,
@@ -155,6 +160,8 @@ def _when(run: dict[str, Any] | None) -> str:
 
 
 def _pipelines(ctx: Ctx) -> list[PipelineConfig]:
+    from harvester.pipelines import load_pipelines
+
     try:
         return list(load_pipelines(ctx.config, check_env=False).values())
     except ConfigError as exc:
@@ -172,6 +179,8 @@ def status(ctx: Ctx, as_json: bool) -> None:
 
     Example: harvester status --json
     """
+    from harvester.catalog import read_snapshot_count
+
     st = ctx.read_state
     sources: list[dict[str, Any]] = []
     for s in ctx.config.sources:

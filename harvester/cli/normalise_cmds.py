@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from harvester.cli.context import Ctx, finish, interactive, pass_ctx, print_json
 from harvester.cli.harvest_cmds import select_sources
-from harvester.normalise.stage import NormaliseReport, normalise_sources
+
+if TYPE_CHECKING:  # pyarrow and the readers are imported by the command that runs them
+    from harvester.normalise.stage import NormaliseReport
 
 
 @click.command()
@@ -43,6 +45,8 @@ def normalise(
 
     Example: harvester normalise datasud --workers 8
     """
+    from harvester.normalise.stage import normalise_sources
+
     ids = select_sources(ctx, source_ids, all_)
     kwargs: dict[str, Any] = {
         "data_dir": ctx.data,
@@ -65,6 +69,8 @@ def normalise(
 
 def _with_progress(ctx: Ctx, ids: list[str], kwargs: dict[str, Any]) -> NormaliseReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harvester.normalise.stage import normalise_sources
 
     with Progress(
         TextColumn("{task.description}"),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from harvester.cli.context import Ctx, finish, interactive, pass_ctx, print_json
 from harvester.errors import combine_exit_codes
-from harvester.pipelines import PipelineConfig, get_pipeline
-from harvester.publish import PublishReport, publish_pipeline
+
+if TYPE_CHECKING:  # the publisher (pyarrow, the CKAN client) is imported by the commands that run it
+    from harvester.pipelines import PipelineConfig
+    from harvester.publish import PublishReport
 
 
 def print_publish_summary(report: PublishReport) -> None:
@@ -47,6 +49,8 @@ def print_publish_summary(report: PublishReport) -> None:
 
 def publish_with_progress(ctx: Ctx, pipeline: PipelineConfig, **kw: Any) -> PublishReport:
     """publish_pipeline, with a progress bar of the writes when stderr is a terminal."""
+    from harvester.publish import publish_pipeline
+
     if not interactive():
         return publish_pipeline(pipeline, ctx.data, ctx.state, **kw)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -96,6 +100,8 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
 
     Example: CKAN_API_TOKEN=... harvester publish sud --dry-run
     """
+    from harvester.pipelines import get_pipeline
+
     p = get_pipeline(ctx.config, pipeline)
     report = publish_with_progress(ctx, p, dry_run=dry_run)
     if as_json:
@@ -125,6 +131,7 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
     Example: harvester run sud --no-normalise
     """
     from harvester.cli.harvest_cmds import print_summary, run_with_progress
+    from harvester.pipelines import get_pipeline
 
     p = get_pipeline(ctx.config, pipeline)
     harvest_report = run_with_progress(ctx, list(p.sources), full)

@@ -1,30 +1,66 @@
-"""Registry of connector types: an explicit dict of built-in classes, the same one a third party would use."""
+"""Registry of connector types: an explicit table of built-in classes, the same one a third party would use.
+
+Built-in entries are ``"module:Class"`` strings, imported the first time the type is used, so that the CLI
+(``--help``, ``validate`` of a config that only uses light connectors) never loads rdflib, lxml… for nothing.
+"""
 
 from __future__ import annotations
 
-from harvester.connectors.arcgis import ArcgisHubConnector
-from harvester.connectors.base import BaseConnector
-from harvester.connectors.ckan import CkanConnector
-from harvester.connectors.csw import CswConnector
-from harvester.connectors.dcat import DcatConnector
-from harvester.connectors.files import FilesConnector
-from harvester.connectors.opendatasoft import OpenDataSoftConnector
-from harvester.connectors.socrata import SocrataConnector
-from harvester.connectors.udata import UdataConnector
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
 from harvester.errors import ConfigError
 
-REGISTRY: dict[str, type[BaseConnector]] = {}
+if TYPE_CHECKING:
+    from harvester.connectors.base import BaseConnector
+
+
+class Registry(Mapping[str, "type[BaseConnector]"]):
+    """type name → connector class; an entry may be a class or a lazy ``"package.module:Class"`` string."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, type[BaseConnector] | str] = {}
+
+    def add(self, type_name: str, entry: type[BaseConnector] | str) -> None:
+        old = self._entries.get(type_name)
+        if old is not None and self._name(old) != self._name(entry):
+            raise ValueError(
+                f"connector type {type_name!r} registered twice ({self._name(old)}, {self._name(entry)})"
+            )
+        self._entries[type_name] = entry
+
+    @staticmethod
+    def _name(entry: type[BaseConnector] | str) -> str:
+        return entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"
+
+    def __getitem__(self, type_name: str) -> type[BaseConnector]:
+        entry = self._entries[type_name]
+        if isinstance(entry, str):
+            module, _, attr = entry.partition(":")
+            entry = getattr(importlib.import_module(module), attr)
+            assert not isinstance(entry, str)
+            self._entries[type_name] = entry
+        return entry
+
+    def __contains__(self, type_name: object) -> bool:
+        return type_name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+REGISTRY = Registry()
 
 
 def register(cls: type[BaseConnector]) -> type[BaseConnector]:
     """Add a connector class; a duplicate type is an error."""
     if not cls.type:
         raise ValueError(f"{cls.__name__} has no `type`")
-    if cls.type in REGISTRY and REGISTRY[cls.type] is not cls:
-        raise ValueError(
-            f"connector type {cls.type!r} registered twice ({REGISTRY[cls.type].__name__}, {cls.__name__})"
-        )
-    REGISTRY[cls.type] = cls
+    REGISTRY.add(cls.type, cls)
     return cls
 
 
@@ -37,12 +73,12 @@ def get_connector_class(type_name: str) -> type[BaseConnector]:
         ) from None
 
 
-# Built-in connectors: one line each.
-register(CkanConnector)
-register(OpenDataSoftConnector)
-register(UdataConnector)
-register(ArcgisHubConnector)
-register(SocrataConnector)
-register(FilesConnector)
-register(DcatConnector)
-register(CswConnector)
+# Built-in connectors: one line each (imported on first use).
+REGISTRY.add("ckan", "harvester.connectors.ckan:CkanConnector")
+REGISTRY.add("opendatasoft", "harvester.connectors.opendatasoft:OpenDataSoftConnector")
+REGISTRY.add("udata", "harvester.connectors.udata:UdataConnector")
+REGISTRY.add("arcgis", "harvester.connectors.arcgis:ArcgisHubConnector")
+REGISTRY.add("socrata", "harvester.connectors.socrata:SocrataConnector")
+REGISTRY.add("files", "harvester.connectors.files:FilesConnector")
+REGISTRY.add("dcat", "harvester.connectors.dcat:DcatConnector")
+REGISTRY.add("csw", "harvester.connectors.csw:CswConnector")

@@ -17,6 +17,17 @@ _BOOLS = pa.array(rules.TRUE_TOKENS + rules.FALSE_TOKENS)
 MAX_EXAMPLES = 5
 
 
+def _spellings(token: str) -> list[str]:
+    """Every upper/lower-case spelling of a null token ("na" → na, nA, Na, NA)."""
+    out = [""]
+    for ch in token:
+        out = [o + c for o in out for c in dict.fromkeys((ch.lower(), ch.upper()))]
+    return out
+
+
+_NULL_SPELLINGS = pa.array(sorted({s for t in rules.NULL_TOKENS for s in _spellings(t)}))
+
+
 @dataclass
 class CastResult:
     """The typed array, or why it could not be made (``bad``: a few cells that do not fit)."""
@@ -46,6 +57,14 @@ def clean(values: pa.Array) -> pa.Array:
     return pc.if_else(is_null, pa.scalar(None, pa.string()), trimmed)
 
 
+def quick_clean(values: pa.Array) -> pa.Array:
+    """clean() for cells that need no trimming: the null tokens, in their usual spellings (NA, na, Na, N/A…),
+    become nulls. Cheap (no trimming, no lower-casing); a cell it leaves dirty makes the cast fail, and the
+    caller then takes the careful path (clean())."""
+    tokens = pc.is_in(values, value_set=_NULL_SPELLINGS)
+    return pc.if_else(tokens, pa.scalar(None, pa.string()), values) if _any(tokens) else values
+
+
 def cast_column(values: pa.Array, plan: ColumnPlan) -> CastResult:
     """Cast one text column (a string Array) as the plan says; a cell that does not fit makes it fail."""
     if plan.kind == "string":
@@ -62,13 +81,20 @@ def cast_column(values: pa.Array, plan: ColumnPlan) -> CastResult:
 
 
 def _strip_thousands(values: pa.Array, plan: ColumnPlan) -> CastResult:
-    """Remove the thousands separators, after checking that they really group digits by three."""
+    """Remove the thousands separators, after checking that they really group digits by three.
+
+    Literal searches and replacements, one per separator found in the batch: several times faster than one
+    regular expression over every cell."""
     if not plan.thousands:
         return CastResult(values)
-    chars = "".join("\\." if c == "." else c for c in plan.thousands)
-    has_sep = pc.match_substring_regex(values, f"[{chars}]")
-    if not _any(has_sep):
+    found = [(c, pc.match_substring(values, c)) for c in plan.thousands]
+    found = [(c, mask) for c, mask in found if _any(mask)]
+    if not found:
         return CastResult(values)
+    has_sep = found[0][1]
+    for _, mask in found[1:]:
+        has_sep = pc.or_(has_sep, mask)
+    chars = "".join("\\." if c == "." else c for c in plan.thousands)
     mark = "\\." if plan.decimal == "." else ","
     grouped = rf"^[+-]?\d{{1,3}}([{chars}]\d{{3}})+({mark}\d+)?([eE][+-]?\d+)?$"
     if plan.kind == "float" and plan.decimal == "." and "," in plan.thousands:
@@ -76,21 +102,22 @@ def _strip_thousands(values: pa.Array, plan: ColumnPlan) -> CastResult:
     wrong = pc.and_(has_sep, pc.invert(pc.match_substring_regex(values, grouped)))
     if _any(wrong):
         return _fail(values, wrong, "separator that does not group thousands")
-    return CastResult(pc.replace_substring_regex(values, f"[{chars}]", ""))
+    out = values
+    for c, _ in found:
+        out = pc.replace_substring(out, c, "")
+    return CastResult(out)
 
 
 def _cast_int(values: pa.Array, plan: ColumnPlan) -> CastResult:
-    try:
-        out = pc.cast(values, pa.int64())
-        src = values
-    except pa.ArrowInvalid:
+    src = quick_clean(values)
+    out = _try_cast(_strip_or_none(src, plan), pa.int64())
+    if out is None:  # a cell needs trimming, an unusual null spelling, or does not fit: the careful path
         src = clean(values)
         stripped = _strip_thousands(src, plan)
         if stripped.array is None:
             return stripped
-        try:
-            out = pc.cast(stripped.array, pa.int64())
-        except pa.ArrowInvalid:
+        out = _try_cast(stripped.array, pa.int64())
+        if out is None:
             return _fail(
                 src, pc.invert(pc.match_substring_regex(stripped.array, rules.INT)), "not an integer"
             )
@@ -106,30 +133,40 @@ def _cast_float(values: pa.Array, plan: ColumnPlan) -> CastResult:
     if other not in plan.thousands and _any(pc.match_substring(values, other)):
         # "1.5" in a decimal-comma column (or "1,5" in a decimal-point one): ambiguous, let inference decide
         return _fail(values, pc.match_substring(values, other), f"unexpected {other!r}")
-    src = values
-    try:
-        text = _to_dot(src, plan)
-        if text is None:
-            raise pa.ArrowInvalid("thousands")
-        return CastResult(pc.cast(text, pa.float64()))
-    except pa.ArrowInvalid:
-        src = clean(values)
+    out = _try_cast(_dot(_strip_or_none(quick_clean(values), plan), plan), pa.float64())
+    if out is not None:
+        return CastResult(out)
+    src = clean(values)  # the careful path
     stripped = _strip_thousands(src, plan)
     if stripped.array is None:
         return stripped
-    text = pc.replace_substring(stripped.array, ",", ".") if plan.decimal == "," else stripped.array
-    try:
-        return CastResult(pc.cast(text, pa.float64()))
-    except pa.ArrowInvalid:
+    text = _dot(stripped.array, plan)
+    assert text is not None
+    out = _try_cast(text, pa.float64())
+    if out is None:
         number = r"^[+-]?(\d+|\d*\.\d+)([eE][+-]?\d+)?$"
         return _fail(src, pc.invert(pc.match_substring_regex(text, number)), "not a number")
+    return CastResult(out)
 
 
-def _to_dot(values: pa.Array, plan: ColumnPlan) -> pa.Array | None:
-    stripped = _strip_thousands(values, plan)
-    if stripped.array is None:
+def _strip_or_none(values: pa.Array, plan: ColumnPlan) -> pa.Array | None:
+    return _strip_thousands(values, plan).array
+
+
+def _dot(values: pa.Array | None, plan: ColumnPlan) -> pa.Array | None:
+    if values is None or plan.decimal != ",":
+        return values
+    return pc.replace_substring(values, ",", ".")
+
+
+def _try_cast(values: pa.Array | None, to: pa.DataType) -> pa.Array | None:
+    """The cast, or None when a cell does not fit (None in, None out)."""
+    if values is None:
         return None
-    return pc.replace_substring(stripped.array, ",", ".") if plan.decimal == "," else stripped.array
+    try:
+        return pc.cast(values, to)
+    except pa.ArrowInvalid:
+        return None
 
 
 def _cast_bool(values: pa.Array) -> CastResult:

@@ -155,48 +155,79 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
     if reuse and dl.sha256 == prev.sha256:
         _unchanged(unit, out)
         return
-    path, kind = raw, sniff_kind(raw, unit.kind, url=unit.url)
+    dest = data_dir / unit.table_path
+    convert_file(
+        raw,
+        dest,
+        work,
+        kind=unit.kind,
+        url=unit.url,
+        max_bytes=unit.policy.max_bytes,
+        zip_limits=unit.zip_limits,
+        out=out,
+    )
+    out.table_path, out.schema_hash = unit.table_path, schema_hash(out.columns or [])
+    out.status = "ok"
+
+
+def convert_file(
+    src: Path,
+    dest: Path,
+    work: Path,
+    *,
+    kind: str,
+    url: str,
+    max_bytes: int | None = None,
+    zip_limits: ZipLimits | None = None,
+    out: ResourceOutcome | None = None,
+) -> ResourceOutcome:
+    """Read one file whatever it is (CSV/TSV, XLSX/XLS/ODS, JSON, GeoJSON, a ZIP holding one) into typed
+    (Geo)Parquet at ``dest``; ``kind`` is the declared kind (the bytes decide), ``work`` a scratch folder.
+    Fills (and returns) ``out``: rows, columns, what was detected, warnings. Raises RecordError."""
+    out = out or ResourceOutcome(dest.stem, "", url, "failed")
+    path, kind = src, sniff_kind(src, kind, url=url)
     if kind == "zip":
-        member = extract_table_member(raw, work, unit.zip_limits, url=unit.url)
+        member = extract_table_member(src, work, zip_limits or ZipLimits(), url=url)
         out.detected["archive_member"] = member.name
         if member.others:
             out.warnings.append(
                 f"ZIP: converted {member.name!r} (largest table); not converted: {', '.join(member.others)}"
             )
         path = member.path
-        kind = sniff_kind(path, EXTENSION_KINDS.get(path.suffix, "csv"), url=unit.url)
+        kind = sniff_kind(path, EXTENSION_KINDS.get(path.suffix, "csv"), url=url)
         if kind == "zip":
-            raise RecordError(f"ZIP member {member.name!r} is itself an archive (not opened)", url=unit.url)
+            raise RecordError(f"ZIP member {member.name!r} is itself an archive (not opened)", url=url)
     out.detected["kind"] = kind
     staged = work / "table.parquet"
-    _convert(kind, path, staged, unit, out)
-    dest = data_dir / unit.table_path
+    _convert(kind, path, staged, url, max_bytes, out)
     rows, plan = write_with_geometry(staged, dest)
     if plan is not None:
         out.detected["geometry"] = plan.describe()
     out.columns = file_columns(dest)
-    out.rows, out.table_path, out.schema_hash = rows, unit.table_path, schema_hash(out.columns)
-    out.status = "ok"
+    out.rows = rows
+    return out
 
 
-def _convert(kind: str, path: Path, staged: Path, unit: ResourceUnit, out: ResourceOutcome) -> None:
+def _convert(
+    kind: str, path: Path, staged: Path, url: str, max_bytes: int | None, out: ResourceOutcome
+) -> None:
     if kind == "csv":
         from harvester.normalise.csv_table import convert_csv
 
-        res = convert_csv(path, staged, max_bytes=unit.policy.max_bytes)
+        res = convert_csv(path, staged, max_bytes=max_bytes)
         out.warnings.extend(res.warnings)
         out.detected.update({k: v for k, v in dict(res.detected).items() if k != "kind"})
     elif kind == "spreadsheet":
         from harvester.normalise.infer import infer_and_cast
         from harvester.normalise.spreadsheet import read_spreadsheet
 
-        table, warnings = read_spreadsheet(path, url=unit.url)
+        table, warnings = read_spreadsheet(path, url=url)
         out.warnings.extend(warnings)
         _write(infer_and_cast(table), staged)
     elif kind in ("json", "geojson"):
-        _convert_json(path, staged, unit, out)
+        _convert_json(path, staged, url, out)
     else:
-        raise RecordError(f"no reader for {kind!r}", url=unit.url)
+        raise RecordError(f"no reader for {kind!r}", url=url)
 
 
 def _write(table: pa.Table, staged: Path, *, geometry: str | None = None, crs_known: bool = True) -> None:
@@ -205,15 +236,15 @@ def _write(table: pa.Table, staged: Path, *, geometry: str | None = None, crs_kn
         sink.close()
 
 
-def _convert_json(path: Path, staged: Path, unit: ResourceUnit, out: ResourceOutcome) -> None:
+def _convert_json(path: Path, staged: Path, url: str, out: ResourceOutcome) -> None:
     from harvester.normalise.jsontable import GEOMETRY, iter_json_batches, json_schema, scan_json
 
-    layout = scan_json(path, url=unit.url)
+    layout = scan_json(path, url=url)
     out.detected["records"] = layout.prefix
     schema = json_schema(layout)
     geometry = GEOMETRY if layout.geojson else None
     with ParquetSink(staged, schema, geometry_column=geometry, crs_known=layout.crs_known) as sink:
-        for batch in iter_json_batches(path, layout, url=unit.url):
+        for batch in iter_json_batches(path, layout, url=url):
             sink.write(batch)
         sink.close()
     has_text = any(pa.types.is_string(f.type) for f in schema)
