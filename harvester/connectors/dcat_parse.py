@@ -247,6 +247,13 @@ def map_dataset(
             res = replace(res, format=m.group(1))  # the export name is more precise than the media type
         if res is not None:
             resources.setdefault((res.url, res.remote_id), res)
+    urls = {url for url, _rid in resources}
+    for doc in F.documents(graph, node):
+        if doc.url not in urls:  # a page already listed as a distribution stays a distribution
+            urls.add(doc.url)
+            resources[(doc.url, doc.remote_id)] = doc
+    if contact := F.contact_name(graph, node):
+        extras["contact_name"] = contact
     landing = text_or_uri(graph, first(graph, node, DCAT.landingPage))
     uri = str(node) if uri_ok and str(node).startswith(("http://", "https://")) else None
     return DatasetRecord(
@@ -254,7 +261,7 @@ def map_dataset(
         remote_id=remote_id,
         title=title,
         name=name,
-        description=best_literal(graph, node, DCT.description),
+        description=F.description(graph, node),
         landing_page=landing,
         remote_url=landing or uri,
         publisher=F.publisher(graph, node),
