@@ -3,13 +3,17 @@ spellings, licences of the distributions, dct:hasPart / foaf:page documents. Rea
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from harvester.connectors.dcat import DcatConnector, DcatParams
+from harvester.errors import SourceError
 from harvester.http import HttpClient
 from harvester.licenses import normalise_license
 from harvester.records import DatasetRecord
-from tests.fixture_server import FixtureServer
+from tests.fixture_server import FixtureServer, Reply
 
 
 def harvest(
@@ -95,3 +99,82 @@ def test_unknown_dataset_licence_link_gives_way_to_the_distributions() -> None:
     (rec,) = records_from_graph(graph, "s", lambda *a: None)
     assert rec.license_raw == "http://publications.europa.eu/resource/authority/licence/CC_BY_4_0"
     assert normalise_license(rec.license_raw) == "cc-by-4.0"
+
+
+# --- JSON-LD with remote contexts, DCAT-US data.json -------------------------------------------------------------
+
+
+def test_dcat_us_data_json_with_its_remote_context(server: FixtureServer, http: HttpClient) -> None:
+    """udata's `test_harvest_literal_spatial` payload (Évian ArcGIS Hub `data.json`, `@context` = the DCAT-US 1.1
+    URL): read through the shipped context, never fetched; udata asserts 8 datasets keyed on the identifier."""
+    recs = harvest(server, http, "/data.json", "arcgis/hub/evian_arcgis_hub_data_json.json")
+    assert len(recs) == 8 and all(r.startswith("https://www.arcgis.com/home/item.html?id=") for r in recs)
+    assert all(not req.path.endswith(".jsonld") for req in server.requests)  # no context request, ever
+    bins = recs["https://www.arcgis.com/home/item.html?id=cb6aa94ccb21492396e799d1ad282c02&sublayer=8"]
+    assert bins.title == "poubelles" and bins.publisher == "Ville d'Evian-les-Bains"
+    assert bins.description == "Emplacement et description des poubelles à Evian-les-Bains"
+    assert bins.keywords == ("environnement",)
+    assert bins.spatial == "6.5658,46.3835,6.6141,46.4047"
+    assert normalise_license(bins.license_raw) == "lov2"  # the HTML blob citing Licence Etalab
+    assert {r.format for r in bins.resources} >= {"CSV", "GeoJSON", "KML"}
+    sublayer5 = recs["https://www.arcgis.com/home/item.html?id=f6565516d1354383b25793e630cf3f2b&sublayer=5"]
+    assert sublayer5.spatial == "6.5735,46.3912,6.6069,46.4028"  # udata: the same box, as a MultiPolygon
+
+
+def test_dcat_us_data_json_without_context(server: FixtureServer, http: HttpClient) -> None:
+    """The DCAT-US 1.1 sample catalogue of project-open-data (no `@context`): it used to give "ok, 0 datasets"."""
+    recs = harvest(server, http, "/data.json", "dcat/dcat-us-pod/catalog-sample.json")
+    assert sorted(recs) == [
+        "http://dx.doi.org/10.7927/H45X26V8",
+        "http://dx.doi.org/10.7927/H49P2ZKM",
+        "http://dx.doi.org/10.7927/H4K64G12",
+    ]
+    widgets = recs["http://dx.doi.org/10.7927/H45X26V8"]
+    assert widgets.title == "U.S. Widget Manufacturing Statistics"
+    assert widgets.publisher == "Widget Services"
+    assert widgets.contact_email == "jane.doe@agency.gov" and widgets.extras["contact_name"] == "Jane Doe"
+    assert widgets.keywords == ("factory", "manufacturing", "widget")
+    assert sorted(r.url for r in widgets.resources) == [
+        "http://www.agency.gov/feeds/widgets-all.json",
+        "https://data.agency.gov/api/widgets-statistics/",
+        "https://data.agency.gov/datasets/widgets-statistics/widgets-all.zip",
+        "https://data.agency.gov/datasets/widgets-statistics/widgets.csv",
+    ]
+    assert {r.media_type for r in widgets.resources} == {
+        "text/csv",
+        "application/zip",
+        "application/json",
+        None,
+    }
+
+
+def test_dcat_ap3_example_with_remote_type_scoped_context(server: FixtureServer, http: HttpClient) -> None:
+    """A SEMIC DCAT-AP 3 example: remote `@context` with JSON-LD 1.1 type-scoped terms (`inSeries`)."""
+    recs = harvest(
+        server,
+        http,
+        "/series.jsonld",
+        "dcat/semiceu-dcat-ap3/example-bee-population-dataset-series-combined.jsonld",
+    )
+    series = "https://data.gov.gr/id/datasetseries/BeePopulation"
+    assert recs[series].extras["dcat_type"] == "DatasetSeries" and recs[series].title == "Bee population"
+    y2022 = recs["https://data.gov.gr/id/dataset/BeePopulation2022"]
+    assert y2022.title == "Bee population 2022 in the region of Thessaloniki"
+    assert y2022.extras["in_series"] == series  # only read when the type-scoped context is applied
+    assert y2022.issued == datetime(2022, 3, 1, tzinfo=UTC)
+    assert y2022.modified == datetime(2022, 3, 20, tzinfo=UTC)
+    # the dataset served only by the data service is not a catalogue dataset (udata's rule)
+    assert "https://data.gov.gr/id/dataset/BeePopulationLive" not in recs
+
+
+def test_unknown_remote_context_is_refused_naming_it(server: FixtureServer, http: HttpClient) -> None:
+    server.route("/ctx.jsonld", '{"@context": {"title": "http://purl.org/dc/terms/title"}}')
+    doc = f'{{"@context": "{server.url}/ctx.jsonld", "@id": "http://x/d", "title": "T"}}'
+    server.route("/cat.jsonld", Reply(200, doc, content_type="application/ld+json"))
+    conn = DcatConnector("dcat-test", server.url + "/cat.jsonld", DcatParams(), http)
+    with pytest.raises(SourceError) as err:
+        list(conn.list_datasets())
+    msg = str(err.value)
+    assert f"remote @context '{server.url}/ctx.jsonld'" in msg and "never fetched" in msg
+    assert "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld" in msg  # what is read offline
+    assert [r.path for r in server.requests] == ["/cat.jsonld"]
