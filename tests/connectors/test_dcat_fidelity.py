@@ -178,3 +178,14 @@ def test_unknown_remote_context_is_refused_naming_it(server: FixtureServer, http
     assert f"remote @context '{server.url}/ctx.jsonld'" in msg and "never fetched" in msg
     assert "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld" in msg  # what is read offline
     assert [r.path for r in server.requests] == ["/cat.jsonld"]
+
+
+def test_schema_org_context_is_read_offline() -> None:
+    from rdflib import RDF, URIRef
+
+    from harvester.connectors.jsonld_contexts import parse_jsonld
+
+    doc = b'{"@context": "https://schema.org/", "@id": "http://x/d", "@type": "Dataset", "name": "D"}'
+    graph = parse_jsonld(doc, "http://x/page")
+    assert (URIRef("http://x/d"), RDF.type, URIRef("http://schema.org/Dataset")) in graph
+    assert str(graph.value(URIRef("http://x/d"), URIRef("http://schema.org/name"))) == "D"
