@@ -1,5 +1,6 @@
 """The `csw` connector on the other ISO encodings the peers read: ISO 19115-3 (`mdb:MD_Metadata`, GeoNetwork 4;
-OWSLib's metawal record) and the Swiss profile (`che:CHE_MD_Metadata`; ckanext-geocat's records).
+OWSLib's metawal record), the Swiss profile (`che:CHE_MD_Metadata`; ckanext-geocat's records), and a Dutch
+licence constraint (OWSLib's DOV record).
 
 The records are real and unchanged; only the GetRecordsResponse envelope around them is written here.
 """
@@ -102,3 +103,15 @@ def test_swiss_che_profile_is_read_as_iso19139(server: FixtureServer, http: Http
     assert "http://data.geo.admin.ch/ch.bafu.laerm-bahnlaerm_nacht/data.zip" in urls
     assert "http://map.bafu.admin.ch/" in urls and len(night.resources) == 6
     assert night.spatial and '"Polygon"' in night.spatial
+
+
+def test_licence_named_in_dutch(server: FixtureServer, http: HttpClient) -> None:
+    """OWSLib's DOV record (test_iso_parsing): the licence is the Dutch constraint naming the "Modellicentie"."""
+    (rec,) = harvest(server, http, ("owslib-dov/csw_dov_getrecordbyid.xml",)).values()
+    assert rec.title == "Grondwatermeetnetten"
+    assert rec.license_raw == (
+        "Data beschikbaar voor hergebruik volgens de Modellicentie Gratis Hergebruik. Toelichting beschikbaar op "
+        "https://www.dov.vlaanderen.be/page/gebruiksvoorwaarden-dov-services"
+    )
+    assert rec.extras["resource_identifier"] == "A64F073B-9FBE-91DD-36FDE7462BBAFA61"
+    assert rec.issued == datetime(2002, 5, 22, tzinfo=UTC)  # publication date
