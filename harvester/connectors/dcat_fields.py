@@ -123,11 +123,20 @@ _EMAIL_PREDS = (VCARD.hasEmail, VCARD.email, SCHEMA.email, FOAF.mbox)
 
 
 def contact_points(graph: Graph, node: Node) -> list[Node]:
-    """dcat:contactPoint, else the other spellings found in the field (adms:contactPoint, schema:contactPoint)."""
+    """dcat:contactPoint, else the other spellings found in the field (adms:contactPoint, schema:contactPoint), in a
+    stable order: URIs first, then blank nodes by their address and name (blank node ids change between parses)."""
     for pred in _CONTACT_PREDS:
-        cps = sorted(graph.objects(node, pred), key=str)
+        cps = list(graph.objects(node, pred))
         if cps:
-            return cps
+            return sorted(
+                cps,
+                key=lambda cp: (
+                    not isinstance(cp, URIRef),
+                    str(cp) if isinstance(cp, URIRef) else "",
+                    _cp_email(graph, cp) or "",
+                    _cp_name(graph, cp) or "",
+                ),
+            )
     return []
 
 
@@ -144,23 +153,35 @@ def _mail(graph: Graph, value: Node) -> str | None:
     return text if "@" in text else None
 
 
+def _cp_email(graph: Graph, cp: Node) -> str | None:
+    for pred in _EMAIL_PREDS:
+        for value in sorted(graph.objects(cp, pred), key=str):
+            if mail := _mail(graph, value):
+                return mail
+    return None
+
+
+def _cp_name(graph: Graph, cp: Node) -> str | None:
+    """vcard:fn (or another label), else the name of its vcard:org (GeoDCAT-AP)."""
+    if name := label(graph, cp) or best_literal(graph, cp, SCHEMA.name):
+        return name
+    return next(
+        (n for org in sorted(graph.objects(cp, VCARD.org), key=str) if (n := label(graph, org))), None
+    )
+
+
+def contact(graph: Graph, node: Node) -> tuple[str | None, str | None]:
+    """(name, e-mail) of one contact point: the first, in a stable order, that has an address (vcard:hasEmail IRI
+    or literal, vcard:email, schema:email, foaf:mbox), else the first that has a name."""
+    cps = contact_points(graph, node)
+    for cp in cps:
+        if mail := _cp_email(graph, cp):
+            return _cp_name(graph, cp), mail
+    return next(((n, None) for cp in cps if (n := _cp_name(graph, cp))), (None, None))
+
+
 def email(graph: Graph, node: Node) -> str | None:
-    """The first e-mail address of a contact point (vcard:hasEmail IRI or literal, vcard:email, schema:email,
-    foaf:mbox), in a stable order."""
-    for cp in contact_points(graph, node):
-        for pred in _EMAIL_PREDS:
-            for value in sorted(graph.objects(cp, pred), key=str):
-                if mail := _mail(graph, value):
-                    return mail
-    return None
-
-
-def contact_name(graph: Graph, node: Node) -> str | None:
-    """vcard:fn (or another label) of the first contact point that has one."""
-    for cp in contact_points(graph, node):
-        if name := label(graph, cp) or best_literal(graph, cp, SCHEMA.name):
-            return name
-    return None
+    return contact(graph, node)[1]
 
 
 def description(graph: Graph, node: Node) -> str | None:

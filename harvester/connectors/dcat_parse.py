@@ -212,8 +212,9 @@ def map_dataset(
         if doc.url not in urls:  # a page already listed as a distribution stays a distribution
             urls.add(doc.url)
             resources[(doc.url, doc.remote_id)] = doc
-    if contact := F.contact_name(graph, node):
-        extras["contact_name"] = contact
+    contact_name, contact_email = F.contact(graph, node)
+    if contact_name:
+        extras["contact_name"] = contact_name
     landing = text_or_uri(graph, first(graph, node, DCAT.landingPage))
     uri = str(node) if uri_ok and str(node).startswith(("http://", "https://")) else None
     return DatasetRecord(
@@ -225,7 +226,7 @@ def map_dataset(
         landing_page=landing,
         remote_url=landing or uri,
         publisher=F.publisher(graph, node),
-        contact_email=F.email(graph, node),
+        contact_email=contact_email,
         keywords=F.keywords(graph, node),
         themes=F.themes(graph, node),
         license_raw=F.licence(graph, node, dists),

@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
 from harvester.connectors.csw import CswConnector, CswParams
 from harvester.http import HttpClient
 from harvester.records import DatasetRecord
-from tests.fixture_server import FixtureServer, Reply
+from tests.fixture_server import FixtureServer, Reply, Request
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "csw"
 ENDPOINT = "/geonetwork/srv/eng/csw"
@@ -115,3 +116,31 @@ def test_licence_named_in_dutch(server: FixtureServer, http: HttpClient) -> None
     )
     assert rec.extras["resource_identifier"] == "A64F073B-9FBE-91DD-36FDE7462BBAFA61"
     assert rec.issued == datetime(2002, 5, 22, tzinfo=UTC)  # publication date
+
+
+@pytest.mark.parametrize("schema", ["dcat", "geodcatap"])
+def test_paged_csw_dcat_abstracts_and_contacts(server: FixtureServer, http: HttpClient, schema: str) -> None:
+    """udata's `test_geonetwork` payloads (Geo2France, GeoNetwork 4 CSW with DCAT output, pages 1, 3, 5): six
+    datasets, descriptions from `dct:abstract`, contact e-mails from the vCard contact points."""
+    pages = {s: (FIXTURES / f"geo2france-dcat/{schema}-page-{s}.xml").read_bytes() for s in (1, 3, 5)}
+
+    def handler(req: Request) -> Reply:
+        start = int(etree.fromstring(req.body).get("startPosition", "1"))
+        return Reply(200, pages[start], content_type="application/xml")
+
+    server.route(ENDPOINT, handler)
+    conn = CswConnector("csw-test", server.url + ENDPOINT, CswParams(output_schema="dcat"), http)
+    recs = list(conn.list_datasets())
+    assert conn.record_errors == [] and len(server.requests) == 3
+    assert len(recs) == 6  # udata: len(job.items) == 6
+    assert all(r.description for r in recs)  # GeoNetwork writes dct:abstract only
+    by_identifier = {r.extras["dct_identifier"]: r for r in recs}
+    insee = by_identifier["https://www.geo2france.fr/insee/partmenage5ans"]
+    assert insee.description and insee.description.startswith(
+        "Part des ménages présents depuis 5 ans ou plus dans leur logement actuel"
+    )
+    assert insee.contact_email == "contact@geo2france.fr"
+    assert insee.issued == datetime(2020, 9, 22, tzinfo=UTC)
+    several = by_identifier["0ae299e7-10d6-4290-944e-c6c62e2aeabf"]
+    # two contact points (udata lists both, Géo2France and Odema): one is kept, in a stable order
+    assert (several.extras["contact_name"], several.contact_email) == ("Géo2France", "contact@geo2france.fr")
