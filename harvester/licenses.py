@@ -36,9 +36,32 @@ _DICT_KEYS: tuple[str, ...] = (
     "license",
 )
 _URL_SUFFIXES = re.compile(r"/(legalcode(\.[a-z-]+)?|deed(\.[a-z-]+)?|summary|index\.html?)$")
-# word spellings folded to one form before comparing (after accents and case are folded)
+# word spellings folded to one form before comparing (after accents and case are folded). The European portals
+# name licences in their own languages: licence/license (en, fr), licentie (nl), Lizenz (de), licencia (es),
+# licenza (it), licença (pt), licencja (pl), licens (sv, da, no), lisenssi (fi); CC terms likewise
+# (Namensnennung, Naamsvermelding, Reconocimiento, Atribución, Attribuzione, Atribuição, Erkännande).
 _WORD_FOLDS = (
-    (re.compile(r"\blicen[cs]es?\b"), "license"),
+    (
+        re.compile(
+            r"\b(?:licen[cs]es?|licenties?|lizenz(?:en)?|licencias?|licenzas?|licenze|licencas?|licencj[ae]"
+            r"|licens(?:en|er)?|lisenssi)\b"
+        ),
+        "license",
+    ),
+    (
+        re.compile(
+            r"\b(?:namensnennung|naamsvermelding|reconocimiento|atribucion|attribuzione|atribuicao"
+            r"|erkannande|nimea)\b"
+        ),
+        "attribution",
+    ),
+    (
+        re.compile(
+            r"\b(?:weitergabe unter gleichen bedingungen|gelijk delen|compartir ?igual|condividi allo stesso"
+            r" modo|compartilha ?igual|dela lika)\b"
+        ),
+        "sharealike",
+    ),
     (re.compile(r"\bshare\s+alike\b"), "sharealike"),
     (re.compile(r"\bno\s*deriv(?:ative)?s\b|\bnoderivatives\b"), "noderivs"),
     (re.compile(r"\bnon\s*commercial\b"), "noncommercial"),

@@ -4,8 +4,8 @@ The whole catalogue comes in one JSON document, fetched conditionally (ETag / La
 feed costs one small round trip. Identity is the ArcGIS item id plus the layer: `identifier` is
 `https://www.arcgis.com/home/item.html?id=<32-hex>&sublayer=<n>` and one item fans out into one dataset per
 layer, so the remote id is `<item id>_<layer>` (the Hub's own dataset id, as in its `/maps/<id>_<n>` pages).
-Quirks handled: `license` and `description` are HTML blobs (the licence is reduced to its text; the HTML stays in
-`raw`), `spatial` and `theme` may be `""`, `contactPoint.hasEmail` may not be an address. `since` is applied on
+Quirks handled: `license` and `description` are HTML blobs (the licence is reduced to its text, the description to
+text with its paragraphs; the HTML stays in `raw`), `spatial` and `theme` may be `""`, `contactPoint.hasEmail` may not be an address. `since` is applied on
 the client (the feed's `updated` parameter is undocumented).
 """
 
@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import Field
 
 from harvester.connectors.base import BaseConnector, Params
+from harvester.connectors.html_text import html_to_text as description_text
 from harvester.dates import parse_datetime
 from harvester.errors import SourceError
 from harvester.records import DatasetRecord, ResourceRef
@@ -113,7 +114,7 @@ class ArcgisHubConnector(BaseConnector):
             remote_id=remote_id,
             name=remote_id,
             title=title,
-            description=_text(item.get("description")) or None,
+            description=description_text(_text(item.get("description"))) or None,
             landing_page=landing,
             remote_url=landing,
             publisher=(_text(publisher.get("name")) if isinstance(publisher, dict) else _text(publisher))

@@ -1,10 +1,11 @@
-"""ISO 19139 (`gmd:MD_Metadata`) → DatasetRecord: the mapping used by the `csw` connector.
+"""ISO 19139 (`gmd:MD_Metadata`, Swiss `che:CHE_MD_Metadata`) and ISO 19115-3 (`mdb:MD_Metadata`) →
+DatasetRecord: the mapping used by the `csw` connector. Where each field lives in either encoding: `iso_paths`.
 
 Field choices (INSPIRE / Géo-IDE / GeoNetwork practice):
-- identity: `gmd:fileIdentifier` (also kept as `extras["file_identifier"]`, the cross-source merge key);
-- title / description: citation title / abstract of the first identification (data or service);
+- identity: `gmd:fileIdentifier` / `mdb:metadataIdentifier` code (also kept as `extras["file_identifier"]`, the cross-source merge key);
+- title / description: citation title / abstract of the first identification (data or service), HTML as text;
 - issued: citation date of type publication (else creation); modified: the latest of the revision date and the
-  metadata `gmd:dateStamp` (what `apiso:Modified` filters on, so incremental runs and cursors agree);
+  metadata `gmd:dateStamp` (19115-3: latest `mdb:dateInfo`) (what `apiso:Modified` filters on, so incremental runs and cursors agree);
 - publisher: the responsible party with the most specific role (publisher, owner, custodian…), else the
   metadata contact; licence: the legal-constraint text (or anchor) that names a licence;
 - themes: ISO topic categories and INSPIRE theme keywords; keywords: every other keyword;
@@ -22,16 +23,11 @@ from datetime import datetime
 
 from lxml import etree
 
+from harvester.connectors.html_text import html_to_text
+from harvester.connectors.iso_paths import IsoPaths, paths_for
 from harvester.dates import parse_datetime
 from harvester.records import DatasetRecord, ResourceRef
 
-NS = {
-    "gmd": "http://www.isotc211.org/2005/gmd",
-    "gco": "http://www.isotc211.org/2005/gco",
-    "gmx": "http://www.isotc211.org/2005/gmx",
-    "srv": "http://www.isotc211.org/2005/srv",
-    "xlink": "http://www.w3.org/1999/xlink",
-}
 ROLE_ORDER = (
     "publisher",
     "owner",
@@ -41,64 +37,16 @@ ROLE_ORDER = (
     "resourceProvider",
     "pointOfContact",
 )
+# A constraint that names a licence, in the languages of the European catalogues (en, fr, nl, de, es, it, pt).
 _LICENCE = re.compile(
-    r"licen[cs]e|odbl|open ?data ?commons|creative ?commons|cc[- ]?by|etalab", re.IGNORECASE
+    r"licen[cs]e|licen[cz]i?a|licença|licentie|lizenz|odbl|open ?data ?commons|creative ?commons|cc[- ]?by|etalab",
+    re.IGNORECASE,
 )
 RAW_XML_LIMIT = 64 * 1024
 
 
-def _x(path: str) -> etree.XPath:
-    return etree.XPath(path, namespaces=NS)
-
-
-_FILE_ID = _x("gmd:fileIdentifier/*/text()")
-_DATESTAMP = _x("gmd:dateStamp/*/text()")
-_LEVEL = _x("gmd:hierarchyLevel/gmd:MD_ScopeCode/@codeListValue")
-_LANG = _x("gmd:language/gmd:LanguageCode/@codeListValue | gmd:language/gco:CharacterString/text()")
-_PARENT = _x("gmd:parentIdentifier/*/text()")
-_IDENT = _x("gmd:identificationInfo/*[1]")
-_TITLE = _x("gmd:citation/*/gmd:title/*[self::gco:CharacterString or self::gmx:Anchor]/text()")
-_ABSTRACT = _x("gmd:abstract/*[self::gco:CharacterString or self::gmx:Anchor]/text()")
-_CI_DATES = _x("gmd:citation/*/gmd:date/gmd:CI_Date")
-_CI_DATE_VALUE = _x("gmd:date/*/text()")
-_CI_DATE_TYPE = _x(
-    "gmd:dateType/gmd:CI_DateTypeCode/@codeListValue | gmd:dateType/gmd:CI_DateTypeCode/text()"
-)
-_RES_IDS = _x("gmd:citation/*/gmd:identifier/*/gmd:code/*/text()")
-_PARTIES = _x("gmd:pointOfContact/gmd:CI_ResponsibleParty")
-_MD_CONTACTS = _x("gmd:contact/gmd:CI_ResponsibleParty")
-_ROLE = _x("gmd:role/gmd:CI_RoleCode/@codeListValue")
-_ORG = _x("gmd:organisationName/*/text()")
-_EMAIL = _x("gmd:contactInfo/*/gmd:address/*/gmd:electronicMailAddress/*/text()")
-_KEYWORD_GROUPS = _x("gmd:descriptiveKeywords/gmd:MD_Keywords")
-_KEYWORDS = _x("gmd:keyword/*[self::gco:CharacterString or self::gmx:Anchor]/text()")
-_THESAURUS = _x("gmd:thesaurusName/*/gmd:title/*/text()")
-_TOPICS = _x("gmd:topicCategory/gmd:MD_TopicCategoryCode/text()")
-_CONSTRAINTS = _x(
-    "gmd:resourceConstraints/*/gmd:otherConstraints/* | gmd:resourceConstraints/*/gmd:useLimitation/*"
-)
-_HREF = _x("@xlink:href")
-_FREQUENCY = _x(
-    "gmd:resourceMaintenance/*/gmd:maintenanceAndUpdateFrequency/gmd:MD_MaintenanceFrequencyCode/@codeListValue"
-)
-_BBOX = _x(
-    "gmd:extent/*/gmd:geographicElement/gmd:EX_GeographicBoundingBox | srv:extent/*/gmd:geographicElement/gmd:EX_GeographicBoundingBox"
-)
-_BBOX_PARTS = {
-    k: _x(f"gmd:{k}BoundLongitude/gco:Decimal/text() | gmd:{k}BoundLatitude/gco:Decimal/text()")
-    for k in ("west", "east", "south", "north")
-}
-_ONLINE = _x("gmd:distributionInfo//gmd:CI_OnlineResource")
-_LINKAGE = _x("gmd:linkage/gmd:URL/text()")
-_PROTOCOL = _x("gmd:protocol/*/text()")
-_OL_NAME = _x("gmd:name/*/text()")
-_OL_DESC = _x("gmd:description/*/text()")
-_FORMATS = _x("gmd:distributionInfo/*/gmd:distributionFormat/*/gmd:name/*/text()")
-_FUNCTION = _x("gmd:function/gmd:CI_OnLineFunctionCode/@codeListValue")
-
-
 class IsoRecordError(Exception):
-    """An ISO record that can't be mapped (missing fileIdentifier or title)."""
+    """An ISO record that can't be mapped (missing identifier or title)."""
 
 
 def _first(values: Sequence[object]) -> str | None:
@@ -114,36 +62,50 @@ def _texts(values: Sequence[object]) -> list[str]:
 
 
 def file_identifier(md: etree._Element) -> str | None:
-    return _first(_FILE_ID(md))
+    """`gmd:fileIdentifier` (ISO 19139) or `mdb:metadataIdentifier/mcc:MD_Identifier/mcc:code` (ISO 19115-3)."""
+    return _first(paths_for(md).file_id(md))
 
 
-def _dates(ident: etree._Element) -> dict[str, datetime]:
+def _dates(p: IsoPaths, parent: etree._Element, path: etree.XPath) -> dict[str, datetime]:
     out: dict[str, datetime] = {}
-    for ci in _CI_DATES(ident):
-        kind = _first(_CI_DATE_TYPE(ci))
-        when = parse_datetime(_first(_CI_DATE_VALUE(ci)))
+    for ci in path(parent):
+        kind = _first(p.date_type(ci))
+        when = parse_datetime(_first(p.date_value(ci)))
         if kind and when and (kind not in out or when > out[kind]):
             out[kind] = when
     return out
 
 
-def _party(md: etree._Element, ident: etree._Element) -> tuple[str | None, str | None]:
+def _date_stamp(p: IsoPaths, md: etree._Element) -> tuple[str | None, datetime | None]:
+    """The metadata date: `gmd:dateStamp`, or the latest `mdb:dateInfo` date (revision, creation…)."""
+    text = _first(p.date_stamp(md))
+    if text:
+        return text, parse_datetime(text)
+    texts = [t for ci in p.md_dates(md) if (t := _first(p.date_value(ci)))]
+    dated = [(when, t) for t in texts if (when := parse_datetime(t)) is not None]
+    if not dated:
+        return None, None
+    when, text = max(dated)
+    return text, when
+
+
+def _party(p: IsoPaths, md: etree._Element, ident: etree._Element) -> tuple[str | None, str | None]:
     """(organisation name, email) of the responsible party with the best role."""
-    parties = [(_first(_ROLE(p)) or "", p) for p in _PARTIES(ident)]
+    parties = [(_first(p.role(party)) or "", party) for party in p.parties(ident)]
     parties.sort(key=lambda rp: ROLE_ORDER.index(rp[0]) if rp[0] in ROLE_ORDER else len(ROLE_ORDER))
-    parties += [("metadata", p) for p in _MD_CONTACTS(md)]
-    org = next((o for _r, p in parties if (o := _first(_ORG(p)))), None)
-    email = next((e for _r, p in parties if (e := _first(_EMAIL(p)))), None)
+    parties += [("metadata", party) for party in p.md_contacts(md)]
+    org = next((o for _r, party in parties if (o := _first(p.org(party)))), None)
+    email = next((e for _r, party in parties if (e := _first(p.email(party)))), None)
     return org, email
 
 
-def _licence(ident: etree._Element) -> tuple[str | None, list[str]]:
+def _licence(p: IsoPaths, ident: etree._Element) -> tuple[str | None, list[str]]:
     """The constraint that names a licence (its text, with the anchor URL if any), and every constraint text."""
     texts: list[str] = []
     licence = None
-    for el in _CONSTRAINTS(ident):
+    for el in p.constraints(ident):
         text = " ".join("".join(el.itertext()).split())
-        href = _first(_HREF(el))
+        href = _first(p.href(el))
         if href and href not in text:
             text = f"{text} {href}".strip()
         if not text:
@@ -154,21 +116,21 @@ def _licence(ident: etree._Element) -> tuple[str | None, list[str]]:
     return licence, texts
 
 
-def _keywords(ident: etree._Element) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _keywords(p: IsoPaths, ident: etree._Element) -> tuple[tuple[str, ...], tuple[str, ...]]:
     keywords: set[str] = set()
-    themes: set[str] = set(_texts(_TOPICS(ident)))
-    for group in _KEYWORD_GROUPS(ident):
-        thesaurus = (_first(_THESAURUS(group)) or "").lower()
-        words = _texts(_KEYWORDS(group))
+    themes: set[str] = set(_texts(p.topics(ident)))
+    for group in p.keyword_groups(ident):
+        thesaurus = (_first(p.thesaurus(group)) or "").lower()
+        words = _texts(p.keywords(group))
         (themes if "inspire" in thesaurus and "theme" in thesaurus else keywords).update(words)
     return tuple(sorted(keywords)), tuple(sorted(themes))
 
 
-def _bbox(ident: etree._Element) -> str | None:
-    for box in _BBOX(ident):
+def _bbox(p: IsoPaths, ident: etree._Element) -> str | None:
+    for box in p.bbox(ident):
         try:
             w, e, s, n = (
-                float(_first(_BBOX_PARTS[k](box)) or "x") for k in ("west", "east", "south", "north")
+                float(_first(p.bbox_parts[k](box)) or "x") for k in ("west", "east", "south", "north")
             )
         except ValueError:
             continue
@@ -177,26 +139,26 @@ def _bbox(ident: etree._Element) -> str | None:
     return None
 
 
-def _resources(md: etree._Element) -> tuple[ResourceRef, ...]:
-    formats = sorted(set(_texts(_FORMATS(md))))
+def _resources(p: IsoPaths, md: etree._Element) -> tuple[ResourceRef, ...]:
+    formats = sorted(set(_texts(p.formats(md))))
     fallback_format = formats[0] if len(formats) == 1 else None
     out: dict[str, ResourceRef] = {}
-    for ol in _ONLINE(md):
-        url = _first(_LINKAGE(ol))
+    for ol in p.online(md):
+        url = _first(p.linkage(ol))
         if not url or not re.match(r"^(https?|ftp)://", url, re.IGNORECASE):
             continue
-        protocol = _first(_PROTOCOL(ol))
-        name = _first(_OL_NAME(ol))
+        protocol = _first(p.protocol(ol))
+        name = _first(p.ol_name(ol))
         key = f"{protocol or ''}|{url}|{name or ''}"
         # the declared distribution format only describes downloads, not service endpoints or web pages
-        fmt = protocol or (fallback_format if _first(_FUNCTION(ol)) == "download" else None)
+        fmt = protocol or (fallback_format if _first(p.function(ol)) == "download" else None)
         out.setdefault(
             key,
             ResourceRef(
                 url=url,
                 remote_id=key,
                 title=name,
-                description=_first(_OL_DESC(ol)),
+                description=_first(p.ol_desc(ol)),
                 format=fmt,
             ),
         )
@@ -204,29 +166,34 @@ def _resources(md: etree._Element) -> tuple[ResourceRef, ...]:
 
 
 def map_iso(md: etree._Element, source_id: str, record_url: str | None) -> DatasetRecord:
-    """Map one `gmd:MD_Metadata` element; raises IsoRecordError when it has no identity or title."""
-    fid = file_identifier(md)
+    """Map one ISO 19139 / ISO 19115-3 record; raises IsoRecordError when it has no identity or title."""
+    p = paths_for(md)
+    kind, id_path = (
+        ("ISO", "gmd:fileIdentifier") if p.name == "ISO 19139" else (p.name, "mdb:metadataIdentifier")
+    )
+    fid = _first(p.file_id(md))
     if not fid:
-        raise IsoRecordError("ISO record without gmd:fileIdentifier")
-    idents = _IDENT(md)
+        raise IsoRecordError(f"{kind} record without {id_path}")
+    idents = p.ident(md)
     if not idents:
-        raise IsoRecordError("ISO record without gmd:identificationInfo")
+        raise IsoRecordError(f"{kind} record without identificationInfo")
     ident = idents[0]
-    title = _first(_TITLE(ident))
+    title = _first(p.title(ident))
     if not title:
-        raise IsoRecordError("ISO record without a citation title")
-    dates = _dates(ident)
-    stamp = parse_datetime(_first(_DATESTAMP(md)))
+        raise IsoRecordError(f"{kind} record without a citation title")
+    dates = _dates(p, ident, p.ci_dates)
+    stamp_text, stamp = _date_stamp(p, md)
     modified = max((d for d in (dates.get("revision"), stamp) if d is not None), default=None)
-    publisher, email = _party(md, ident)
-    licence, constraints = _licence(ident)
-    keywords, themes = _keywords(ident)
+    publisher, email = _party(p, md, ident)
+    licence, constraints = _licence(p, ident)
+    keywords, themes = _keywords(p, ident)
     extras = {"file_identifier": fid}
     for key, value in (
-        ("hierarchy_level", _first(_LEVEL(md))),
-        ("language", _first(_LANG(md))),
-        ("parent_identifier", _first(_PARENT(md))),
-        ("resource_identifier", _first(_RES_IDS(ident))),
+        ("metadata_standard", p.name if p.name != "ISO 19139" else None),
+        ("hierarchy_level", _first(p.level(md))),
+        ("language", _first(p.language(md))),
+        ("parent_identifier", _first(p.parent(md))),
+        ("resource_identifier", _first(p.res_ids(ident))),
         ("metadata_date", stamp.isoformat() if stamp else None),
         ("revision_date", dates["revision"].isoformat() if "revision" in dates else None),
         ("constraints", " | ".join(constraints)[:2000] if constraints else None),
@@ -234,14 +201,15 @@ def map_iso(md: etree._Element, source_id: str, record_url: str | None) -> Datas
         if value:
             extras[key] = value
     xml = etree.tostring(md, encoding="unicode")
-    raw: dict[str, object] = {"file_identifier": fid, "title": title, "date_stamp": _first(_DATESTAMP(md))}
+    raw: dict[str, object] = {"file_identifier": fid, "title": title, "date_stamp": stamp_text}
     if len(xml) <= RAW_XML_LIMIT:
         raw["xml"] = xml
+    abstract = _first(p.abstract(ident))
     return DatasetRecord(
         source_id=source_id,
         remote_id=fid,
         title=" ".join(title.split()),
-        description=_first(_ABSTRACT(ident)),
+        description=html_to_text(abstract) or None if abstract else None,
         landing_page=record_url,
         remote_url=record_url,
         publisher=publisher,
@@ -251,9 +219,9 @@ def map_iso(md: etree._Element, source_id: str, record_url: str | None) -> Datas
         license_raw=licence,
         issued=dates.get("publication") or dates.get("creation"),
         modified=modified,
-        frequency=_first(_FREQUENCY(ident)),
-        spatial=_bbox(ident),
-        resources=_resources(md),
+        frequency=_first(p.frequency(ident)),
+        spatial=_bbox(p, ident),
+        resources=_resources(p, md),
         extras=extras,
         raw=raw,
     )

@@ -19,7 +19,7 @@ OWS_NAMESPACES = (
     "http://www.opengis.net/ows/1.1",
     "http://www.opengis.net/ows/2.0",
 )
-ISO_RECORDS = ("MD_Metadata", "MI_Metadata")
+ISO_RECORDS = ("MD_Metadata", "MI_Metadata", "CHE_MD_Metadata")  # gmd, gmi, Swiss che; mdb (19115-3)
 
 
 @dataclass(frozen=True)

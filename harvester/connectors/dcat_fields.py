@@ -7,12 +7,15 @@ from collections import Counter
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
+from harvester.connectors.html_text import html_to_text
 from harvester.connectors.rdf_terms import (
+    ADMS,
     DCAT,
     DCT,
     FOAF,
     LOCN,
     RDF,
+    SCHEMA,
     UUID,
     VCARD,
     best_literal,
@@ -21,6 +24,7 @@ from harvester.connectors.rdf_terms import (
     text_or_uri,
 )
 from harvester.dates import parse_datetime
+from harvester.licenses import normalise_license
 from harvester.records import ResourceRef
 
 _IANA = "https://www.iana.org/assignments/media-types/"
@@ -94,14 +98,18 @@ def resource(graph: Graph, dist: Node) -> ResourceRef | None:
 
 
 def licence(graph: Graph, node: Node, dists: list[Node]) -> str | None:
+    """The dataset licence: dct:license of the dataset, then of its distributions (DCAT-AP puts it there), then
+    dct:rights likewise. The first candidate that names a known licence wins, so an unknown link at the dataset
+    level gives way to a known licence of the distributions; when none is known, the first candidate is kept."""
+    candidates: list[str] = []
     for pred in (DCT.license, DCT.rights):
         own = first(graph, node, pred)
         if own is not None and (text := licence_text(graph, own)):
-            return text
+            candidates.append(text)
         found = Counter(t for d in dists for o in graph.objects(d, pred) if (t := licence_text(graph, o)))
-        if found:
-            return sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    return None
+        candidates += [t for t, _n in sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))]
+    known = next((c for c in candidates if normalise_license(c)), None)
+    return known or (candidates[0] if candidates else None)
 
 
 def licence_text(graph: Graph, node: Node) -> str | None:
@@ -110,12 +118,110 @@ def licence_text(graph: Graph, node: Node) -> str | None:
     return text_or_uri(graph, node)
 
 
-def email(graph: Graph, node: Node) -> str | None:
-    for cp in sorted(graph.objects(node, DCAT.contactPoint), key=str):
-        mail = text_or_uri(graph, first(graph, cp, VCARD.hasEmail))
-        if mail:
-            return mail.removeprefix("mailto:").strip() or None
+_CONTACT_PREDS = (DCAT.contactPoint, ADMS.contactPoint, SCHEMA.contactPoint)
+_EMAIL_PREDS = (VCARD.hasEmail, VCARD.email, SCHEMA.email, FOAF.mbox)
+
+
+def contact_points(graph: Graph, node: Node) -> list[Node]:
+    """dcat:contactPoint, else the other spellings found in the field (adms:contactPoint, schema:contactPoint), in a
+    stable order: URIs first, then blank nodes by their address and name (blank node ids change between parses)."""
+    for pred in _CONTACT_PREDS:
+        cps = list(graph.objects(node, pred))
+        if cps:
+            return sorted(
+                cps,
+                key=lambda cp: (
+                    not isinstance(cp, URIRef),
+                    str(cp) if isinstance(cp, URIRef) else "",
+                    _cp_email(graph, cp) or "",
+                    _cp_name(graph, cp) or "",
+                ),
+            )
+    return []
+
+
+def _mail(graph: Graph, value: Node) -> str | None:
+    """An address from a mailto: IRI, a literal (`mailto: a@b`) or a vCard node holding one (vcard:value)."""
+    text = text_or_uri(graph, value) if not isinstance(value, BNode) else None
+    if text is None and isinstance(value, BNode):
+        text = text_or_uri(graph, first(graph, value, VCARD.value) or first(graph, value, RDF.value))
+    if not text:
+        return None
+    text = text.strip()
+    text = text[len("mailto:") :] if text.lower().startswith("mailto:") else text
+    text = text.split("?", 1)[0].strip()
+    return text if "@" in text else None
+
+
+def _cp_email(graph: Graph, cp: Node) -> str | None:
+    for pred in _EMAIL_PREDS:
+        for value in sorted(graph.objects(cp, pred), key=str):
+            if mail := _mail(graph, value):
+                return mail
     return None
+
+
+def _cp_name(graph: Graph, cp: Node) -> str | None:
+    """vcard:fn (or another label), else the name of its vcard:org (GeoDCAT-AP)."""
+    if name := label(graph, cp) or best_literal(graph, cp, SCHEMA.name):
+        return name
+    return next(
+        (n for org in sorted(graph.objects(cp, VCARD.org), key=str) if (n := label(graph, org))), None
+    )
+
+
+def contact(graph: Graph, node: Node) -> tuple[str | None, str | None]:
+    """(name, e-mail) of one contact point: the first, in a stable order, that has an address (vcard:hasEmail IRI
+    or literal, vcard:email, schema:email, foaf:mbox), else the first that has a name."""
+    cps = contact_points(graph, node)
+    for cp in cps:
+        if mail := _cp_email(graph, cp):
+            return _cp_name(graph, cp), mail
+    return next(((n, None) for cp in cps if (n := _cp_name(graph, cp))), (None, None))
+
+
+def email(graph: Graph, node: Node) -> str | None:
+    return contact(graph, node)[1]
+
+
+def description(graph: Graph, node: Node) -> str | None:
+    """dct:description, else dct:abstract (GeoNetwork's DCAT output), HTML turned to text."""
+    text = best_literal(graph, node, DCT.description, DCT.abstract)
+    return html_to_text(text) or None if text else None
+
+
+_DOCUMENTS = ((DCT.hasPart, "Attached document (dct:hasPart)"), (FOAF.page, "Documentation page (foaf:page)"))
+_NOT_DOCUMENTS = (DCAT.Dataset, DCAT.DatasetSeries, DCAT.Distribution, DCAT.Catalog)
+
+
+def documents(graph: Graph, node: Node) -> list[ResourceRef]:
+    """dct:hasPart attachments and foaf:page documentation pages, as resources whose description names the kind
+    (`Attached document (dct:hasPart)`, `Documentation page (foaf:page)`) before their own description."""
+    out: list[ResourceRef] = []
+    for pred, kind in _DOCUMENTS:
+        for doc in sorted(graph.objects(node, pred), key=str):
+            if any((doc, RDF.type, t) in graph for t in _NOT_DOCUMENTS):
+                continue
+            url = str(doc) if isinstance(doc, URIRef) else None
+            if url is None and isinstance(doc, BNode):
+                url = text_or_uri(
+                    graph, first(graph, doc, DCAT.downloadURL) or first(graph, doc, DCAT.accessURL)
+                )
+            if not url or not url.startswith(("http://", "https://", "ftp://")):
+                continue
+            own = best_literal(graph, doc, DCT.description)
+            out.append(
+                ResourceRef(
+                    url=url,
+                    remote_id=url,
+                    title=best_literal(graph, doc, DCT.title) or label(graph, doc),
+                    description=f"{kind}: {own}" if own else kind,
+                    format=format_of(graph, first(graph, doc, DCT.format)),
+                    media_type=media(graph, first(graph, doc, DCAT.mediaType)),
+                    modified=parse_datetime(best_literal(graph, doc, DCT.modified)),
+                )
+            )
+    return out
 
 
 def spatial(graph: Graph, node: Node) -> str | None:
@@ -155,7 +261,7 @@ def publisher(graph: Graph, node: Node) -> str | None:
     pub = first(graph, node, DCT.publisher)
     if pub is not None:
         return label(graph, pub) or text_or_uri(graph, pub)
-    for cp in sorted(graph.objects(node, DCAT.contactPoint), key=str):
+    for cp in contact_points(graph, node):
         org = best_literal(graph, cp, VCARD["organization-name"], VCARD["organisation-name"])
         if org:
             return org

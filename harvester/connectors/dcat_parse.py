@@ -12,18 +12,17 @@ Identity rules:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
 from urllib.parse import urlsplit
 
 from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
 from harvester.connectors import dcat_fields as F
+from harvester.connectors.jsonld_contexts import parse_jsonld
 from harvester.connectors.rdf_fast import parse_fast
 from harvester.connectors.rdf_terms import (
     ADMS,
@@ -74,8 +73,6 @@ _EXT_FORMATS = {
 _XML_START = re.compile(rb"^(<\?xml|<!--|<!DOCTYPE|<[A-Za-z_][\w.-]*(:[A-Za-z_][\w.-]*)?[\s/>])")
 _ODS_DATASET = re.compile(r"^https?://([^/]+)/explore/dataset/([^/?#]+)/?$")
 _ODS_EXPORT = re.compile(r"/api/explore/v2\.\d+/catalog/datasets/[^/]+/exports/([A-Za-z0-9_]+)")
-# Local copies of JSON-LD contexts that are known to be needed (none fetched from the network, ever).
-LOCAL_CONTEXTS: dict[str, Any] = {}
 
 
 def detect_format(content: bytes, content_type: str | None, url: str) -> str:
@@ -93,38 +90,6 @@ def detect_format(content: bytes, content_type: str | None, url: str) -> str:
         if path.endswith(ext) and fmt not in ("xml", "json-ld"):
             return fmt
     return "turtle"
-
-
-def _local_contexts(obj: Any, url: str, source_id: str | None) -> Any:
-    """Replace remote `@context` references by local copies; refuse unknown ones (no network from a parser)."""
-    if isinstance(obj, list):
-        return [_local_contexts(x, url, source_id) for x in obj]
-    if not isinstance(obj, dict):
-        return obj
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        if key == "@context":
-            out[key] = _context(value, url, source_id)
-        else:
-            out[key] = _local_contexts(value, url, source_id)
-    return out
-
-
-def _context(value: Any, url: str, source_id: str | None) -> Any:
-    if isinstance(value, list):
-        return [_context(v, url, source_id) for v in value]
-    if isinstance(value, str):
-        if value in LOCAL_CONTEXTS:
-            return LOCAL_CONTEXTS[value]
-        raise SourceError(
-            f"JSON-LD document refers to a remote @context {value!r}, which is never fetched",
-            url=url,
-            source_id=source_id,
-            hint="ask the portal for RDF/XML or Turtle, or add a local copy of that context",
-        )
-    if isinstance(value, dict) and "@import" in value:
-        raise SourceError("JSON-LD @import contexts are not supported", url=url, source_id=source_id)
-    return value
 
 
 def parse_rdf(
@@ -146,21 +111,16 @@ def parse_rdf(
             hint="the URL may point at a web page rather than the catalogue document",
         )
     fmt = detect_format(content, content_type, base_url)
-    data: bytes | str = content
+    if fmt == "json-ld":
+        return parse_jsonld(content, base_url, source_id=source_id)
     if fmt == "xml":
         check_prolog(content, url=base_url, source_id=source_id)
-    elif fmt == "json-ld":
-        try:
-            doc = json.loads(content)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SourceError(f"malformed JSON-LD: {exc}", url=base_url, source_id=source_id) from exc
-        data = json.dumps(_local_contexts(doc, base_url, source_id))
-    fast = parse_fast(content, fmt, base_url) if fmt != "json-ld" else None
+    fast = parse_fast(content, fmt, base_url)
     if fast is not None:
         return fast
     graph = Graph()
     try:
-        graph.parse(data=data, format=fmt, publicID=base_url)
+        graph.parse(data=content, format=fmt, publicID=base_url)
     except SourceError:
         raise
     except Exception as exc:  # rdflib raises many unrelated types (SAX, BadSyntax, ValueError…)
@@ -247,6 +207,14 @@ def map_dataset(
             res = replace(res, format=m.group(1))  # the export name is more precise than the media type
         if res is not None:
             resources.setdefault((res.url, res.remote_id), res)
+    urls = {url for url, _rid in resources}
+    for doc in F.documents(graph, node):
+        if doc.url not in urls:  # a page already listed as a distribution stays a distribution
+            urls.add(doc.url)
+            resources[(doc.url, doc.remote_id)] = doc
+    contact_name, contact_email = F.contact(graph, node)
+    if contact_name:
+        extras["contact_name"] = contact_name
     landing = text_or_uri(graph, first(graph, node, DCAT.landingPage))
     uri = str(node) if uri_ok and str(node).startswith(("http://", "https://")) else None
     return DatasetRecord(
@@ -254,11 +222,11 @@ def map_dataset(
         remote_id=remote_id,
         title=title,
         name=name,
-        description=best_literal(graph, node, DCT.description),
+        description=F.description(graph, node),
         landing_page=landing,
         remote_url=landing or uri,
         publisher=F.publisher(graph, node),
-        contact_email=F.email(graph, node),
+        contact_email=contact_email,
         keywords=F.keywords(graph, node),
         themes=F.themes(graph, node),
         license_raw=F.licence(graph, node, dists),

@@ -7,7 +7,7 @@ falls back to rdflib (lenient) when this returns None.
 
 Literals are loaded with their lexical form and language only: the DCAT mapping reads lexical forms, and
 building typed rdflib literals (which converts every date) would cost as much as the parse itself.
-JSON-LD is not handled here (rdflib's parser runs after the remote-context check).
+JSON-LD comes here as the N-Quads PyLD expands it to (`jsonld_contexts.parse_jsonld`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ FORMATS = {
     "nt": ox.RdfFormat.N_TRIPLES,
     "n3": ox.RdfFormat.N3,
     "trig": ox.RdfFormat.TRIG,
+    "nquads": ox.RdfFormat.N_QUADS,  # JSON-LD, expanded by PyLD (graph names are merged into one graph)
 }
 
 

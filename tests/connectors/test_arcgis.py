@@ -92,6 +92,13 @@ def test_us_feed_quirks(server: FixtureServer, http: HttpClient) -> None:
         "While Southern California Edison makes every effort to ensure the accuracy of DRPEP, the data provided"
     )
     assert "<span" not in ica.license_raw
+    # the HTML description as text, its paragraphs kept (the HTML stays in `raw`)
+    assert ica.description == (
+        "While Southern California Edison makes every effort to ensure the accuracy of DRPEP, the data provided is "
+        "for information purposes only. Southern California Edison makes no guarantee, expressly or implied, for the "
+        "outcome of an interconnection request.\n\nNote: ICA monthly refresh for June 2026 is completed."
+    )
+    assert ica.raw and "<p>" in ica.raw["description"]
     assert records[1].remote_id == "23f48820904b46c38f0d4f2d75c69d23_0" and records[1].title == "Substations"
 
 

@@ -337,3 +337,8 @@ def test_dcat_output_schema_is_mapped_by_the_dcat_mapping(
     )
     assert insee.publisher == "Géo2France" and insee.extras["file_identifier"] == insee.remote_id
     assert insee.resources and conn.record_errors == []
+    # GeoNetwork writes dct:abstract, not dct:description (udata's test_geonetwork asserts the same text)
+    assert insee.description and insee.description.startswith(
+        "Part des ménages présents depuis 5 ans ou plus dans leur logement actuel"
+    )
+    assert insee.contact_email == "contact@geo2france.fr"

@@ -248,9 +248,18 @@ def test_dcat3_dataset_series(server: FixtureServer, http: HttpClient) -> None:
     assert s.issued == datetime(2014, 1, 30, tzinfo=UTC)
     assert s.spatial and '"Polygon"' in s.spatial
     assert sorted(r.url for r in s.resources) == [
+        "http://envlit.ifremer.fr/var/envlit/storage/documents/atlas_DCE/scripts/site/carte.php?map=AP",
+        "https://sextant.ifremer.fr/geonetwork/srv/api/records/fc663284-e599-427e-9da6-9fe9519170f3/attachments/Capture1.JPG",
         "https://sextant.ifremer.fr/services/wfs/dce_ap",
         "https://sextant.ifremer.fr/services/wms/dce_ap",
     ]
+    # foaf:page documentation pages are resources too, their kind first in the description
+    atlas = next(r for r in s.resources if r.url.startswith("http://envlit"))
+    assert atlas.title == "atlas DCE Artois-Picardie"
+    assert atlas.description == (
+        "Documentation page (foaf:page): atlas interactif pour visualiser la qualité des eaux littorales du "
+        "bassin Artois-Picardie"
+    )
 
 
 def test_semic_jsonld_with_inline_context(server: FixtureServer, http: HttpClient) -> None:
