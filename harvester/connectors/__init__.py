@@ -9,6 +9,7 @@ from harvester.connectors.csw import CswConnector
 from harvester.connectors.dcat import DcatConnector
 from harvester.connectors.files import FilesConnector
 from harvester.connectors.opendatasoft import OpenDataSoftConnector
+from harvester.connectors.sensorthings import SensorThingsConnector
 from harvester.connectors.socrata import SocrataConnector
 from harvester.connectors.udata import UdataConnector
 from harvester.errors import ConfigError
@@ -46,3 +47,4 @@ register(SocrataConnector)
 register(FilesConnector)
 register(DcatConnector)
 register(CswConnector)
+register(SensorThingsConnector)

@@ -47,13 +47,14 @@ class ResourceUnit:
     dataset_key: str
     resource_key: str
     url: str
-    kind: str  # csv | spreadsheet | json | geojson | zip (from the catalogue's format or the URL)
+    kind: str  # csv | spreadsheet | json | geojson | zip | sensorthings | ngsi (catalogue's format or URL)
     table_path: str  # relative to data_dir
     data_dir: str
     policy: HttpPolicy
     previous: Previous = field(default_factory=Previous)
     force: bool = False
     zip_limits: ZipLimits = field(default_factory=ZipLimits)
+    feed: dict[str, Any] | None = None  # settings of a live API feed (harvester/normalise/feeds.py)
 
 
 @dataclass
@@ -126,6 +127,11 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
 
 
 def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcome) -> None:
+    if unit.feed is not None:  # an API feed (SensorThings, NGSI), not a file
+        from harvester.normalise.feeds import convert_feed
+
+        convert_feed(unit, client, work, out)
+        return
     data_dir = Path(unit.data_dir)
     prev = unit.previous
     have_table = bool(prev.table_path) and (data_dir / str(prev.table_path)).exists()

@@ -21,6 +21,7 @@ from harvester.errors import HarvesterError, exit_code_for
 from harvester.harvest import new_run_id, write_jsonl, write_report
 from harvester.http import HttpClient
 from harvester.normalise.archive import ZipLimits
+from harvester.normalise.feeds import FEED_KINDS, feed_options
 from harvester.normalise.drift import append_schema_changes, diff_columns
 from harvester.normalise.resource import (
     Previous,
@@ -130,6 +131,7 @@ def plan_units(
         if w
     }
     policy = with_policy(source.http.policy(), max_bytes)
+    by_key: dict[str, dict[str, Any]] | None = None  # dataset rows, read for feed resources only
     units: list[ResourceUnit] = []
     skipped: list[str] = []
     for row in resources.to_pylist():
@@ -139,6 +141,10 @@ def plan_units(
         if kind is None or not row.get("url"):
             skipped.append(row["resource_key"])
             continue
+        feed = None
+        if kind in FEED_KINDS:
+            by_key = by_key if by_key is not None else {d["dataset_key"]: d for d in datasets.to_pylist()}
+            feed = feed_options(kind, source, by_key.get(row["dataset_key"]), row)
         units.append(
             ResourceUnit(
                 source_id=source.id,
@@ -152,6 +158,7 @@ def plan_units(
                 previous=_previous(state, row),
                 force=force,
                 zip_limits=zip_limits,
+                feed=feed,
             )
         )
     return units, skipped
