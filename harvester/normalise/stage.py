@@ -21,8 +21,8 @@ from harvester.errors import HarvesterError, exit_code_for
 from harvester.harvest import new_run_id, write_jsonl, write_report
 from harvester.http import HttpClient
 from harvester.normalise.archive import ZipLimits
-from harvester.normalise.feeds import FEED_KINDS, feed_options
 from harvester.normalise.drift import append_schema_changes, diff_columns
+from harvester.normalise.feeds import FEED_KINDS, feed_options
 from harvester.normalise.resource import (
     Previous,
     ResourceOutcome,
