@@ -8,6 +8,7 @@ from harvester.connectors.ckan import CkanConnector
 from harvester.connectors.csw import CswConnector
 from harvester.connectors.dcat import DcatConnector
 from harvester.connectors.files import FilesConnector
+from harvester.connectors.ngsi import NgsiConnector
 from harvester.connectors.opendatasoft import OpenDataSoftConnector
 from harvester.connectors.sensorthings import SensorThingsConnector
 from harvester.connectors.socrata import SocrataConnector
@@ -48,3 +49,4 @@ register(FilesConnector)
 register(DcatConnector)
 register(CswConnector)
 register(SensorThingsConnector)
+register(NgsiConnector)
