@@ -93,7 +93,8 @@ class NgsiConnector(BaseConnector):
         return [n for n in names if isinstance(n, str) and n]
 
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
-        for tenant in self.params.tenants or [None]:
+        tenants: list[str | None] = [*self.params.tenants] or [None]
+        for tenant in tenants:
             for entity_type in self._types(tenant):
                 record = self._dataset(entity_type, tenant)
                 if since is not None and (record.modified is None or record.modified < since):

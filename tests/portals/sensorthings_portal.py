@@ -83,6 +83,7 @@ class StaPortal:
         self.cap_top = cap_top
         self.multidatastreams = multidatastreams
         self.loop = False
+        self.refuse_time_filter = False  # a server that cannot filter Datastreams on phenomenonTime
         self.obs_served = 0  # observations sent (the incremental tests count them)
         self.template = load(OBS_PAGE)["value"][0]
         self.streams = [Stream(self._expand(copy.deepcopy(ds))) for ds in datastreams]
@@ -176,7 +177,7 @@ class StaPortal:
         flt = req.arg("$filter")
         if flt:
             m = _FILTER_TIME.search(flt)
-            if not m or "phenomenonTime" not in flt:
+            if not m or self.refuse_time_filter:
                 return Reply(400, json.dumps({"code": 400, "type": "error", "message": "Unknown filter"}))
             t = _epoch(m.group(2))
             streams = [s for s in streams if s.times and s.times[-1] >= t]
