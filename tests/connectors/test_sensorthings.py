@@ -37,7 +37,9 @@ def obs_paths(server: FixtureServer) -> list[str]:
 # --- mapping ------------------------------------------------------------------------------------------------
 
 
-def test_real_bgs_datastream_maps_title_licence_extent_and_extras(server: FixtureServer, http: HttpClient) -> None:
+def test_real_bgs_datastream_maps_title_licence_extent_and_extras(
+    server: FixtureServer, http: HttpClient
+) -> None:
     portal = StaPortal(server, bgs_datastreams()[:3])
     portal.add_observations(4)
     records = list(connector(portal.url, http).list_datasets())
@@ -81,7 +83,9 @@ def test_v10_server_without_data_array_and_json_observations(server: FixtureServ
 # --- paging -------------------------------------------------------------------------------------------------
 
 
-def test_keyset_next_links_followed_to_count_on_a_server_capping_top(server: FixtureServer, http: HttpClient) -> None:
+def test_keyset_next_links_followed_to_count_on_a_server_capping_top(
+    server: FixtureServer, http: HttpClient
+) -> None:
     portal = StaPortal(server, bgs_datastreams(), cap_top=25)
     portal.add_observations(1)
     conn = connector(portal.url, http, page_size=100)
@@ -159,7 +163,9 @@ def tables_rows(data: Path) -> int:
 
 
 @pytest.mark.timeout(60)
-def test_done_when_100k_observations_then_1000_new_through_the_cli(server: FixtureServer, tmp_path: Path) -> None:
+def test_done_when_100k_observations_then_1000_new_through_the_cli(
+    server: FixtureServer, tmp_path: Path
+) -> None:
     """BGS-shaped replay: 50 Datastreams × 2,000 observations in pages of 500; then 1,000 new ones."""
     portal = StaPortal(server, bgs_datastreams()[:50])
     portal.add_observations(2000)
