@@ -18,8 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harvester.dates import parse_datetime, to_iso
@@ -69,13 +71,14 @@ class MonthWriter:
         self.rows = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
-        times = batch.column("phenomenonTime").to_pylist()
-        keys = [(t.year, t.month) if t is not None else (1970, 1) for t in times]
-        start = 0
-        for i in range(1, len(keys) + 1):
-            if i == len(keys) or keys[i] != keys[start]:
-                self._add(keys[start], batch.slice(start, i - start))
-                start = i
+        times = batch.column("phenomenonTime")
+        months = pc.fill_null(pc.add(pc.multiply(pc.year(times), 100), pc.month(times)), 197001)
+        keys = np.asarray(months.to_numpy(zero_copy_only=False), dtype=np.int64)
+        bounds = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist(), len(keys)]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            if b > a:
+                key = (int(keys[a]) // 100, int(keys[a]) % 100)
+                self._add(key, batch.slice(a, b - a))
         self.rows += batch.num_rows
 
     def _add(self, key: tuple[int, int], batch: pa.RecordBatch) -> None:
@@ -105,18 +108,29 @@ class MonthWriter:
         return sorted(self.staging.glob("year=*/month=*/*.parquet"))
 
 
-def _page_rows(payload: Any, url: str) -> list[dict[str, Any]]:
-    """Observations of one page, in the JSON or the dataArray result format."""
+COLUMNS = ("@iot.id", "phenomenonTime", "resultTime", "result", "resultQuality", "parameters")
+
+
+def page_columns(payload: Any, url: str) -> dict[str, list[Any]]:
+    """The Observations of one page as columns, from the JSON or the dataArray result format."""
     if not isinstance(payload, dict) or not isinstance(payload.get("value"), list):
         raise RecordError("not a SensorThings Observations page (no `value` list)", url=url)
     value = payload["value"]
+    cols: dict[str, list[Any]] = {k: [] for k in COLUMNS}
     if value and isinstance(value[0], dict) and "dataArray" in value[0]:
-        rows: list[dict[str, Any]] = []
         for block in value:
             comps = [("@iot.id" if c == "id" else c) for c in block.get("components") or []]
-            rows.extend(dict(zip(comps, r, strict=False)) for r in block.get("dataArray") or [])
-        return rows
-    return [v for v in value if isinstance(v, dict)]
+            rows = [r for r in block.get("dataArray") or [] if isinstance(r, list) and len(r) == len(comps)]
+            if not rows:
+                continue
+            transposed = dict(zip(comps, (list(c) for c in zip(*rows, strict=True)), strict=True))
+            for k in COLUMNS:
+                cols[k].extend(transposed.get(k) or [None] * len(rows))
+        return cols
+    rows = [v for v in value if isinstance(v, dict)]
+    for k in COLUMNS:
+        cols[k] = [r.get(k) for r in rows]
+    return cols
 
 
 def first_filter(feed: dict[str, Any], latest: datetime | None) -> str | None:
@@ -165,12 +179,13 @@ def convert_observations(unit: Any, client: HttpClient, work: Path, out: Any, fe
             payload = orjson.loads(resp.content)
         except orjson.JSONDecodeError as exc:
             raise RecordError(f"malformed JSON: {exc}", url=resp.url) from exc
-        rows = _page_rows(payload, resp.url)
+        page = page_columns(payload, resp.url)
+        rows = len(page["phenomenonTime"])
         if rows:
             if writer is None:
-                cols.discover(rows)
+                cols.discover(page)
                 writer = MonthWriter(staging, cols.schema, tag)
-            writer.write(cols.batch(rows))
+            writer.write(cols.batch(page))
         nxt = payload.get("@iot.nextLink")
         url, params = (nxt, None) if isinstance(nxt, str) and nxt and rows else (None, None)
     out.detected.update(cols.detected())
