@@ -65,7 +65,7 @@ def _ids(values: list[Any]) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
-_FAST_TYPES = {
+_FAST_TYPES: dict[str, set[type]] = {
     "double": {int, float, type(None)},
     "int64": {int, type(None)},
     "bool": {bool, type(None)},

@@ -127,9 +127,9 @@ def page_columns(payload: Any, url: str) -> dict[str, list[Any]]:
             for k in COLUMNS:
                 cols[k].extend(transposed.get(k) or [None] * len(rows))
         return cols
-    rows = [v for v in value if isinstance(v, dict)]
+    objects = [v for v in value if isinstance(v, dict)]
     for k in COLUMNS:
-        cols[k] = [r.get(k) for r in rows]
+        cols[k] = [r.get(k) for r in objects]
     return cols
 
 
