@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from pydantic import Field
 
 from harvester.connectors.base import BaseConnector, Params
-from harvester.connectors.ngsi_entity import flatten, latest_time, location_geometry
+from harvester.connectors.ngsi_entity import location_wkb, summary
 from harvester.connectors.ngsi_query import (
     FORMAT,
     LD,
@@ -126,14 +126,12 @@ class NgsiConnector(BaseConnector):
                     self.on_record_error(None, f"{entity_type} entity without an id", page_url)
                     continue
                 count += 1
-                row, dates, location = flatten(entity)
-                t = latest_time(row, dates)
+                location, t = summary(entity)
                 latest = t if t is not None and (latest is None or t > latest) else latest
-                geom, error = location_geometry(location)
+                _wkb, b, error = location_wkb(location)
                 if error:
                     self.on_record_error(str(entity["id"]), f"{entity_type}: {error}", page_url)
-                elif geom is not None:
-                    b = geom.bounds
+                elif b is not None:
                     bbox = (
                         b
                         if bbox is None

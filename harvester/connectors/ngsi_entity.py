@@ -3,6 +3,7 @@ Relationship with `observedAt`, `unitCode`), NGSIv2 normalized (`{type, value, m
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime
 from typing import Any
 
@@ -36,9 +37,12 @@ def _json(value: Any) -> str:
 def _value(v: Any) -> tuple[Any, bool]:
     """(column value, is a DateTime) of an attribute value: scalars as they are, `{"@type": "DateTime"}` as its
     text, other objects and arrays as JSON text."""
-    if isinstance(v, dict) and v.get("@type") == "DateTime" and "@value" in v:
-        return v["@value"], True
-    if isinstance(v, dict | list):
+    t = type(v)
+    if t is dict:
+        if v.get("@type") == "DateTime" and "@value" in v:
+            return v["@value"], True
+        return _json(v), False
+    if t is list:
         return _json(v), False
     return v, False
 
@@ -106,33 +110,71 @@ def point_of(location: Any) -> Any:
     return location
 
 
-def latest_time(row: dict[str, Any], dates: set[str]) -> datetime | None:
-    """The newest DateTime of an entity (observedAt, dateModified, modifiedAt…)."""
+def summary(entity: dict[str, Any]) -> tuple[Any, datetime | None]:
+    """(location as published, newest DateTime) of an entity, without flattening it (the connector's listing)."""
+    location: Any = None
     best: datetime | None = None
-    for name in dates | ({"modifiedAt", "dateModified"} & row.keys()):
-        dt = parse_datetime(row.get(name))
-        if dt is not None and (best is None or dt > best):
-            best = dt
-    return best
+    for name, attr in entity.items():
+        if name in SKIP:
+            continue
+        if name == LOCATION:
+            location = attr["value"] if isinstance(attr, dict) and "value" in attr else attr
+            continue
+        found: list[Any] = []
+        if type(attr) is dict:
+            value = attr.get("value")
+            if "observedAt" in attr:
+                found.append(attr["observedAt"])
+            if type(value) is dict and value.get("@type") == "DateTime":
+                found.append(value.get("@value"))
+            elif attr.get("type") == "DateTime" or name in ("dateModified", "modifiedAt"):
+                found.append(value)
+            meta = attr.get("metadata")
+            stamp = meta.get("timestamp") if type(meta) is dict else None
+            if type(stamp) is dict:
+                found.append(stamp.get("value"))
+        elif name in ("dateModified", "modifiedAt"):
+            found.append(attr)
+        for text in found:
+            dt = parse_datetime(text)
+            if dt is not None and (best is None or dt > best):
+                best = dt
+    return location, best
 
 
-def location_geometry(location: Any) -> tuple[Any, str | None]:
-    """(shapely geometry or None, error): a location that is not valid GeoJSON, or not in longitude/latitude
-    range, gives (None, the reason)."""
-    import shapely
+Bounds = tuple[float, float, float, float]
 
+
+def _point(coords: Any) -> tuple[float, float] | None:
+    if type(coords) is list and len(coords) in (2, 3) and all(type(c) in (int, float) for c in coords):
+        return float(coords[0]), float(coords[1])
+    return None
+
+
+def location_wkb(location: Any) -> tuple[bytes | None, Bounds | None, str | None]:
+    """(WKB, bounds, error) of a location: a location that is not valid GeoJSON, or not in longitude/latitude
+    range, gives (None, None, the reason). Points (most entities) are encoded without GEOS."""
     if location is None:
-        return None, None
+        return None, None, None
     geo = point_of(location)
     if not isinstance(geo, dict):
-        return None, f"location is not a GeoJSON geometry: {str(geo)[:80]!r}"
-    try:
-        geom = shapely.from_geojson(_json(geo))
-    except Exception as exc:  # shapely raises GEOSException or ValueError on broken GeoJSON
-        return None, f"broken location GeoJSON: {exc}"
-    if geom is None or geom.is_empty:
-        return None, "empty location geometry"
-    x0, y0, x1, y1 = geom.bounds
+        return None, None, f"location is not a GeoJSON geometry: {str(geo)[:80]!r}"
+    xy = _point(geo.get("coordinates")) if geo.get("type") == "Point" else None
+    if xy is not None:
+        bounds: Bounds = (xy[0], xy[1], xy[0], xy[1])
+        wkb = struct.pack("<BIdd", 1, 1, xy[0], xy[1])
+    else:
+        import shapely
+
+        try:
+            geom = shapely.from_geojson(_json(geo))
+        except Exception as exc:  # shapely raises GEOSException or ValueError on broken GeoJSON
+            return None, None, f"broken location GeoJSON: {exc}"
+        if geom is None or geom.is_empty:
+            return None, None, "empty location geometry"
+        bounds = tuple(geom.bounds)  # type: ignore[assignment]
+        wkb = shapely.to_wkb(geom)
+    x0, y0, x1, y1 = bounds
     if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        return None, f"location out of longitude/latitude range: {geom.bounds}"
-    return geom, None
+        return None, None, f"location out of longitude/latitude range: {bounds}"
+    return wkb, bounds, None

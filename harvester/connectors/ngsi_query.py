@@ -10,6 +10,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import orjson
+
 from harvester.errors import SourceError
 from harvester.http import HttpClient, HttpPolicy
 from harvester.paging import PageGuard
@@ -89,7 +91,7 @@ def iter_entity_pages(
             source_id=source_id,
         )
         guard.check(content=resp.content if offset else None, url=resp.url)
-        items = resp.json(source_id=source_id)
+        items = _json_list(resp, source_id)
         if not isinstance(items, list):
             raise SourceError(
                 f"not an {FORMAT[flavour]} entity list (expected a JSON array)",
@@ -107,6 +109,16 @@ def iter_entity_pages(
             break
     if total is not None and offset < total and on_short is not None:
         on_short(offset, total)
+
+
+def _json_list(resp: Any, source_id: str | None) -> Any:
+    """The body as JSON (orjson: pages of 1,000 entities are large); HTML and garbage are a SourceError."""
+    if resp.content_type == "text/html" or resp.content.lstrip()[:1] == b"<":
+        return resp.json(source_id=source_id)  # raises the usual "HTML page instead of the API" error
+    try:
+        return orjson.loads(resp.content)
+    except orjson.JSONDecodeError as exc:
+        raise SourceError(f"malformed JSON: {exc}", source_id=source_id, url=resp.url) from exc
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from harvester.connectors.ngsi_entity import flatten, location_geometry
+from harvester.connectors.ngsi_entity import flatten, location_wkb
 from harvester.connectors.ngsi_query import iter_entity_pages
 from harvester.errors import RecordError
 from harvester.http import HttpClient
@@ -28,6 +28,9 @@ TS = pa.timestamp("us", tz="UTC")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
+_KINDS: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str", type(None): "null"}
+
+
 class ColumnTypes:
     """The Arrow type of each column, widened as values are seen (bool < int < float; anything else: text)."""
 
@@ -36,25 +39,15 @@ class ColumnTypes:
         self.not_dates: set[str] = set()
 
     def add(self, row: dict[str, Any]) -> None:
+        kinds, not_dates = self.kinds, self.not_dates
         for name, value in row.items():
-            if value is None:
-                self.kinds.setdefault(name, "null")
-                continue
-            kind = (
-                "bool"
-                if isinstance(value, bool)
-                else "int"
-                if isinstance(value, int)
-                else "float"
-                if isinstance(value, float)
-                else "str"
-            )
-            old = self.kinds.get(name, "null")
-            self.kinds[name] = _widen(old, kind)
-            if kind == "str" and not _ISO.match(value):
-                self.not_dates.add(name)
-            elif kind != "str":
-                self.not_dates.add(name)
+            kind = _KINDS.get(type(value), "str")
+            old = kinds.get(name)
+            if old != kind:
+                kinds[name] = _widen(old or "null", kind)
+            if name not in not_dates and (kind != "str" or not _ISO.match(value)):
+                if kind != "null":
+                    not_dates.add(name)
 
     def schema(self) -> pa.Schema:
         fields = []
@@ -68,6 +61,8 @@ class ColumnTypes:
 
 
 def _widen(old: str, new: str) -> str:
+    if new == "null":
+        return old
     if old in ("null", new):
         return new
     if {old, new} == {"int", "float"}:
@@ -125,11 +120,10 @@ def convert_entities(unit: Any, client: HttpClient, work: Path, out: Any, feed: 
                 if not isinstance(entity, dict):
                     continue
                 row, _dates, location = flatten(entity)
-                geom, error = location_geometry(location)
+                wkb, _bounds, error = location_wkb(location)
                 if error:
                     broken.append(f"{entity.get('id')}: {error}")
                 types.add(row)
-                wkb = geom.wkb if geom is not None else None
                 fh.write(orjson.dumps({"r": row, "g": wkb.hex() if wkb else None}) + b"\n")
                 rows += 1
     if broken:
