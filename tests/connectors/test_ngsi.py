@@ -244,3 +244,22 @@ def test_done_when_5000_entities_two_types_geoparquet_read_by_duckdb(
     res = invoke(tmp_path, "normalise", "city", "--json")
     src = json.loads(res.stdout)["sources"][0]
     assert (src["converted"], src["unchanged"]) == (0, 2)
+
+
+def test_ngsiv2_entities_normalised_with_the_tenant_headers(server: FixtureServer, tmp_path: Path) -> None:
+    portal = NgsiPortal(
+        server, [], flavour="ngsiv2", tenants={"lyon": clone(PARKING_V2, 12) + clone(WASTE_V2, 3)}
+    )
+    write_sources(tmp_path, portal.url, flavour="ngsiv2", tenants=["lyon"], page_size=5)
+    assert invoke(tmp_path, "harvest", "city").exit_code == 0
+    res = invoke(tmp_path, "normalise", "city", "--json")
+    assert res.exit_code == 0, res.stderr
+    outs = {o["dataset_key"]: o for o in json.loads(res.stdout)["sources"][0]["resources"]}
+    assert set(outs) == {"city:lyon/OffStreetParking", "city:lyon/WasteContainer"}
+    table = pq.read_table(tmp_path / "data" / outs["city:lyon/OffStreetParking"]["table_path"])
+    assert table.num_rows == 12
+    assert table.schema.field("availableSpotNumber_timestamp").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("dateModified").type == pa.timestamp("us", tz="UTC")
+    assert shapely.from_wkb(table.column("geometry")[0].as_py()).geom_type == "Point"
+    entity_requests = [r for r in server.requests if r.path == "/v2/entities"]
+    assert entity_requests and all(r.headers.get("Fiware-Service") == "lyon" for r in entity_requests)

@@ -260,3 +260,46 @@ def test_result_typed_from_observation_type(
     if invalid:
         assert table.column("result_invalid").drop_null().to_pylist() == [str(results[-1])]
         assert any("result_invalid" in w for w in out["warnings"])
+
+
+MULTI = {
+    "@iot.id": 7,
+    "name": "GGA01 weather mast",
+    "description": "Air temperature and rain gauge tips",
+    "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_ComplexObservation",
+    "multiObservationDataTypes": [
+        "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+        "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_CountObservation",
+    ],
+    "unitOfMeasurements": [
+        {"name": "degree Celsius", "symbol": "degC", "definition": "ucum:Cel"},
+        {"name": "count", "symbol": "{tips}", "definition": "ucum:{tips}"},
+    ],
+    "ObservedProperties": [{"name": "Air temperature"}, {"name": "Rain gauge tips"}],
+}
+
+
+def test_multidatastream_dataset_and_component_columns(server: FixtureServer, tmp_path: Path) -> None:
+    portal = StaPortal(server, bgs_datastreams()[:1], multidatastreams=True)
+    portal.add_observations(5)
+    portal.add_multi(MULTI, 30)
+    write_sources(tmp_path, portal.url, first_window_days=None, observations_page_size=8)
+    assert invoke(tmp_path, "harvest", "bgs").exit_code == 0
+    datasets = {
+        d["name"]: d for d in pq.read_table(tmp_path / "data/catalog/bgs/datasets.parquet").to_pylist()
+    }
+    multi = datasets["multidatastream-7"]
+    assert multi["remote_id"].endswith("/MultiDatastreams(7)") and "Rain gauge tips" in multi["keywords"]
+    res = invoke(tmp_path, "normalise", "bgs", "--json")
+    assert res.exit_code == 0, res.stderr
+    out = {o["dataset_key"]: o for o in json.loads(res.stdout)["sources"][0]["resources"]}[
+        multi["dataset_key"]
+    ]
+    table = pq.read_table(tmp_path / "data" / out["table_path"])
+    assert table.num_rows == 30
+    assert (table.schema.field("result_1").type, table.schema.field("result_2").type) == (
+        pa.float64(),
+        pa.int64(),
+    )
+    assert table.column("result_2").to_pylist()[:3] == [0, 1, 2]
+    assert table.column("unit_symbol_1")[0].as_py() == "degC"

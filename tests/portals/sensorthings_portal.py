@@ -56,7 +56,7 @@ class Stream:
 
     entity: dict[str, Any]
     times: list[float] = field(default_factory=list)
-    next_obs_id: int = 0
+    kind: str = "Datastreams"
 
     @property
     def iot_id(self) -> int:
@@ -87,12 +87,24 @@ class StaPortal:
         self.obs_served = 0  # observations sent (the incremental tests count them)
         self.template = load(OBS_PAGE)["value"][0]
         self.streams = [Stream(self._expand(copy.deepcopy(ds))) for ds in datastreams]
+        self.multi_streams: list[Stream] = []
         server.route(self.base_path, self.root)
         server.route(f"{self.base_path}/Datastreams", self.datastreams)
         if multidatastreams:
             server.route(f"{self.base_path}/MultiDatastreams", self.multi)
         for s in self.streams:
             server.route(f"{self.base_path}/Datastreams({s.iot_id})/Observations", self._observations(s))
+
+    def add_multi(self, entity: dict[str, Any], observations: int) -> Stream:
+        """A MultiDatastream (FROST's MultiDatastream extension) whose results are [float, int] pairs."""
+        stream = Stream(entity, kind="MultiDatastreams")
+        start = T0.timestamp()
+        stream.times = [start + k * STEP.total_seconds() for k in range(observations)]
+        self.multi_streams.append(stream)
+        self.server.route(
+            f"{self.base_path}/MultiDatastreams({stream.iot_id})/Observations", self._observations(stream)
+        )
+        return stream
 
     # --- data -----------------------------------------------------------------------------------------------
     def _expand(self, ds: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +166,7 @@ class StaPortal:
             ds.pop("phenomenonTime", None)
             ds.pop("resultTime", None)
         if not expand:
-            for key in ("Thing", "Sensor", "ObservedProperty"):
+            for key in ("Thing", "Sensor", "ObservedProperty", "ObservedProperties"):
                 ds.pop(key, None)
         return ds
 
@@ -209,7 +221,8 @@ class StaPortal:
         return Reply(200, orjson.dumps(body))
 
     def multi(self, req: Request) -> Reply:
-        return Reply(200, json.dumps({"@iot.count": 0, "value": []}))
+        value = [self._entity(s, bool(req.arg("$expand"))) for s in self.multi_streams]
+        return Reply(200, json.dumps({"@iot.count": len(value), "value": value}))
 
     def _observations(self, s: Stream) -> Any:
         def handler(req: Request) -> Reply:
@@ -236,13 +249,13 @@ class StaPortal:
             if end < len(times):
                 query = {k: v[0] for k, v in req.query.items() if k != "$skip"}
                 query["$skip"] = str(skip + len(rows))
-                body["@iot.nextLink"] = f"{self.url}/Datastreams({s.iot_id})/Observations?{urlencode(query)}"
+                body["@iot.nextLink"] = f"{self.url}/{s.kind}({s.iot_id})/Observations?{urlencode(query)}"
             if req.arg("$resultFormat") == "dataArray":
                 comps = ["id", "phenomenonTime", "resultTime", "result", "resultQuality", "parameters"]
                 keys = ["@iot.id", "phenomenonTime", "resultTime", "result", "resultQuality", "parameters"]
                 body["value"] = [
                     {
-                        "Datastream@iot.navigationLink": f"{self.url}/Datastreams({s.iot_id})",
+                        "Datastream@iot.navigationLink": f"{self.url}/{s.kind}({s.iot_id})",
                         "components": comps,
                         "dataArray@iot.count": len(rows),
                         "dataArray": [[r[k] for k in keys] for r in rows],
@@ -263,7 +276,7 @@ class StaPortal:
                 "@iot.id": oid,
                 "phenomenonTime": t,
                 "resultTime": t,
-                "result": round(1000 + (k % 500) * 0.01, 2),
+                "result": round(1000 + (k % 500) * 0.01, 2) if s.kind == "Datastreams" else [k * 0.5, k],
                 "parameters": {"sen_id": oid, "publish_yn": "Y"},
                 "@iot.selfLink": f"{self.url}/Observations({oid})",
             }
