@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from harvester.dates import parse_datetime, to_iso
 from harvester.errors import RecordError
 from harvester.http import HttpClient
-from harvester.normalise.obs_columns import ObservationColumns
+from harvester.normalise.obs_columns import TS, ObservationColumns
 from harvester.paging import PageGuard
 
 ROW_GROUP = 100_000
@@ -165,6 +165,7 @@ def convert_observations(unit: Any, client: HttpClient, work: Path, out: Any, fe
     tag = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     staging = work / "observations"
     writer: MonthWriter | None = None
+    dropped = 0
     guard = PageGuard(unit.source_id)
     url: str | None = unit.url
     headers = dict(feed.get("headers") or {})
@@ -185,13 +186,22 @@ def convert_observations(unit: Any, client: HttpClient, work: Path, out: Any, fe
             if writer is None:
                 cols.discover(page)
                 writer = MonthWriter(staging, cols.schema, tag)
-            writer.write(cols.batch(page))
+            batch = cols.batch(page)
+            if latest is not None:  # a server that ignores $filter must not duplicate the history
+                keep = pc.fill_null(pc.greater(batch.column("phenomenonTime"), pa.scalar(latest, TS)), False)
+                dropped += batch.num_rows - pc.sum(keep).as_py() if batch.num_rows else 0
+                batch = batch.filter(keep)
+            writer.write(batch)
         nxt = payload.get("@iot.nextLink")
         url, params = (nxt, None) if isinstance(nxt, str) and nxt and rows else (None, None)
     out.detected.update(cols.detected())
     new_parts = writer.close() if writer is not None else []
     new_rows = writer.rows if writer is not None else 0
     out.detected["observations_new"] = new_rows
+    if dropped:
+        out.warnings.append(
+            f"the server ignored the phenomenonTime filter: {dropped} older observations dropped"
+        )
     if cols.invalid:
         out.warnings.append(
             f"{cols.invalid} result(s) not of type {cols.result_type}: kept in result_invalid"

@@ -303,3 +303,26 @@ def test_multidatastream_dataset_and_component_columns(server: FixtureServer, tm
     )
     assert table.column("result_2").to_pylist()[:3] == [0, 1, 2]
     assert table.column("unit_symbol_1")[0].as_py() == "degC"
+
+
+def test_server_ignoring_the_time_filter_adds_no_duplicates(server: FixtureServer, tmp_path: Path) -> None:
+    portal = StaPortal(server, bgs_datastreams()[:1])
+    portal.add_observations(50)
+    write_sources(tmp_path, portal.url, first_window_days=None)
+    assert invoke(tmp_path, "harvest", "bgs").exit_code == 0
+    assert invoke(tmp_path, "normalise", "bgs").exit_code == 0
+    portal.add_observations(7)
+    route = f"{portal.base_path}/Datastreams({portal.streams[0].iot_id})/Observations"
+    real = server.routes[route]
+
+    def ignore_filter(req: Any) -> Reply:
+        req.query.pop("$filter", None)
+        return real(req)
+
+    server.route(route, ignore_filter)
+    assert invoke(tmp_path, "harvest", "bgs").exit_code == 0
+    res = invoke(tmp_path, "normalise", "bgs", "--json")
+    out = json.loads(res.stdout)["sources"][0]["resources"][0]
+    assert (out["status"], out["rows"], out["detected"]["observations_new"]) == ("ok", 57, 7)
+    assert "50 older observations dropped" in out["warnings"][0]
+    assert tables_rows(tmp_path / "data") == 57
