@@ -63,6 +63,8 @@ def flatten(entity: dict[str, Any]) -> tuple[dict[str, Any], set[str], Any]:
     for name, attr in entity.items():
         if name in SKIP:
             continue
+        if name == "geometry":
+            name = "geometry_attr"  # `geometry` is the WKB column of the table
         if isinstance(attr, dict) and attr.get("type") in LD_TYPES and ({"value", "object"} & attr.keys()):
             kind = attr["type"]
             value = attr.get("object") if kind == "Relationship" else attr.get("value")

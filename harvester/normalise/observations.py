@@ -31,6 +31,7 @@ from harvester.normalise.obs_columns import TS, ObservationColumns
 from harvester.paging import PageGuard
 
 ROW_GROUP = 100_000
+MAX_PARTS = 24  # parts per month folder before they are merged into one
 
 
 def table_dir(data_dir: Path, table_path: str) -> Path:
@@ -212,6 +213,8 @@ def convert_observations(unit: Any, client: HttpClient, work: Path, out: Any, fe
         dest = root / part.relative_to(staging)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(part, dest)
+        if compact_month(dest.parent, tag):
+            out.detected.setdefault("compacted", []).append(str(dest.parent.relative_to(root)))
     if new_rows == 0:
         if rows0 == 0:
             out.warnings.append("no observations in the download window")
@@ -220,6 +223,23 @@ def convert_observations(unit: Any, client: HttpClient, work: Path, out: Any, fe
     _done(out, rel, rows0 + new_rows, schema0 or cols.schema, "ok")
     latest_new = existing_state(root)[1]
     out.detected["last_phenomenonTime"] = to_iso(latest_new)
+
+
+def compact_month(month: Path, tag: str, max_parts: int | None = None) -> bool:
+    """Merge the parts of a month folder into one when appends have left more than `max_parts` (a source run
+    every hour adds one part a run). Streams part by part; the merged file is renamed in before the parts go."""
+    parts = sorted(month.glob("*.parquet"))
+    if len(parts) <= (MAX_PARTS if max_parts is None else max_parts):
+        return False
+    tmp = month / f".compact-{tag}.tmp"
+    schema = pq.read_schema(parts[0])
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for part in parts:
+            writer.write_table(pq.ParquetFile(part).read())
+    os.replace(tmp, month / f"part-{tag}-compacted.parquet")
+    for part in parts:
+        part.unlink()
+    return True
 
 
 def _done(out: Any, rel: str | None, rows: int, schema: pa.Schema | None, status: str) -> None:

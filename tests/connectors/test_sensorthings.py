@@ -326,3 +326,26 @@ def test_server_ignoring_the_time_filter_adds_no_duplicates(server: FixtureServe
     assert (out["status"], out["rows"], out["detected"]["observations_new"]) == ("ok", 57, 7)
     assert "50 older observations dropped" in out["warnings"][0]
     assert tables_rows(tmp_path / "data") == 57
+
+
+def test_many_appends_are_compacted_per_month(
+    server: FixtureServer, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from harvester.normalise import observations
+
+    monkeypatch.setattr(observations, "MAX_PARTS", 2)
+    portal = StaPortal(server, bgs_datastreams()[:1])
+    portal.add_observations(10)
+    write_sources(tmp_path, portal.url, first_window_days=None)
+    for _ in range(4):  # one part per run, merged when a month holds more than 2
+        assert invoke(tmp_path, "harvest", "bgs").exit_code == 0
+        assert invoke(tmp_path, "normalise", "bgs").exit_code == 0
+        portal.add_observations(10)
+    data = tmp_path / "data"
+    (month,) = {p.parent for p in data.glob("tables/bgs/*/observations/year=*/month=*/*.parquet")}
+    parts = sorted(month.glob("*.parquet"))
+    assert len(parts) == 2 and sum(p.name.endswith("-compacted.parquet") for p in parts) == 1
+    rows, latest, _ = existing_state(month.parent.parent)
+    assert rows == 40 and latest == datetime(2023, 1, 1, 9, 45, tzinfo=UTC)
+    ids = pq.read_table(month.parent.parent).column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == 40
