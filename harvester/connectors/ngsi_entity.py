@@ -65,7 +65,8 @@ def flatten(entity: dict[str, Any]) -> tuple[dict[str, Any], set[str], Any]:
             continue
         if name == "geometry":
             name = "geometry_attr"  # `geometry` is the WKB column of the table
-        if isinstance(attr, dict) and attr.get("type") in LD_TYPES and ({"value", "object"} & attr.keys()):
+        is_dict = type(attr) is dict
+        if is_dict and attr.get("type") in LD_TYPES and ("value" in attr or "object" in attr):
             kind = attr["type"]
             value = attr.get("object") if kind == "Relationship" else attr.get("value")
             if kind == "GeoProperty" and name == LOCATION:
@@ -79,7 +80,7 @@ def flatten(entity: dict[str, Any]) -> tuple[dict[str, Any], set[str], Any]:
                     row[f"{name}_{meta}"] = attr[meta]
                     if meta == "observedAt":
                         dates.add(f"{name}_{meta}")
-        elif isinstance(attr, dict) and "value" in attr and attr.keys() <= V2_KEYS:
+        elif is_dict and "value" in attr and attr.keys() <= V2_KEYS:
             if name == LOCATION and attr.get("type") in ("geo:json", "geo:point", None):
                 location = attr["value"]
                 continue
