@@ -349,3 +349,29 @@ def test_many_appends_are_compacted_per_month(
     assert rows == 40 and latest == datetime(2023, 1, 1, 9, 45, tzinfo=UTC)
     ids = pq.read_table(month.parent.parent).column("id").to_pylist()
     assert len(ids) == len(set(ids)) == 40
+
+
+def test_force_rewrites_and_a_broken_page_fails_the_resource_only(
+    server: FixtureServer, tmp_path: Path
+) -> None:
+    portal = StaPortal(server, bgs_datastreams()[:2])
+    portal.add_observations(40)
+    write_sources(tmp_path, portal.url, first_window_days=None, observations_page_size=15)
+    assert invoke(tmp_path, "harvest", "bgs").exit_code == 0
+    assert invoke(tmp_path, "normalise", "bgs").exit_code == 0
+    res = invoke(tmp_path, "normalise", "bgs", "--force", "--json")
+    assert [o["rows"] for o in json.loads(res.stdout)["sources"][0]["resources"]] == [40, 40]
+    assert tables_rows(tmp_path / "data") == 80  # rewritten, not appended twice
+
+    portal.add_observations(5)
+    route = f"{portal.base_path}/Datastreams({portal.streams[1].iot_id})/Observations"
+    server.route(route, Reply(200, "<html><body>Maintenance</body></html>", content_type="text/html"))
+    assert invoke(tmp_path, "harvest", "bgs").exit_code == 0
+    res = invoke(tmp_path, "normalise", "bgs", "--json")
+    assert res.exit_code == 3  # some resources failed
+    outs = json.loads(res.stdout)["sources"][0]["resources"]
+    assert [o["status"] for o in outs] == ["ok", "failed"]
+    assert "HTML" in outs[1]["error"]
+    resources = pq.read_table(tmp_path / "data/catalog/bgs/resources.parquet").to_pylist()
+    assert [r["table_rows"] for r in resources] == [45, 40]  # the failed one keeps its table
+    assert tables_rows(tmp_path / "data") == 85
