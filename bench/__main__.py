@@ -16,6 +16,7 @@ BENCHES: tuple[str, ...] = (
     "connectors",
     "publish",
     "tables",
+    "iot",
 )
 
 

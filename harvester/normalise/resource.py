@@ -48,7 +48,7 @@ class ResourceUnit:
     dataset_key: str
     resource_key: str
     url: str
-    kind: str  # csv | spreadsheet | json | geojson | zip (from the catalogue's format or the URL)
+    kind: str  # csv | spreadsheet | json | geojson | zip | sensorthings | ngsi (catalogue's format or URL)
     table_path: str  # relative to data_dir
     data_dir: str
     policy: HttpPolicy
@@ -56,6 +56,7 @@ class ResourceUnit:
     force: bool = False
     zip_limits: ZipLimits = field(default_factory=ZipLimits)
     work_dir: str | None = None  # the run's scratch directory (default: <data_dir>/tmp)
+    feed: dict[str, Any] | None = None  # settings of a live API feed (harvester/normalise/feeds.py)
 
 
 @dataclass
@@ -131,6 +132,11 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
 
 
 def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcome) -> None:
+    if unit.feed is not None:  # an API feed (SensorThings, NGSI), not a file
+        from harvester.normalise.feeds import convert_feed
+
+        convert_feed(unit, client, work, out)
+        return
     data_dir = Path(unit.data_dir)
     prev = unit.previous
     have_table = bool(prev.table_path) and (data_dir / str(prev.table_path)).exists()

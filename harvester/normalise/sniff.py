@@ -19,6 +19,10 @@ FORMAT_KINDS = {
     "JSON": "json",
     "GEOJSON": "geojson",
     "ZIP": "zip",
+    # live API feeds, read by harvester/normalise/feeds.py
+    "SENSORTHINGS": "sensorthings",
+    "NGSI-LD": "ngsi",
+    "NGSIV2": "ngsi",
 }
 EXTENSION_KINDS = {
     ".csv": "csv",

@@ -24,6 +24,7 @@ from harvester.http import HttpClient
 from harvester.leftovers import reclaim, run_tmp_dir, tmp_root
 from harvester.normalise.archive import ZipLimits
 from harvester.normalise.drift import append_schema_changes, diff_columns
+from harvester.normalise.feeds import FEED_KINDS, feed_options
 from harvester.normalise.resource import (
     Previous,
     ResourceOutcome,
@@ -133,6 +134,7 @@ def plan_units(
         if w
     }
     policy = with_policy(source.http.policy(), max_bytes)
+    by_key: dict[str, dict[str, Any]] | None = None  # dataset rows, read for feed resources only
     units: list[ResourceUnit] = []
     skipped: list[str] = []
     for row in resources.to_pylist():
@@ -142,6 +144,10 @@ def plan_units(
         if kind is None or not row.get("url"):
             skipped.append(row["resource_key"])
             continue
+        feed = None
+        if kind in FEED_KINDS:
+            by_key = by_key if by_key is not None else {d["dataset_key"]: d for d in datasets.to_pylist()}
+            feed = feed_options(kind, source, by_key.get(row["dataset_key"]), row)
         units.append(
             ResourceUnit(
                 source_id=source.id,
@@ -156,6 +162,7 @@ def plan_units(
                 force=force,
                 zip_limits=zip_limits,
                 work_dir=str(work_dir) if work_dir else None,
+                feed=feed,
             )
         )
     return units, skipped

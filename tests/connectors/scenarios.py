@@ -190,3 +190,42 @@ def files(server: FixtureServer) -> Scenario:
 
 
 SCENARIOS["files"] = files
+
+
+def sensorthings(server: FixtureServer) -> Scenario:
+    """30 real BGS Datastreams (FROST v1.1, Thing/Sensor/ObservedProperty expanded) with 10 observations each,
+    10 per page: the service root and 3 pages. `since` keeps the 10 whose latest observation is newest."""
+    from datetime import timedelta
+
+    from tests.portals.sensorthings_portal import T0, StaPortal, bgs_datastreams
+
+    portal = StaPortal(server, bgs_datastreams()[:30])
+    portal.add_observations(10)
+    since = T0 + timedelta(minutes=20, seconds=9 * 900)
+    return Scenario(
+        url=portal.url, params={"page_size": 10}, count=30, since=since, requests=4, since_count=10
+    )
+
+
+SCENARIOS["sensorthings"] = sensorthings
+
+
+def ngsi(server: FixtureServer) -> Scenario:
+    """An NGSI-LD broker with 30 WasteContainer and 20 OffStreetParking clones of the Smart Data Models examples,
+    10 per page: the type list and 3 + 2 pages. `since` keeps the WasteContainers (observed later)."""
+    from datetime import timedelta
+
+    from tests.portals.ngsi_portal import PARKING_LD, T0, WASTE_LD, NgsiPortal, clone
+
+    portal = NgsiPortal(server, clone(PARKING_LD, 20) + clone(WASTE_LD, 30))
+    return Scenario(
+        url=portal.url,
+        params={"page_size": 10},
+        count=2,
+        since=T0 + timedelta(minutes=25),
+        requests=6,
+        since_count=1,
+    )
+
+
+SCENARIOS["ngsi"] = ngsi
