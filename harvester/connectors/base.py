@@ -80,6 +80,10 @@ class BaseConnector:
     description: ClassVar[str] = ""
     # Whether `since` is applied by the server (True) or only by client-side filtering (False).
     incremental: ClassVar[bool] = False
+    # Whether the listing is read page by page (a page bringing no new id is then a loop), and whether the portal
+    # announces a total (a listing shorter than it is incomplete). The contract suite tests both.
+    paging: ClassVar[bool] = False
+    announces_total: ClassVar[bool] = False
     # Header that carries the API token when sources.yaml names none (auth.header).
     auth_header: ClassVar[str] = "Authorization"
 

@@ -47,6 +47,8 @@ class CkanConnector(BaseConnector):
     Params = CkanParams
     description = "CKAN Action API (2.2 to 2.12, DKAN envelope tolerated): package_search with paging and incremental runs."
     incremental = True
+    paging = True
+    announces_total = True
 
     params: CkanParams
 

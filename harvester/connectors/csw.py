@@ -113,6 +113,8 @@ class CswConnector(BaseConnector):
         "the url is the CSW endpoint."
     )
     incremental = True
+    paging = True
+    announces_total = True
 
     params: CswParams
 

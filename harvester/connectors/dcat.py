@@ -50,6 +50,8 @@ class DcatConnector(BaseConnector):
         "(hydra:next, legacy hydra:nextPage); the url is the catalogue document."
     )
     incremental = True
+    paging = True
+    announces_total = True
 
     params: DcatParams
     # Ids of every dataset read by the last unfiltered listing, so that `list_ids` costs no request.

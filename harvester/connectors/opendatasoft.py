@@ -84,6 +84,8 @@ class OpenDataSoftConnector(BaseConnector):
         "resources, incremental on `modified`; larger catalogues through the catalogue export."
     )
     incremental = True
+    paging = True
+    announces_total = True
 
     params: OdsParams
 

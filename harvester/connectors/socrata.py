@@ -59,6 +59,8 @@ class SocrataConnector(BaseConnector):
         "on domain and 4x4 id, CSV and SODA JSON endpoints as resources."
     )
     incremental = False
+    paging = True
+    announces_total = True
     auth_header = "X-App-Token"
 
     params: SocrataParams

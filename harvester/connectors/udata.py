@@ -60,6 +60,8 @@ class UdataConnector(BaseConnector):
         "incremental by sorting on -last_update and stopping at the cursor; harvest origin kept for the merge."
     )
     incremental = True
+    paging = True
+    announces_total = True
     auth_header = "X-API-KEY"
 
     params: UdataParams
