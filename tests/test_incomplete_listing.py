@@ -18,7 +18,7 @@ from tests.test_cli import invoke, write_sources
 
 
 def _run(
-    url: str, tmp_path: Path, state: StateStore, http: HttpClient, *, full: bool = False
+    url: str, tmp_path: Path, state: StateStore, http: HttpClient, *, full: bool = False, rows: int = 10
 ) -> SourceResult:
     cfg = parse_sources(
         {
