@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from harvester.paging import PageGuard, PaginationLoop
 from harvester.records import DatasetRecord
 
 log = logging.getLogger(__name__)
+_NO_TITLE = re.compile(r"\bno (?:dct:)?(?:title|name)\b")
 
 
 class Params(BaseModel):
@@ -140,6 +142,8 @@ class BaseConnector:
         self.record_errors.append(
             {"source_id": self.source_id, "remote_id": remote_id, "message": message, "url": url}
         )
+        if skipped == "mapping error" and _NO_TITLE.search(message):
+            skipped = "no title"
         if skipped:
             self.outcomes.skip(skipped)
 

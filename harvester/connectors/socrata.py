@@ -9,7 +9,6 @@ applied on the client to `updatedAt` (or the newer `data_updated_at` / `metadata
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -23,7 +22,6 @@ from harvester.errors import SourceError
 from harvester.paging import PageGuard, iter_offset
 from harvester.records import DatasetRecord, ResourceRef
 
-log = logging.getLogger(__name__)
 WINDOW = 10_000
 Export = Literal["csv", "json"]
 EXPORTS: list[Export] = ["csv", "json"]

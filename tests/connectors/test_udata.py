@@ -216,3 +216,16 @@ def test_list_ids_uses_a_field_mask(server: FixtureServer, http: HttpClient) -> 
     assert [r.headers.get("X-Fields") for r in server.requests] == [
         "data{id,deleted,private},next_page,total"
     ] * 2
+
+
+def test_outcomes_count_every_entry_served(server: FixtureServer, http: HttpClient) -> None:
+    rows = udata_records()
+    rows[3] = {**rows[3], "title": ""}
+    rows[5] = {**rows[5], "private": True}
+    rows[7] = {k: v for k, v in rows[7].items() if k != "id"}
+    url = UdataPortal(rows).install(server)
+    conn = _conn(url, http, page_size=5)
+    assert len(list(conn.list_datasets())) == 14
+    skipped = {"no id": 1, "no title": 1, "private": 1}
+    assert conn.outcomes.as_dict() == {"listed": 17, "kept": 14, "skipped": skipped}
+    assert conn.listing_complete  # 17 served (one without an id, still served): all of `total`
