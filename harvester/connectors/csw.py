@@ -294,14 +294,14 @@ class CswConnector(BaseConnector):
                 self.outcomes.listed += 1
                 self.on_record_error(None, f"cannot read DCAT record: {type(exc).__name__}: {exc}", url)
                 continue
-            nodes = len(dataset_nodes(graph))
-            self.outcomes.listed += max(nodes, 1)
+            nodes = dataset_nodes(graph)
+            self.outcomes.listed += max(len(nodes), 1)
             if not nodes:
                 self.on_record_error(
                     None, "DCAT record without a dcat:Dataset", url, skipped="unsupported record type"
                 )
                 continue
-            for rec in records_from_graph(graph, self.source_id, self._graph_error, ods=False):
+            for rec in records_from_graph(graph, self.source_id, self._graph_error, ods=False, nodes=nodes):
                 fid = rec.extras.get("file_identifier")
                 yield replace(rec, remote_id=fid) if fid else rec
 

@@ -64,7 +64,7 @@ class DcatConnector(BaseConnector):
         extra = urlencode({self.params.modified_since_param: to_iso(since)})
         return urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))
 
-    def pages(self, since: datetime | None = None) -> Iterator[tuple[str, Graph]]:
+    def pages(self, since: datetime | None = None) -> Iterator[tuple[str, Graph, list[Node]]]:
         """Fetch and parse each page of the catalogue, following Hydra next links with a loop guard.
 
         A repeated next link, a page identical to the one before or a page bringing no dataset not already read
@@ -92,7 +92,7 @@ class DcatConnector(BaseConnector):
                 total=_total_items(graph),
             )
             self.outcomes.listed += len(nodes)
-            yield resp.url, graph
+            yield resp.url, graph, nodes
             url = next_page(graph, resp.url, url)
         self.check_served(guard, self.url)
 
@@ -108,13 +108,14 @@ class DcatConnector(BaseConnector):
         seen: set[str] = set()
         server_filtered = since is not None and bool(self.params.modified_since_param)
         with self.loop_ends_listing():
-            for page_url, graph in self.pages(since):
+            for page_url, graph, nodes in self.pages(since):
                 for rec in records_from_graph(
                     graph,
                     self.source_id,
                     self._graph_error,
                     ods=self._ods(),
                     prefer_identifier=self.params.identity == "identifier",
+                    nodes=nodes,
                 ):
                     if rec.remote_id in seen:
                         log.debug("dataset %s listed again on %s: skipped", rec.remote_id, page_url)
