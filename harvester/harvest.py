@@ -19,7 +19,7 @@ import pyarrow as pa
 from harvester.catalog import Defaults, catalog_dir, read_catalog, record_rows, write_catalog
 from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
-from harvester.connectors.base import BaseConnector
+from harvester.connectors.base import BaseConnector, Outcomes
 from harvester.diskspace import disk_guard
 from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError, exit_code_for
 from harvester.http import HttpClient
@@ -38,7 +38,7 @@ def new_run_id() -> str:
 @dataclass
 class SourceResult:
     source_id: str
-    status: str = "ok"  # ok | partial (some records failed) | failed | locked
+    status: str = "ok"  # ok | partial (some records failed, or the listing was incomplete) | failed | locked
     mode: str = "full"  # full | incremental
     listed: int = 0
     created: int = 0
@@ -48,6 +48,9 @@ class SourceResult:
     restored: int = 0
     total: int = 0  # datasets in the snapshot after the run (withdrawn included)
     record_errors: int = 0
+    missing: int | None = None  # datasets the portal announced but did not serve (incomplete listing)
+    # what became of every entry served: {"listed": n, "kept": n, "skipped": {reason: n}}
+    outcomes: dict[str, Any] = field(default_factory=dict)
     requests: int = 0
     seconds: float = 0.0
     error: str | None = None
@@ -200,9 +203,8 @@ def _harvest_locked(
     result.errors.extend(connector.record_errors)
     result.record_errors = len(connector.record_errors)
 
+    _report_listing(connector, result)
     allow_withdraw = connector.listing_complete
-    if not allow_withdraw:
-        result.notes.append("listing incomplete: nothing withdrawn")
     prev_active = 0
     if previous is not None:
         prev_active = previous.column("withdrawn_at").null_count
@@ -240,13 +242,30 @@ def _harvest_locked(
         len(merged.restored),
     )
     result.total = merged.total
-    if result.record_errors:
+    if result.record_errors or not connector.listing_complete:
         result.status = "partial"
     if connector.listing_complete:
         old = state.read_cursor(source.id)
         new = max((d for d in (max_modified, old) if d is not None), default=None)
         if new is not None:
             state.write_cursor(source.id, new)
+
+
+def _report_listing(connector: BaseConnector, result: SourceResult) -> None:
+    """Outcome counts, skip reasons and incompleteness of the listing, into the source result."""
+    out = connector.outcomes
+    result.outcomes = out.as_dict()
+    if out.skipped:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(out.skipped.items()))
+        result.notes.append(f"{out.listed} listed, {out.kept} kept, skipped: {reasons}")
+    for entry in connector.incomplete:
+        result.notes.append(f"listing incomplete ({entry['message']}): nothing withdrawn")
+        result.errors.append(entry)
+    missing = [e["missing"] for e in connector.incomplete if e.get("missing")]
+    if missing:
+        result.missing = sum(missing)
+    if connector.incomplete and result.error is None:
+        result.error = "; ".join(e["message"] for e in connector.incomplete)
 
 
 def _list(
@@ -260,16 +279,19 @@ def _list(
     res_rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     max_modified: datetime | None = None
+    connector.outcomes = Outcomes()  # the counts describe the last listing (a full one after a fallback)
     for rec in connector.list_datasets(since=since):
         if rec.dataset_key in seen:
+            connector.outcomes.drop("duplicate")
             continue
         seen.add(rec.dataset_key)
         try:
             row, rr = record_rows(rec, defaults, started)
         except Exception as exc:
             connector.on_record_error(
-                rec.remote_id, f"cannot normalise: {type(exc).__name__}: {exc}", rec.remote_url
+                rec.remote_id, f"cannot normalise: {type(exc).__name__}: {exc}", rec.remote_url, skipped=None
             )
+            connector.outcomes.drop("mapping error")
             continue
         rows.append(row)
         res_rows.extend(rr)

@@ -66,20 +66,29 @@ class ArcgisHubConnector(BaseConnector):
                 hint="the source url must be the Hub feed, e.g. https://<site>/api/feed/dcat-us/1.1.json",
             )
         seen: set[str] = set()
+        self.outcomes.listed += len(doc["dataset"])
         for item in doc["dataset"]:
             if not isinstance(item, dict):
-                self.on_record_error(None, "dataset entry is not a JSON object", resp.url)
+                self.on_record_error(
+                    None, "dataset entry is not a JSON object", resp.url, skipped="not an object"
+                )
                 continue
             identifier = item.get("identifier")
             if not isinstance(identifier, str) or not identifier.strip():
                 self.on_record_error(
-                    _text(item.get("title")) or None, "dataset without an `identifier`", resp.url
+                    _text(item.get("title")) or None,
+                    "dataset without an `identifier`",
+                    resp.url,
+                    skipped="no id",
                 )
                 continue
             remote_id, extras = _identity(identifier.strip())
             if remote_id in seen:
                 self.on_record_error(
-                    remote_id, "duplicate identifier in the feed: later entry skipped", resp.url
+                    remote_id,
+                    "duplicate identifier in the feed: later entry skipped",
+                    resp.url,
+                    skipped="duplicate",
                 )
                 continue
             seen.add(remote_id)
@@ -89,8 +98,9 @@ class ArcgisHubConnector(BaseConnector):
                 self.on_record_error(remote_id, f"cannot map dataset: {type(exc).__name__}: {exc}", resp.url)
                 continue
             if since is not None and record.modified is not None and record.modified < since:
+                self.outcomes.skip("not modified since the cursor")
                 continue
-            yield record
+            yield self.keep(record)
 
     def map_dataset(self, item: dict[str, Any], remote_id: str, extras: dict[str, str]) -> DatasetRecord:
         title = _text(item.get("title")).strip()

@@ -47,6 +47,8 @@ class CkanConnector(BaseConnector):
     Params = CkanParams
     description = "CKAN Action API (2.2 to 2.12, DKAN envelope tolerated): package_search with paging and incremental runs."
     incremental = True
+    paging = True
+    announces_total = True
 
     params: CkanParams
 
@@ -88,7 +90,10 @@ class CkanConnector(BaseConnector):
 
     def _pages(self, since: datetime | None, fl: str | None = None) -> Iterator[list[dict[str, Any]]]:
         """Pages of package dicts. The next page is requested while the caller works on the current one (its
-        offset is known as soon as a page arrives), and only when the count says there is one."""
+        offset is known as soon as a page arrives), and only when the count says there is one.
+
+        A page that brings no new id is a pagination loop (PaginationLoop); a listing read to its end with fewer
+        distinct ids than `count` is marked incomplete."""
         guard = PageGuard(self.source_id)
         fq = self._fq(since)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ckan-{self.source_id}")
@@ -100,14 +105,16 @@ class CkanConnector(BaseConnector):
                 pending = None
                 guard.check(content=resp.content, url=resp.url)
                 results, count = self._unwrap(resp.json(source_id=self.source_id), resp.url)
+                guard.page_ids((_pkg_id(p) for p in results), url=resp.url, total=count)
                 if not results:
-                    return
+                    break
                 start += len(results)
                 if count is None or start < count:
                     pending = pool.submit(self._fetch_page, start, fq, fl)
                 yield results
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+        self.check_served(guard, self._action_url, "dataset ids" if fl else "datasets")
 
     def _unwrap(self, payload: Any, url: str) -> tuple[list[dict[str, Any]], int | None]:
         if not isinstance(payload, dict):
@@ -140,25 +147,42 @@ class CkanConnector(BaseConnector):
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         seen: set[str] = set()
         excluded = set(self.params.exclude_organizations)
-        for page in self._pages(since):
-            for pkg in page:
-                rid = pkg.get("id") if isinstance(pkg, dict) else None
-                if not rid or not isinstance(rid, str):
-                    self.on_record_error(None, "dataset without an `id`", self._action_url)
-                    continue
-                if rid in seen:  # repeated across pages when the catalogue changes during paging
-                    continue
-                seen.add(rid)
-                if pkg.get("private") is True or pkg.get("state", "active") != "active":
-                    continue
-                if _org_name(pkg) in excluded:
-                    continue
-                try:
-                    yield self.map_dataset(pkg)
-                except Exception as exc:  # one bad record never stops its source
-                    self.on_record_error(
-                        rid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._dataset_url(pkg)
-                    )
+        skip = self.outcomes.skip
+        with self.loop_ends_listing():
+            for page in self._pages(since):
+                self.outcomes.listed += len(page)
+                for pkg in page:
+                    rid = _pkg_id(pkg)
+                    if rid is None:
+                        self.on_record_error(
+                            None, "dataset without an `id`", self._action_url, skipped="no id"
+                        )
+                        continue
+                    if rid in seen:  # repeated across pages when the catalogue changes during paging
+                        skip("duplicate")
+                        continue
+                    seen.add(rid)
+                    if pkg.get("private") is True:
+                        skip("private")
+                        continue
+                    if pkg.get("state", "active") != "active":
+                        skip(
+                            str(pkg.get("state"))
+                            if pkg.get("state") in ("draft", "deleted")
+                            else "not active"
+                        )
+                        continue
+                    if _org_name(pkg) in excluded:
+                        skip("excluded organisation")
+                        continue
+                    try:
+                        record = self.map_dataset(pkg)
+                    except Exception as exc:  # one bad record never stops its source
+                        self.on_record_error(
+                            rid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._dataset_url(pkg)
+                        )
+                        continue
+                    yield self.keep(record)
 
     def list_ids(self) -> set[str]:
         """The ids of every dataset currently listed (cheap: only `id` is asked for), for deletion detection."""
@@ -166,14 +190,15 @@ class CkanConnector(BaseConnector):
             raise NotImplementedError
         ids: set[str] = set()
         excluded = set(self.params.exclude_organizations)
-        for page in self._pages(None, fl="id,private,state,organization"):
-            for pkg in page:
-                if isinstance(pkg, dict) and isinstance(pkg.get("id"), str):
-                    if pkg.get("private") is True or pkg.get("state", "active") != "active":
-                        continue
-                    if excluded and _org_name(pkg) in excluded:
-                        continue
-                    ids.add(pkg["id"])
+        with self.loop_ends_listing():
+            for page in self._pages(None, fl="id,private,state,organization"):
+                for pkg in page:
+                    if _pkg_id(pkg) is not None:
+                        if pkg.get("private") is True or pkg.get("state", "active") != "active":
+                            continue
+                        if excluded and _org_name(pkg) in excluded:
+                            continue
+                        ids.add(pkg["id"])
         return ids
 
     def _dataset_url(self, pkg: dict[str, Any]) -> str:
@@ -234,6 +259,11 @@ class CkanConnector(BaseConnector):
             size_bytes=size_bytes,
             modified=parse_datetime(r.get("last_modified") or r.get("metadata_modified") or r.get("created")),
         )
+
+
+def _pkg_id(pkg: Any) -> str | None:
+    rid = pkg.get("id") if isinstance(pkg, dict) else None
+    return rid if isinstance(rid, str) and rid else None
 
 
 def _org_name(pkg: dict[str, Any]) -> str | None:

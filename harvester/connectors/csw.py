@@ -2,18 +2,23 @@
 
 Paging follows GeoNetwork's own harvester: the next `startPosition` is `nextRecord` (trusted over
 start + returned); the listing ends when `nextRecord` is 0 or beyond `numberOfRecordsMatched`, or when a page is
-empty; a `nextRecord` that does not advance is a pagination loop (SourceError). An OWS ExceptionReport, even
+empty; a `nextRecord` that does not advance, or a page that brings no record not already read, is a pagination
+loop: the listing stops there, keeps what it read and is marked incomplete, like a listing that serves fewer
+records than `numberOfRecordsMatched`. Two different records with the same fileIdentifier (a GeoNetwork mistake)
+are reported and the more recent one is kept (records come sorted by identifier, so duplicates are adjacent).
+An OWS ExceptionReport, even
 with HTTP 200, is a SourceError; on an incremental run whose `apiso:Modified` filter the server rejects, the
 connector falls back to a full listing filtered on the client.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import quote, urlencode
 
@@ -34,9 +39,9 @@ from harvester.connectors.csw_request import (
     post_body,
     read_page,
 )
-from harvester.connectors.dcat_parse import records_from_graph
+from harvester.connectors.dcat_parse import dataset_nodes, records_from_graph
 from harvester.errors import SourceError
-from harvester.paging import PageGuard
+from harvester.paging import PageGuard, PaginationLoop
 from harvester.records import DatasetRecord
 from harvester.xmlsafe import parse_xml
 
@@ -79,6 +84,23 @@ class CswParams(Params):
     max_pages: int = Field(100_000, ge=1, description="Stop (as a failure) after this many pages.")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _record_key(el: etree._Element) -> str:
+    """The paging guard's key of a served record: its identifier and a digest of its content, so that a page
+    repeated by the server is recognised while two different records sharing a fileIdentifier both count."""
+    if etree.QName(el).localname in ISO_RECORDS:
+        rid = file_identifier(el)
+    else:
+        rid = el.findtext(_DC_IDENTIFIER) or el.findtext(".//{http://purl.org/dc/terms/}identifier")
+    return f"{(rid or '').strip()}#{hashlib.sha256(etree.tostring(el)).hexdigest()[:20]}"
+
+
+def _fingerprint(rec: DatasetRecord) -> tuple[object, ...]:
+    return (rec.modified, rec.title, rec.description, rec.resources)
+
+
 class _FilterRejected(Exception):
     """The server answered the filtered first page with an ExceptionReport."""
 
@@ -91,6 +113,8 @@ class CswConnector(BaseConnector):
         "the url is the CSW endpoint."
     )
     incremental = True
+    paging = True
+    announces_total = True
 
     params: CswParams
 
@@ -132,7 +156,10 @@ class CswConnector(BaseConnector):
     def pages(
         self, since: datetime | None = None, *, element_set: str = "full", size: int | None = None
     ) -> Iterator[tuple[Page, str]]:
-        """GetRecords pages, following nextRecord with the stop rules of GeoNetwork's harvester."""
+        """GetRecords pages, following nextRecord with the stop rules of GeoNetwork's harvester.
+
+        Raises PaginationLoop when nextRecord does not advance or a page brings no new record; a listing read to
+        its end with fewer distinct records than numberOfRecordsMatched is marked incomplete."""
         guard = PageGuard(self.source_id, max_pages=self.params.max_pages)
         start = 1
         while True:
@@ -147,50 +174,91 @@ class CswConnector(BaseConnector):
                 output_schema=DCAT if self.params.output_schema == "dcat" and element_set == "full" else GMD,
             )
             page, url = self._fetch(q)
+            guard.page_ids((_record_key(el) for el in page.records), url=url, total=page.matched)
             yield page, url
             n = len(page.records)
             nxt = page.next_record if page.next_record is not None else (start + n if n else 0)
             if nxt == 0 or (page.matched is not None and nxt > page.matched):
-                return
+                break
             if n == 0:
-                self.listing_complete = False
-                log.warning(
-                    "%s: empty page at %d although nextRecord=%d: listing stopped", self.source_id, start, nxt
+                self.mark_incomplete(
+                    f"empty page at startPosition {start} although nextRecord={nxt}: listing stopped",
+                    missing=guard.missing() or None,
+                    url=url,
                 )
                 return
             if nxt <= start:
-                raise SourceError(
-                    f"loop detected in pagination: nextRecord {nxt} does not advance past startPosition {start}",
+                raise PaginationLoop(
+                    f"pagination loop: nextRecord {nxt} does not advance past startPosition {start}",
                     source_id=self.source_id,
                     url=url,
                 )
             start = nxt
+        self.check_served(guard, self.url, "records")
 
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         server_since = since if self.params.incremental_filter else None
-        seen: set[str] = set()
         try:
-            yield from self._records(server_since, since, seen)
+            yield from self._records(server_since, since)
         except _FilterRejected as exc:
             log.warning(
                 "%s: server rejected the Modified filter (%s): full listing filtered locally",
                 self.source_id,
                 exc,
             )
-            yield from self._records(None, since, seen)
+            yield from self._records(None, since)
 
-    def _records(
-        self, server_since: datetime | None, since: datetime | None, seen: set[str]
-    ) -> Iterator[DatasetRecord]:
-        for page, url in self.pages(server_since):
-            dcat = self.params.output_schema == "dcat"
-            for rec in self._dcat_records(page, url) if dcat else self._iso_records(page, url):
-                if rec.remote_id in seen:
-                    continue
-                seen.add(rec.remote_id)
-                if since is not None and rec.modified is not None and rec.modified < since:
-                    continue
-                yield rec
+    def _records(self, server_since: datetime | None, since: datetime | None) -> Iterator[DatasetRecord]:
+        """Mapped records, one held back until the next one shows whether it has a duplicate fileIdentifier."""
+        seen: dict[str, tuple[object, ...]] = {}  # fileIdentifier -> fingerprint of the record read
+        held: DatasetRecord | None = None
+        with self.loop_ends_listing():
+            for page, url in self.pages(server_since):
+                dcat = self.params.output_schema == "dcat"
+                for rec in self._dcat_records(page, url) if dcat else self._iso_records(page, url):
+                    if held is not None and rec.remote_id == held.remote_id:
+                        held = self._duplicate(held, rec, url)
+                        continue
+                    if rec.remote_id in seen:  # not adjacent (unsorted listing): the earlier one was kept
+                        if seen[rec.remote_id] == _fingerprint(rec):
+                            self.outcomes.skip("duplicate")
+                        else:
+                            self._duplicate(rec, rec, url, earlier_kept=True)
+                        continue
+                    seen[rec.remote_id] = _fingerprint(rec)
+                    if held is not None:
+                        yield from self._release(held, since)
+                    held = rec
+        if held is not None:
+            yield from self._release(held, since)
+
+    def _release(self, rec: DatasetRecord, since: datetime | None) -> Iterator[DatasetRecord]:
+        if since is not None and rec.modified is not None and rec.modified < since:
+            self.outcomes.skip("not modified since the cursor")
+            return
+        yield self.keep(rec)
+
+    def _duplicate(
+        self, kept: DatasetRecord, other: DatasetRecord, url: str, *, earlier_kept: bool = False
+    ) -> DatasetRecord:
+        """Two records with one fileIdentifier: the same record repeated (paging) is skipped silently; two
+        different records are reported, and the more recent one is kept. Returns the record kept."""
+        if kept == other and not earlier_kept:
+            self.outcomes.skip("duplicate")
+            return kept
+        if earlier_kept:
+            winner, note = kept, "the one read first was kept (records not sorted by identifier)"
+        else:
+            winner = other if (other.modified or _EPOCH) > (kept.modified or _EPOCH) else kept
+            when = winner.modified.isoformat() if winner.modified else "no date"
+            note = f"the more recent one ({when}) was kept"
+        self.on_record_error(
+            kept.remote_id,
+            f"two different records share the fileIdentifier {kept.remote_id!r}: {note}",
+            self.record_url(kept.remote_id),
+            skipped="duplicate",
+        )
+        return winner
 
     def _iso_records(self, page: Page, url: str) -> Iterator[DatasetRecord]:
         iso = [el for el in page.records if etree.QName(el).localname in ISO_RECORDS]
@@ -202,9 +270,15 @@ class CswConnector(BaseConnector):
                 hint="the catalogue may not support outputSchema=http://www.isotc211.org/2005/gmd",
             )
         iso_set = set(iso)
+        self.outcomes.listed += len(page.records)
         for el in page.records:
             if el not in iso_set:
-                self.on_record_error(None, f"not an ISO 19139 record: <{etree.QName(el).localname}>", url)
+                self.on_record_error(
+                    None,
+                    f"not an ISO 19139 record: <{etree.QName(el).localname}>",
+                    url,
+                    skipped="unsupported record type",
+                )
                 continue
             rec = self._map(el, url)
             if rec is not None:
@@ -217,11 +291,23 @@ class CswConnector(BaseConnector):
             try:
                 graph.parse(data=etree.tostring(el), format="xml", publicID=url)
             except Exception as exc:  # one unreadable record never stops the source
+                self.outcomes.listed += 1
                 self.on_record_error(None, f"cannot read DCAT record: {type(exc).__name__}: {exc}", url)
                 continue
-            for rec in records_from_graph(graph, self.source_id, self.on_record_error, ods=False):
+            nodes = dataset_nodes(graph)
+            self.outcomes.listed += max(len(nodes), 1)
+            if not nodes:
+                self.on_record_error(
+                    None, "DCAT record without a dcat:Dataset", url, skipped="unsupported record type"
+                )
+                continue
+            for rec in records_from_graph(graph, self.source_id, self._graph_error, ods=False, nodes=nodes):
                 fid = rec.extras.get("file_identifier")
                 yield replace(rec, remote_id=fid) if fid else rec
+
+    def _graph_error(self, remote_id: str | None, message: str, url: str | None) -> None:
+        reason = "duplicate" if message.startswith("duplicate") else "mapping error"
+        self.on_record_error(remote_id, message, url, skipped=reason)
 
     def _map(self, el: etree._Element, page_url: str) -> DatasetRecord | None:
         fid = file_identifier(el)

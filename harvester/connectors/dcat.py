@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Iterator
@@ -14,11 +13,10 @@ from pydantic import Field
 from rdflib import Graph, URIRef
 from rdflib.term import Node
 
-from harvester.connectors.base import BaseConnector, Params
-from harvester.connectors.dcat_parse import parse_rdf, records_from_graph
+from harvester.connectors.base import BaseConnector, Outcomes, Params
+from harvester.connectors.dcat_parse import dataset_nodes, parse_rdf, records_from_graph
 from harvester.connectors.rdf_terms import HYDRA
 from harvester.dates import to_iso
-from harvester.errors import SourceError
 from harvester.paging import PageGuard
 from harvester.records import DatasetRecord
 
@@ -52,6 +50,8 @@ class DcatConnector(BaseConnector):
         "(hydra:next, legacy hydra:nextPage); the url is the catalogue document."
     )
     incremental = True
+    paging = True
+    announces_total = True
 
     params: DcatParams
     # Ids of every dataset read by the last unfiltered listing, so that `list_ids` costs no request.
@@ -64,11 +64,14 @@ class DcatConnector(BaseConnector):
         extra = urlencode({self.params.modified_since_param: to_iso(since)})
         return urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))
 
-    def pages(self, since: datetime | None = None) -> Iterator[tuple[str, Graph]]:
-        """Fetch and parse each page of the catalogue, following Hydra next links with a loop guard."""
+    def pages(self, since: datetime | None = None) -> Iterator[tuple[str, Graph, list[Node]]]:
+        """Fetch and parse each page of the catalogue, following Hydra next links with a loop guard.
+
+        A repeated next link, a page identical to the one before or a page bringing no dataset not already read
+        is a pagination loop (PaginationLoop); a catalogue read to its end with fewer datasets than its
+        hydra:totalItems is marked incomplete."""
         guard = PageGuard(self.source_id, max_pages=self.params.max_pages)
         url: str | None = self._first_url(since)
-        last_digest: str | None = None
         while url:
             guard.check(token=url, url=url)
             resp = self.http.fetch(
@@ -78,19 +81,20 @@ class DcatConnector(BaseConnector):
                 policy=self.policy,
                 source_id=self.source_id,
             )
-            digest = hashlib.sha256(resp.content).hexdigest()
-            if digest == last_digest:
-                raise SourceError(
-                    "loop detected in pagination: two consecutive pages are identical",
-                    source_id=self.source_id,
-                    url=resp.url,
-                )
-            last_digest = digest
+            guard.check_content(resp.content, url=resp.url)
             graph = parse_rdf(
                 resp.content, resp.headers.get("Content-Type"), resp.url, source_id=self.source_id
             )
-            yield resp.url, graph
+            nodes = dataset_nodes(graph)
+            guard.page_ids(
+                (str(n) if isinstance(n, URIRef) else None for n in nodes),
+                url=resp.url,
+                total=_total_items(graph),
+            )
+            self.outcomes.listed += len(nodes)
+            yield resp.url, graph, nodes
             url = next_page(graph, resp.url, url)
+        self.check_served(guard, self.url)
 
     def _ods(self) -> bool | None:
         """ODS identity rules: forced, detected per dataset (ODS export URL), or off."""
@@ -103,36 +107,58 @@ class DcatConnector(BaseConnector):
     def _records(self, since: datetime | None) -> Iterator[DatasetRecord]:
         seen: set[str] = set()
         server_filtered = since is not None and bool(self.params.modified_since_param)
-        for page_url, graph in self.pages(since):
-            for rec in records_from_graph(
-                graph,
-                self.source_id,
-                self.on_record_error,
-                ods=self._ods(),
-                prefer_identifier=self.params.identity == "identifier",
-            ):
-                if rec.remote_id in seen:
-                    log.debug("dataset %s listed again on %s: skipped", rec.remote_id, page_url)
-                    continue
-                seen.add(rec.remote_id)
-                yield rec
+        with self.loop_ends_listing():
+            for page_url, graph, nodes in self.pages(since):
+                for rec in records_from_graph(
+                    graph,
+                    self.source_id,
+                    self._graph_error,
+                    ods=self._ods(),
+                    prefer_identifier=self.params.identity == "identifier",
+                    nodes=nodes,
+                ):
+                    if rec.remote_id in seen:
+                        log.debug("dataset %s listed again on %s: skipped", rec.remote_id, page_url)
+                        self.outcomes.skip("duplicate")
+                        continue
+                    seen.add(rec.remote_id)
+                    yield rec
         if not server_filtered:
             self._present = seen | {e["remote_id"] for e in self.record_errors if e.get("remote_id")}
+
+    def _graph_error(self, remote_id: str | None, message: str, url: str | None) -> None:
+        reason = "duplicate" if message.startswith("duplicate") else "mapping error"
+        self.on_record_error(remote_id, message, url, skipped=reason)
 
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         self._present = None
         for rec in self._records(since):
             if since is not None and rec.modified is not None and rec.modified < since:
+                self.outcomes.skip("not modified since the cursor")
                 continue
-            yield rec
+            yield self.keep(rec)
 
     def list_ids(self) -> set[str]:
         """Every dataset id of the catalogue: free after an unfiltered listing, else one full read."""
         if self._present is None:
-            for _ in self._records(None):
-                pass
+            counted, self.outcomes = self.outcomes, Outcomes()  # this read is not the listing
+            try:
+                for _ in self._records(None):
+                    pass
+            finally:
+                self.outcomes = counted
         assert self._present is not None
         return set(self._present)
+
+
+def _total_items(graph: Graph) -> int | None:
+    """hydra:totalItems of the collection, when the page announces one."""
+    for value in graph.objects(None, HYDRA.totalItems):
+        try:
+            return int(str(value))
+        except ValueError:
+            continue
+    return None
 
 
 def next_page(graph: Graph, page_url: str, requested_url: str | None = None) -> str | None:

@@ -247,15 +247,17 @@ def records_from_graph(
     *,
     ods: bool | None = None,
     prefer_identifier: bool = False,
+    nodes: list[Node] | None = None,
 ) -> Iterator[DatasetRecord]:
     """Yield one DatasetRecord per dataset of the graph; a dataset that can't be mapped goes to `on_error`
     (remote id or None, message, URL or None) and the others go on. Remote ids are unique within the graph.
 
     `ods`: None detects OpenDataSoft dataset pages per dataset (ODS identity rules), False forces generic DCAT
     identity, True requires ODS identities. `prefer_identifier` keys generic datasets on dct:identifier first.
+    `nodes`: the graph's `dataset_nodes`, when the caller already has them.
     """
     seen: set[str] = set()
-    for node in dataset_nodes(graph):
+    for node in dataset_nodes(graph) if nodes is None else nodes:
         hint = str(node) if isinstance(node, URIRef) else best_literal(graph, node, DCT.identifier)
         url = hint if hint and hint.startswith(("http://", "https://")) else None
         try:

@@ -110,18 +110,20 @@ class FilesConnector(BaseConnector):
 
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         for entry in self.params.files:
+            self.outcomes.listed += 1
             remote_id = entry.id or entry.url
             try:
                 state = self.probe(entry)
             except HarvesterError as exc:
                 # The file is unreachable or not what was declared: report it, keep its previous snapshot.
-                self.listing_complete = False
-                self.on_record_error(remote_id, exc.message, exc.url or entry.url)
+                self.mark_incomplete(f"file {remote_id} not read: {exc.message}", url=exc.url or entry.url)
+                self.on_record_error(remote_id, exc.message, exc.url or entry.url, skipped="unreachable")
                 continue
             record = self.map_file(entry, state)
             if since is not None and record.modified is not None and record.modified < since:
+                self.outcomes.skip("not modified since the cursor")
                 continue
-            yield record
+            yield self.keep(record)
 
     # -- change detection -----------------------------------------------------------------------------------
     def _key(self, entry: FileEntry) -> str:

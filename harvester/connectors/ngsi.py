@@ -94,12 +94,16 @@ class NgsiConnector(BaseConnector):
 
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         tenants: list[str | None] = [*self.params.tenants] or [None]
-        for tenant in tenants:
-            for entity_type in self._types(tenant):
-                record = self._dataset(entity_type, tenant)
-                if since is not None and (record.modified is None or record.modified < since):
-                    continue
-                yield record
+        with self.loop_ends_listing():
+            for tenant in tenants:
+                types = self._types(tenant)
+                self.outcomes.listed += len(types)
+                for entity_type in types:
+                    record = self._dataset(entity_type, tenant)
+                    if since is not None and (record.modified is None or record.modified < since):
+                        self.outcomes.skip("not modified since the cursor")
+                        continue
+                    yield self.keep(record)
 
     def _dataset(self, entity_type: str, tenant: str | None) -> DatasetRecord:
         flavour = self.params.flavour
@@ -107,7 +111,11 @@ class NgsiConnector(BaseConnector):
         count, latest, bbox = 0, None, None
 
         def short(read: int, total: int) -> None:
-            self.listing_complete = False
+            self.mark_incomplete(
+                f"short listing: the broker announced {total} {entity_type} entities but served {read}",
+                missing=total - read,
+                url=endpoint,
+            )
 
         for items, page_url, _ in iter_entity_pages(
             self.http,
@@ -123,14 +131,15 @@ class NgsiConnector(BaseConnector):
         ):
             for entity in items:
                 if not isinstance(entity, dict) or not entity.get("id"):
-                    self.on_record_error(None, f"{entity_type} entity without an id", page_url)
+                    # an entity, not a listed dataset: reported, the dataset (the entity type) is still kept
+                    self.on_record_error(None, f"{entity_type} entity without an id", page_url, skipped=None)
                     continue
                 count += 1
                 location, t = summary(entity)
                 latest = t if t is not None and (latest is None or t > latest) else latest
                 _wkb, b, error = location_wkb(location)
                 if error:
-                    self.on_record_error(str(entity["id"]), f"{entity_type}: {error}", page_url)
+                    self.on_record_error(str(entity["id"]), f"{entity_type}: {error}", page_url, skipped=None)
                 elif b is not None:
                     bbox = (
                         b

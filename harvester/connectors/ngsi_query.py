@@ -76,8 +76,8 @@ def iter_entity_pages(
 ) -> Iterator[tuple[list[Any], str, int]]:
     """(entities, page url, bytes) page after page, until the count header's total (or a short page) is reached.
 
-    A server that caps `limit` is followed until the total; two identical pages in a row (a server that ignores
-    `offset`) are a loop error. `on_short(read, total)` is called when the listing ends before the total.
+    A server that caps `limit` is followed until the total; a page that brings no new entity id (a server that
+    ignores `offset`) is a pagination loop (PaginationLoop). `on_short(read, total)` is called when the listing ends before the total.
     """
     guard = PageGuard(source_id)
     offset = 0
@@ -101,6 +101,7 @@ def iter_entity_pages(
         raw_total = resp.headers.get(COUNT_HEADER[flavour])
         if raw_total is not None and raw_total.strip().isdigit():
             total = int(raw_total)
+        guard.page_ids((_entity_id(e) for e in items), url=resp.url, total=total)
         yield items, resp.url, len(resp.content)
         offset += len(items)
         if not items or (total is not None and offset >= total):
@@ -140,3 +141,7 @@ def smart_data_model(entity_type: str) -> dict[str, Any] | None:
         "url": f"https://github.com/smart-data-models/{subject}/tree/master/{short}",
         "schema": f"https://raw.githubusercontent.com/smart-data-models/{subject}/master/{short}/schema.json",
     }
+
+
+def _entity_id(entity: Any) -> str | None:
+    return str(entity["id"]) if isinstance(entity, dict) and entity.get("id") else None

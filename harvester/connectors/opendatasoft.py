@@ -84,6 +84,8 @@ class OpenDataSoftConnector(BaseConnector):
         "resources, incremental on `modified`; larger catalogues through the catalogue export."
     )
     incremental = True
+    paging = True
+    announces_total = True
 
     params: OdsParams
 
@@ -148,17 +150,21 @@ class OpenDataSoftConnector(BaseConnector):
         return query
 
     def _raw_datasets(self, since: datetime | None) -> Iterator[dict[str, Any]]:
-        """Pages of `catalog/datasets`; past the 10,000 window, the whole catalogue from `catalog/exports/json`."""
+        """Pages of `catalog/datasets`; past the 10,000 window, the whole catalogue from `catalog/exports/json`.
+
+        A page with no new `dataset_uid` is a pagination loop; fewer distinct uids than `total_count` (paged or
+        exported) marks the listing incomplete."""
         guard = PageGuard(self.source_id)
         base = self._filters(since)
         offset = 0
+        listing = f"{self.url}{API}/catalog/datasets"
         while True:
             size = min(self.params.page_size, MAX_WINDOW - 1 - offset)
             if size <= 0:
                 raise SourceError(
                     f"the catalogue grew past {MAX_WINDOW - 1} datasets while paging",
                     source_id=self.source_id,
-                    url=f"{self.url}{API}/catalog/datasets",
+                    url=listing,
                     hint="run again: a catalogue this large is read from the catalogue export",
                 )
             query = {**base, "limit": size, "offset": offset, "order_by": self.params.order_by}
@@ -172,16 +178,21 @@ class OpenDataSoftConnector(BaseConnector):
                     hint="check that the source url is the portal's base URL (https://data.example.fr)",
                 )
             total = payload.get("total_count")
-            total = total if isinstance(total, int) else None
+            total = total if isinstance(total, int) and not isinstance(total, bool) else None
             if offset == 0 and total is not None and total >= MAX_WINDOW:
                 # The Explore API cannot page past offset+limit = 10,000: read the export instead.
-                yield from self._export(base)
+                export = list(self._export(base))
+                guard.page_ids((_uid(item) for item in export), url=url, total=total)
+                yield from export
+                self.check_served(guard, listing)
                 return
             results = payload["results"]
+            guard.page_ids((_uid(item) for item in results), url=url, total=total)
             yield from results
             offset += len(results)
             if not results or len(results) < size or (total is not None and offset >= total):
-                return
+                break
+        self.check_served(guard, listing)
 
     def _export(self, base: dict[str, Any]) -> Iterator[dict[str, Any]]:
         payload, url, _ = self._get("/catalog/exports/json", {**base, "order_by": self.params.order_by})
@@ -199,25 +210,35 @@ class OpenDataSoftConnector(BaseConnector):
             return
         seen: set[str] = set()
         listing = f"{self.url}{API}/catalog/datasets"
-        for item in self._raw_datasets(since):
-            if not isinstance(item, dict):
-                self.on_record_error(None, "catalogue entry is not a JSON object", listing)
-                continue
-            uid = item.get("dataset_uid")
-            if not isinstance(uid, str) or not uid.strip():
-                self.on_record_error(item.get("dataset_id"), "dataset without a `dataset_uid`", listing)
-                continue
-            if uid in seen:
-                continue
-            seen.add(uid)
-            if self.params.skip_federated and _default(item).get("federated") is True:
-                continue
-            try:
-                yield self.map_dataset(item)
-            except Exception as exc:  # one bad record never stops its source
-                self.on_record_error(
-                    uid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._page(item)
-                )
+        with self.loop_ends_listing():
+            for item in self._raw_datasets(since):
+                self.outcomes.listed += 1
+                if not isinstance(item, dict):
+                    self.on_record_error(
+                        None, "catalogue entry is not a JSON object", listing, skipped="not an object"
+                    )
+                    continue
+                uid = _uid(item)
+                if uid is None:
+                    self.on_record_error(
+                        item.get("dataset_id"), "dataset without a `dataset_uid`", listing, skipped="no id"
+                    )
+                    continue
+                if uid in seen:
+                    self.outcomes.skip("duplicate")
+                    continue
+                seen.add(uid)
+                if self.params.skip_federated and _default(item).get("federated") is True:
+                    self.outcomes.skip("federated")
+                    continue
+                try:
+                    record = self.map_dataset(item)
+                except Exception as exc:  # one bad record never stops its source
+                    self.on_record_error(
+                        uid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._page(item)
+                    )
+                    continue
+                yield self.keep(record)
 
     def list_ids(self) -> set[str]:
         """Every `dataset_uid` currently listed, so incremental runs see deletions: one request to the catalogue
@@ -249,11 +270,11 @@ class OpenDataSoftConnector(BaseConnector):
             policy=self.policy,
             auth=self.auth,
         )
-        inner.record_errors = self.record_errors  # the inner connector reports into this one
-        try:
-            yield from inner.list_datasets(since)
-        finally:
-            self.listing_complete = self.listing_complete and inner.listing_complete
+        # the inner connector reports into this one: record errors, incompleteness and outcome counts
+        inner.record_errors = self.record_errors
+        inner.incomplete = self.incomplete
+        inner.outcomes = self.outcomes
+        yield from inner.list_datasets(since)
 
     # -- mapping --------------------------------------------------------------------------------------------
     def _page(self, item: dict[str, Any]) -> str:
@@ -341,6 +362,11 @@ class OpenDataSoftConnector(BaseConnector):
                     )
                 )
         return tuple(out)
+
+
+def _uid(item: Any) -> str | None:
+    uid = item.get("dataset_uid") if isinstance(item, dict) else None
+    return uid.strip() if isinstance(uid, str) and uid.strip() else None
 
 
 def _empty_params(cls: type[BaseConnector]) -> Params:

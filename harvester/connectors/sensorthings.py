@@ -76,6 +76,8 @@ class SensorThingsConnector(BaseConnector):
         "dataset per Datastream and MultiDatastream, Observations as a time-partitioned table."
     )
     incremental = True
+    paging = True
+    announces_total = True
 
     params: SensorThingsParams
 
@@ -118,12 +120,13 @@ class SensorThingsConnector(BaseConnector):
         return query
 
     def _pages(self, kind: str, query: dict[str, Any]) -> Iterator[tuple[list[Any], str]]:
-        """Pages of one entity set, following `@iot.nextLink` until `@iot.count` items were read."""
+        """Pages of one entity set, following `@iot.nextLink` until `@iot.count` items were read.
+
+        A page that brings no new `@iot.id` is a pagination loop (PaginationLoop); a listing read to its end with
+        fewer distinct ids than `@iot.count` is marked incomplete."""
         guard = PageGuard(self.source_id)
         url: str | None = f"{self.url}/{kind}"
         params: dict[str, Any] | None = query
-        seen = 0
-        total: int | None = None
         while url:
             payload, page_url, content = self._get(url, params)
             first = params is not None
@@ -136,19 +139,16 @@ class SensorThingsConnector(BaseConnector):
                 )
             items = payload["value"]
             count = payload.get("@iot.count")
-            if isinstance(count, int) and not isinstance(count, bool):
-                total = count
-            seen += len(items)
+            total = count if isinstance(count, int) and not isinstance(count, bool) else None
+            guard.page_ids((_iot_id(i) for i in items), url=page_url, total=total)
             yield items, page_url
             nxt = payload.get("@iot.nextLink")
-            if total is not None and seen >= total:
-                return
+            if guard.announced is not None and guard.served >= guard.announced:
+                break
             if not isinstance(nxt, str) or not nxt or not items:
                 break
             url, params = nxt, None
-        if total is not None and seen < total:
-            log.warning("%s: %s listing ended at %d of %d", self.source_id, kind, seen, total)
-            self.listing_complete = False
+        self.check_served(guard, f"{self.url}/{kind}", kind)
 
     def _kinds(self) -> tuple[list[str], bool]:
         names, declared = self._root()
@@ -165,28 +165,35 @@ class SensorThingsConnector(BaseConnector):
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         kinds, data_array = self._kinds()
         seen: set[str] = set()
-        for kind in kinds:
-            for ds, page_url in self._listing(kind, since):
-                if not isinstance(ds, dict) or ds.get("@iot.id") is None:
-                    self.on_record_error(None, f"{kind[:-1]} without an @iot.id", page_url)
-                    continue
-                try:
-                    record = map_datastream(
-                        ds, source_id=self.source_id, server=self.url, kind=kind, data_array=data_array
-                    )
-                except Exception as exc:  # one bad record never stops its source
-                    self.on_record_error(
-                        str(ds.get("@iot.id")),
-                        f"cannot map {kind[:-1]}: {type(exc).__name__}: {exc}",
-                        page_url,
-                    )
-                    continue
-                if record.remote_id in seen:
-                    continue
-                seen.add(record.remote_id)
-                if since is not None and (record.modified is None or record.modified < since):
-                    continue  # client-side filter (servers that refused it, or interval semantics)
-                yield record
+        with self.loop_ends_listing():
+            for kind in kinds:
+                for ds, page_url in self._listing(kind, since):
+                    self.outcomes.listed += 1
+                    if not isinstance(ds, dict) or ds.get("@iot.id") is None:
+                        self.on_record_error(
+                            None, f"{kind[:-1]} without an @iot.id", page_url, skipped="no id"
+                        )
+                        continue
+                    try:
+                        record = map_datastream(
+                            ds, source_id=self.source_id, server=self.url, kind=kind, data_array=data_array
+                        )
+                    except Exception as exc:  # one bad record never stops its source
+                        self.on_record_error(
+                            str(ds.get("@iot.id")),
+                            f"cannot map {kind[:-1]}: {type(exc).__name__}: {exc}",
+                            page_url,
+                        )
+                        continue
+                    if record.remote_id in seen:
+                        self.outcomes.skip("duplicate")
+                        continue
+                    seen.add(record.remote_id)
+                    if since is not None and (record.modified is None or record.modified < since):
+                        # client-side filter (servers that refused it, or interval semantics)
+                        self.outcomes.skip("not modified since the cursor")
+                        continue
+                    yield self.keep(record)
 
     def _listing(self, kind: str, since: datetime | None) -> Iterator[tuple[Any, str]]:
         server_since = since if self.params.since_filter else None
@@ -219,3 +226,10 @@ class SensorThingsConnector(BaseConnector):
                         except ValueError:
                             continue
         return ids
+
+
+def _iot_id(item: Any) -> str | None:
+    """The paging guard's key of an entity: its `@iot.id` as text (None when it has none)."""
+    if not isinstance(item, dict) or item.get("@iot.id") is None:
+        return None
+    return str(item["@iot.id"])

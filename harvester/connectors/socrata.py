@@ -9,7 +9,6 @@ applied on the client to `updatedAt` (or the newer `data_updated_at` / `metadata
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -23,7 +22,6 @@ from harvester.errors import SourceError
 from harvester.paging import PageGuard, iter_offset
 from harvester.records import DatasetRecord, ResourceRef
 
-log = logging.getLogger(__name__)
 WINDOW = 10_000
 Export = Literal["csv", "json"]
 EXPORTS: list[Export] = ["csv", "json"]
@@ -59,6 +57,8 @@ class SocrataConnector(BaseConnector):
         "on domain and 4x4 id, CSV and SODA JSON endpoints as resources."
     )
     incremental = False
+    paging = True
+    announces_total = True
     auth_header = "X-App-Token"
 
     params: SocrataParams
@@ -99,10 +99,8 @@ class SocrataConnector(BaseConnector):
                     hint="the source url must be the portal (https://data.example.org) or set params.catalog_url",
                 )
             total = payload.get("resultSetSize")
-            total = total if isinstance(total, int) else None
-            if offset == 0 and total is not None and total > WINDOW:
-                log.warning("%s: %d assets, only the first %d can be listed", self.source_id, total, WINDOW)
-                self.listing_complete = False
+            total = total if isinstance(total, int) and not isinstance(total, bool) else None
+            guard.page_ids((_remote_id(i) for i in payload["results"]), url=resp.url, total=total)
             return payload["results"], total
 
         return fetch
@@ -110,29 +108,47 @@ class SocrataConnector(BaseConnector):
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         seen: set[str] = set()
         endpoint = self._endpoint()
-        fetch = self._fetch_page(PageGuard(self.source_id))
-        for item in iter_offset(fetch, self.params.page_size, limit=WINDOW):
-            res = item.get("resource") if isinstance(item, dict) else None
-            if not isinstance(res, dict):
-                self.on_record_error(None, "catalogue entry without a `resource` object", endpoint)
-                continue
-            fxf = res.get("id")
-            domain = _domain(item)
-            if not isinstance(fxf, str) or not fxf.strip() or not domain:
-                self.on_record_error(res.get("name"), "asset without an id or a domain", endpoint)
-                continue
-            remote_id = f"{domain}:{fxf.strip()}"
-            if remote_id in seen:
-                continue
-            seen.add(remote_id)
-            try:
-                record = self.map_dataset(item, remote_id, domain)
-            except Exception as exc:  # one bad record never stops its source
-                self.on_record_error(remote_id, f"cannot map dataset: {type(exc).__name__}: {exc}", endpoint)
-                continue
-            if since is not None and record.modified is not None and record.modified < since:
-                continue
-            yield record
+        guard = PageGuard(self.source_id)
+        fetch = self._fetch_page(guard)
+        with self.loop_ends_listing():
+            for item in iter_offset(fetch, self.params.page_size, limit=WINDOW):
+                self.outcomes.listed += 1
+                res = item.get("resource") if isinstance(item, dict) else None
+                if not isinstance(res, dict):
+                    self.on_record_error(
+                        None, "catalogue entry without a `resource` object", endpoint, skipped="not an object"
+                    )
+                    continue
+                remote_id = _remote_id(item)
+                domain = _domain(item)
+                if remote_id is None or domain is None:
+                    self.on_record_error(
+                        res.get("name"), "asset without an id or a domain", endpoint, skipped="no id"
+                    )
+                    continue
+                if remote_id in seen:
+                    self.outcomes.skip("duplicate")
+                    continue
+                seen.add(remote_id)
+                try:
+                    record = self.map_dataset(item, remote_id, domain)
+                except Exception as exc:  # one bad record never stops its source
+                    self.on_record_error(
+                        remote_id, f"cannot map dataset: {type(exc).__name__}: {exc}", endpoint
+                    )
+                    continue
+                if since is not None and record.modified is not None and record.modified < since:
+                    self.outcomes.skip("not modified since the cursor")
+                    continue
+                yield self.keep(record)
+            if guard.announced is not None and guard.announced > WINDOW:
+                self.mark_incomplete(
+                    f"the Discovery API lists only the first {WINDOW} of {guard.announced} assets",
+                    missing=guard.missing(),
+                    url=endpoint,
+                )
+            else:
+                self.check_served(guard, endpoint, "assets")
 
     def map_dataset(self, item: dict[str, Any], remote_id: str, domain: str) -> DatasetRecord:
         res = item["resource"]
@@ -187,6 +203,14 @@ class SocrataConnector(BaseConnector):
             ),
         }
         return tuple(links[f] for f in self.params.exports)
+
+
+def _remote_id(item: Any) -> str | None:
+    """`<domain>:<4x4 id>`, or None when the entry lacks one of them."""
+    res = item.get("resource") if isinstance(item, dict) else None
+    fxf = res.get("id") if isinstance(res, dict) else None
+    domain = _domain(item) if isinstance(res, dict) else None
+    return f"{domain}:{fxf.strip()}" if isinstance(fxf, str) and fxf.strip() and domain else None
 
 
 def _domain(item: dict[str, Any]) -> str | None:

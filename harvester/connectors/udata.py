@@ -60,6 +60,8 @@ class UdataConnector(BaseConnector):
         "incremental by sorting on -last_update and stopping at the cursor; harvest origin kept for the merge."
     )
     incremental = True
+    paging = True
+    announces_total = True
     auth_header = "X-API-KEY"
 
     params: UdataParams
@@ -94,48 +96,70 @@ class UdataConnector(BaseConnector):
                     url=resp.url,
                     hint="the source url must be the portal's base URL (https://www.data.gouv.fr)",
                 )
+            total = payload.get("total")
+            guard.page_ids(
+                (_item_id(d) for d in payload["data"]),
+                url=resp.url,
+                total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+            )
             yield payload["data"], resp.url
             nxt = payload.get("next_page")
             url = urljoin(resp.url, nxt) if isinstance(nxt, str) and nxt else None
+        self.check_served(guard, first, "dataset ids" if fields else "datasets")
 
     def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         seen: set[str] = set()
+        skip = self.outcomes.skip
         for first in self._first_urls():
-            for items, page_url in self._pages(first):
-                older = False
-                for item in items:
-                    if not isinstance(item, dict):
-                        self.on_record_error(None, "dataset entry is not a JSON object", page_url)
-                        continue
-                    rid = item.get("id")
-                    if not isinstance(rid, str) or not rid.strip():
-                        self.on_record_error(item.get("slug"), "dataset without an `id`", page_url)
-                        continue
-                    if rid in seen or item.get("deleted") or item.get("private") is True:
-                        continue
-                    seen.add(rid)
-                    updated = _last_update(item)
-                    if since is not None and updated is not None and updated < since:
-                        older = True  # sorted by -last_update: everything after this is older too
-                        continue
-                    try:
-                        yield self.map_dataset(item)
-                    except Exception as exc:  # one bad record never stops its source
-                        self.on_record_error(
-                            rid, f"cannot map dataset: {type(exc).__name__}: {exc}", page_url
-                        )
-                if older:
-                    break
+            with self.loop_ends_listing():
+                for items, page_url in self._pages(first):
+                    self.outcomes.listed += len(items)
+                    older = False
+                    for item in items:
+                        if not isinstance(item, dict):
+                            self.on_record_error(
+                                None, "dataset entry is not a JSON object", page_url, skipped="not an object"
+                            )
+                            continue
+                        rid = _item_id(item)
+                        if rid is None:
+                            self.on_record_error(
+                                item.get("slug"), "dataset without an `id`", page_url, skipped="no id"
+                            )
+                            continue
+                        if rid in seen:
+                            skip("duplicate")
+                            continue
+                        seen.add(rid)
+                        if item.get("deleted") or item.get("private") is True:
+                            skip("deleted" if item.get("deleted") else "private")
+                            continue
+                        updated = _last_update(item)
+                        if since is not None and updated is not None and updated < since:
+                            older = True  # sorted by -last_update: everything after this is older too
+                            skip("not modified since the cursor")
+                            continue
+                        try:
+                            record = self.map_dataset(item)
+                        except Exception as exc:  # one bad record never stops its source
+                            self.on_record_error(
+                                rid, f"cannot map dataset: {type(exc).__name__}: {exc}", page_url
+                            )
+                            continue
+                        yield self.keep(record)
+                    if older:
+                        break
 
     def list_ids(self) -> set[str]:
         """The ids of every listed dataset, cheaply (`X-Fields` mask), so that incremental runs see deletions."""
         ids: set[str] = set()
         for first in self._first_urls():
-            for items, _ in self._pages(first, fields="data{id,deleted,private},next_page"):
-                for item in items:
-                    if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"].strip():
-                        if not item.get("deleted") and item.get("private") is not True:
-                            ids.add(item["id"].strip())
+            with self.loop_ends_listing():
+                for items, _ in self._pages(first, fields="data{id,deleted,private},next_page,total"):
+                    for item in items:
+                        rid = _item_id(item)
+                        if rid is not None and not item.get("deleted") and item.get("private") is not True:
+                            ids.add(rid)
         return ids
 
     # -- mapping --------------------------------------------------------------------------------------------
@@ -186,6 +210,11 @@ class UdataConnector(BaseConnector):
             extras=extras,
             raw=item,
         )
+
+
+def _item_id(item: Any) -> str | None:
+    rid = item.get("id") if isinstance(item, dict) else None
+    return rid.strip() if isinstance(rid, str) and rid.strip() else None
 
 
 def _internal(item: dict[str, Any], key: str) -> Any:

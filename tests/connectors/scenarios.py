@@ -229,3 +229,161 @@ def ngsi(server: FixtureServer) -> Scenario:
 
 
 SCENARIOS["ngsi"] = ngsi
+
+
+# --- Broken portals ----------------------------------------------------------------------------------------------
+# For each connector whose class says `announces_total`, SHORT serves fewer datasets than the announced total; for
+# each `paging` one, LOOPING ignores the paging parameter (page 1 every time) while its envelope or next link
+# changes, so only the "no new id" rule can stop it. The contract suite fails for a type missing here.
+
+
+@dataclass(frozen=True)
+class Broken:
+    url: str
+    params: dict[str, Any]
+    kept: int  # records the listing still yields (all served for SHORT, the first page for LOOPING)
+    missing: int | None = None  # announced minus served (SHORT)
+    overhead: int = 0  # requests before the first page (a service root), not counted as pages
+
+
+BrokenFn = Callable[[FixtureServer], Broken]
+SHORT: dict[str, BrokenFn] = {}
+LOOPING: dict[str, BrokenFn] = {}
+
+
+def ckan_short(server: FixtureServer) -> Broken:
+    """50 packages counted, 45 served (a stale Solr count)."""
+    from tests.portals.ckan_portal import CkanPortal, build_packages
+
+    CkanPortal(server, build_packages(50)).hidden = 5
+    return Broken(server.url, {"rows": 10}, kept=45, missing=5)
+
+
+def ckan_looping(server: FixtureServer) -> Broken:
+    from tests.portals.ckan_portal import CkanPortal, build_packages
+
+    portal = CkanPortal(server, build_packages(30))
+    portal.ignore_start = portal.stamp = True
+    return Broken(server.url, {"rows": 10}, kept=10)
+
+
+def udata_short(server: FixtureServer) -> Broken:
+    from tests.portals.udata_portal import UdataPortal, udata_records
+
+    url = UdataPortal(udata_records(), announce=20).install(server)
+    return Broken(url, {"page_size": 5}, kept=17, missing=3)
+
+
+def udata_looping(server: FixtureServer) -> Broken:
+    from tests.portals.udata_portal import UdataPortal, udata_records
+
+    url = UdataPortal(udata_records(), ignore_page=True).install(server)
+    return Broken(url, {"page_size": 5}, kept=5)
+
+
+def opendatasoft_short(server: FixtureServer) -> Broken:
+    from tests.portals.ods_portal import OdsPortal, ods_records
+
+    url = OdsPortal(ods_records(), announce=5).install(server)
+    return Broken(url, {"page_size": 2}, kept=3, missing=2)
+
+
+def opendatasoft_looping(server: FixtureServer) -> Broken:
+    from tests.portals.ods_portal import OdsPortal, ods_clone, ods_records
+
+    rows = [ods_clone(r, i) for i, r in enumerate(ods_records() * 2)]
+    url = OdsPortal(rows, ignore_offset=True).install(server)
+    return Broken(url, {"page_size": 2}, kept=2)
+
+
+def socrata_short(server: FixtureServer) -> Broken:
+    from tests.portals.socrata_portal import SocrataPortal, socrata_results
+
+    url = SocrataPortal(socrata_results(), announce=9).install(server)
+    return Broken(url, {"domains": ["data.cityofboston.gov"], "page_size": 3}, kept=1, missing=8)
+
+
+def socrata_looping(server: FixtureServer) -> Broken:
+    from tests.portals.socrata_portal import SocrataPortal, socrata_clone, socrata_results
+
+    rows = [socrata_clone(r, i, "data.ny.gov") for i, r in enumerate(socrata_results() * 2)]
+    url = SocrataPortal(rows, ignore_offset=True).install(server)
+    return Broken(url, {"domains": ["data.ny.gov"], "page_size": 3}, kept=3)
+
+
+def csw_short(server: FixtureServer) -> Broken:
+    from tests.portals.csw_portal import CswPortal, real_records
+
+    portal = CswPortal(server, real_records(), announce=10)
+    return Broken(portal.url, {"page_size": 2}, kept=6, missing=4)
+
+
+def csw_looping(server: FixtureServer) -> Broken:
+    from tests.portals.csw_portal import CswPortal, real_records
+
+    portal = CswPortal(server, real_records(), ignore_start=True)
+    return Broken(portal.url, {"page_size": 2}, kept=2)
+
+
+def dcat_short(server: FixtureServer) -> Broken:
+    from tests.portals.dcat_portal import DcatPortal, real_datasets
+
+    datasets = real_datasets()
+    portal = DcatPortal(server, datasets, per_page=10, announce=len(datasets) + 7)
+    return Broken(portal.url, {}, kept=len(datasets), missing=7)
+
+
+def dcat_looping(server: FixtureServer) -> Broken:
+    from tests.portals.dcat_portal import DcatPortal, real_datasets
+
+    portal = DcatPortal(server, real_datasets(), per_page=10, ignore_page=True)
+    return Broken(portal.url, {}, kept=10)
+
+
+def sensorthings_short(server: FixtureServer) -> Broken:
+    """20 Datastreams counted (`@iot.count`), the first page of 5 served without its `@iot.nextLink`."""
+    import json
+
+    from tests.fixture_server import Reply
+    from tests.portals.sensorthings_portal import StaPortal, bgs_datastreams
+
+    portal = StaPortal(server, bgs_datastreams()[:20])
+    route = f"{portal.base_path}/Datastreams"
+    real = server.routes[route]
+
+    def no_next(req: Any) -> Reply:
+        body = json.loads(real(req).body)
+        body.pop("@iot.nextLink", None)
+        return Reply(200, json.dumps(body))
+
+    server.route(route, no_next)
+    return Broken(portal.url, {"page_size": 5}, kept=5, missing=15)
+
+
+def sensorthings_looping(server: FixtureServer) -> Broken:
+    """Every `@iot.nextLink` points back to the first page (`$skip=0`)."""
+    from tests.portals.sensorthings_portal import StaPortal, bgs_datastreams
+
+    portal = StaPortal(server, bgs_datastreams()[:20])
+    portal.loop = True
+    return Broken(portal.url, {"page_size": 5}, kept=5, overhead=1)
+
+
+SHORT.update(
+    sensorthings=sensorthings_short,
+    ckan=ckan_short,
+    udata=udata_short,
+    opendatasoft=opendatasoft_short,
+    socrata=socrata_short,
+    csw=csw_short,
+    dcat=dcat_short,
+)
+LOOPING.update(
+    sensorthings=sensorthings_looping,
+    ckan=ckan_looping,
+    udata=udata_looping,
+    opendatasoft=opendatasoft_looping,
+    socrata=socrata_looping,
+    csw=csw_looping,
+    dcat=dcat_looping,
+)

@@ -141,8 +141,10 @@ def test_listing_failures_name_the_url(
 def test_server_ignoring_start_is_a_loop(server: FixtureServer, http: HttpClient) -> None:
     portal = CkanPortal(server, build_packages(30))
     portal.ignore_start = True
-    with pytest.raises(SourceError, match="loop detected"):
-        list(connector(server, http, rows=10).list_datasets())
+    conn = connector(server, http, rows=10)
+    records = list(conn.list_datasets())
+    assert len(records) == 10  # the first page is kept
+    assert not conn.listing_complete and "pagination loop" in conn.incomplete[0]["message"]
     assert len(portal.search_requests()) == 2
 
 
@@ -152,3 +154,51 @@ def test_list_ids_asks_only_for_ids(server: FixtureServer, http: HttpClient) -> 
     ids = connector(server, http, rows=10).list_ids()
     assert ids == {p["id"] for p in pkgs}
     assert all((r.arg("fl") or "").startswith("id") for r in portal.search_requests())
+
+
+@pytest.mark.parametrize(
+    ("total", "hidden", "rows"),
+    [(50, 5, 10), (2100, 100, 1000), (30, 30, 10)],
+    ids=["50-45", "2100-2000", "none"],
+)
+def test_listing_shorter_than_count_is_incomplete(
+    server: FixtureServer, http: HttpClient, total: int, hidden: int, rows: int
+) -> None:
+    portal = CkanPortal(server, build_packages(total))
+    portal.hidden = hidden
+    conn = connector(server, http, rows=rows)
+    assert len(list(conn.list_datasets())) == total - hidden
+    [entry] = conn.incomplete
+    assert entry["missing"] == hidden
+    assert f"announced {total} datasets but served {total - hidden}" in entry["message"]
+
+
+def test_empty_listing_against_a_huge_count(server: FixtureServer, http: HttpClient) -> None:
+    body = {"success": True, "result": {"count": 1_000_000_000, "results": []}}
+    server.route("/api/3/action/package_search", json.dumps(body))
+    conn = connector(server, http)
+    assert list(conn.list_datasets()) == []
+    assert conn.incomplete[0]["missing"] == 1_000_000_000 and len(server.requests) == 1
+
+
+def test_private_and_draft_datasets_count_in_count_and_are_counted_as_skipped(
+    server: FixtureServer, http: HttpClient
+) -> None:
+    """A portal serving private and draft datasets (an API token, DKAN): they are served, so not missing, and
+    the outcome counts say why none was kept."""
+    pkgs = build_packages(6)
+    for i, p in enumerate(pkgs):
+        p["private"], p["state"] = (True, "active") if i % 2 else (False, "draft")
+    body = {"success": True, "result": {"count": 6, "results": pkgs}}
+    server.route("/api/3/action/package_search", json.dumps(body))
+    conn = connector(server, http)
+    assert list(conn.list_datasets()) == [] and conn.listing_complete
+    assert conn.outcomes.as_dict() == {"listed": 6, "kept": 0, "skipped": {"draft": 3, "private": 3}}
+
+
+def test_id_listing_shorter_than_count_is_incomplete(server: FixtureServer, http: HttpClient) -> None:
+    portal = CkanPortal(server, build_packages(15))
+    portal.hidden = 2
+    conn = connector(server, http, rows=10)
+    assert len(conn.list_ids()) == 13
+    assert conn.incomplete[0]["missing"] == 2 and "dataset ids" in conn.incomplete[0]["message"]

@@ -14,10 +14,12 @@ from harvester.connectors import REGISTRY
 from harvester.connectors.base import BaseConnector
 from harvester.http import HttpClient
 from harvester.records import DatasetRecord, ResourceRef
-from tests.connectors.scenarios import SCENARIOS, Scenario
+from tests.connectors.scenarios import LOOPING, SCENARIOS, SHORT, Broken, Scenario
 from tests.fixture_server import FixtureServer
 
 TYPES = sorted(REGISTRY)
+PAGING = [t for t in TYPES if REGISTRY[t].paging]
+TOTALS = [t for t in TYPES if REGISTRY[t].announces_total]
 
 
 def _scenario(type_name: str, server: FixtureServer) -> Scenario:
@@ -26,7 +28,7 @@ def _scenario(type_name: str, server: FixtureServer) -> Scenario:
     return SCENARIOS[type_name](server)
 
 
-def _connector(type_name: str, sc: Scenario, http: HttpClient) -> BaseConnector:
+def _connector(type_name: str, sc: Scenario | Broken, http: HttpClient) -> BaseConnector:
     cls = REGISTRY[type_name]
     return cls("contract", sc.url, cls.Params.model_validate(sc.params), http)
 
@@ -36,6 +38,16 @@ def test_every_registered_type_has_a_scenario() -> None:
     assert not missing, f"registered connector types without a contract scenario: {missing}"
     unknown = sorted(set(SCENARIOS) - set(REGISTRY))
     assert not unknown, f"scenarios for unregistered types: {unknown}"
+    assert PAGING and TOTALS
+    missing = sorted(set(TOTALS) - set(SHORT)) + sorted(set(PAGING) - set(LOOPING))
+    assert not missing, f"types announcing a total or paging without a SHORT/LOOPING scenario: {missing}"
+
+
+def _assert_outcomes_add_up(conn: BaseConnector, yielded: int) -> None:
+    o = conn.outcomes
+    assert o.kept == yielded, (o, yielded)
+    assert o.listed == o.kept + sum(o.skipped.values()), o
+    assert all(n > 0 for n in o.skipped.values()), o
 
 
 @pytest.mark.parametrize("type_name", TYPES)
@@ -95,3 +107,45 @@ def test_since_narrows(type_name: str, server: FixtureServer, http: HttpClient) 
         assert len(records) == sc.since_count
     for r in records:
         assert r.modified is not None and r.modified >= sc.since, (r.remote_id, r.modified)
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_outcomes_add_up(type_name: str, server: FixtureServer, http: HttpClient) -> None:
+    """Every entry served is either kept or counted as skipped with a reason, in full and incremental runs."""
+    sc = _scenario(type_name, server)
+    conn = _connector(type_name, sc, http)
+    records = list(conn.list_datasets())
+    _assert_outcomes_add_up(conn, len(records))
+    assert conn.outcomes.listed >= sc.count
+    inc = _connector(type_name, sc, http)
+    _assert_outcomes_add_up(inc, len(list(inc.list_datasets(since=sc.since))))
+
+
+@pytest.mark.parametrize("type_name", TOTALS)
+def test_listing_shorter_than_announced_is_incomplete(
+    type_name: str, server: FixtureServer, http: HttpClient
+) -> None:
+    sc = SHORT[type_name](server)
+    conn = _connector(type_name, sc, http)
+    records = list(conn.list_datasets())
+    assert len(records) == sc.kept  # what was served is kept…
+    assert not conn.listing_complete  # …but nothing may be withdrawn
+    [entry] = conn.incomplete
+    assert entry["missing"] == sc.missing and "short listing" in entry["message"], entry
+    _assert_outcomes_add_up(conn, len(records))
+
+
+@pytest.mark.parametrize("type_name", PAGING)
+def test_server_ignoring_paging_stops_within_two_pages(
+    type_name: str, server: FixtureServer, http: HttpClient
+) -> None:
+    """Page 1 served for every page, in an envelope (or next link) that changes: the second page brings no new id."""
+    sc = LOOPING[type_name](server)
+    conn = _connector(type_name, sc, http)
+    records = list(conn.list_datasets())
+    assert len(server.requests) == sc.overhead + 2, [f"{r.path}?{r.query}" for r in server.requests]
+    assert len(records) == sc.kept  # the first page is kept
+    assert not conn.listing_complete
+    [entry] = conn.incomplete
+    assert "pagination loop" in entry["message"] and "no new id" in entry["message"], entry
+    _assert_outcomes_add_up(conn, len(records))

@@ -165,10 +165,11 @@ def test_next_record_that_does_not_advance_is_a_loop(server: FixtureServer, http
     stuck = page("geoide-iso19139/page-2.xml").replace(b'nextRecord="5"', b'nextRecord="3"')
     serve_pages(server, {1: page("geoide-iso19139/page-1.xml"), 3: stuck})
     conn = connector(server.url + ENDPOINT, http, page_size=2)
-    got: list[str] = []
-    with pytest.raises(SourceError, match="nextRecord 3 does not advance past startPosition 3") as err:
-        got.extend(r.remote_id for r in conn.list_datasets())
-    assert err.value.url == server.url + ENDPOINT and len(got) == 4 and len(server.requests) == 2
+    got = [r.remote_id for r in conn.list_datasets()]
+    assert len(got) == 4 and len(server.requests) == 2  # the records read before the loop are kept
+    [entry] = conn.incomplete
+    assert "pagination loop: nextRecord 3 does not advance past startPosition 3" in entry["message"]
+    assert entry["url"] == server.url + ENDPOINT and not conn.listing_complete
 
 
 def test_one_malformed_record_among_good_ones(server: FixtureServer, http: HttpClient) -> None:
@@ -342,3 +343,61 @@ def test_dcat_output_schema_is_mapped_by_the_dcat_mapping(
         "Part des ménages présents depuis 5 ans ou plus dans leur logement actuel"
     )
     assert insee.contact_email == "contact@geo2france.fr"
+
+
+def _edited(rec: Any, stamp: str, title: str) -> Any:
+    """The same fileIdentifier, another record: a later dateStamp and a new title (a GeoNetwork copy)."""
+    from tests.portals.csw_portal import _record
+
+    xml = re.sub(r"(<gmd:dateStamp>\s*<gco:DateTime>)[^<]+", rf"\g<1>{stamp}", rec.xml, count=1)
+    xml = re.sub(r"(<gmd:title>\s*<gco:CharacterString>)[^<]+", rf"\g<1>{title}", xml, count=1)
+    return _record(xml)
+
+
+@pytest.mark.parametrize("newer_first", [False, True])
+def test_two_records_with_one_file_identifier_keep_the_newer_and_report(
+    server: FixtureServer, http: HttpClient, newer_first: bool
+) -> None:
+    records = real_records()
+    dup = _edited(records[0], "2024-05-02T10:00:00", "Copie modifiée")
+    served = [dup, *records] if newer_first else [*records, dup]
+    CswPortal(server, served, path=ENDPOINT)
+    conn = connector(server.url + ENDPOINT, http, page_size=2)
+    got = {r.remote_id: r for r in list(conn.list_datasets())}
+    assert len(got) == 6 and got[dup.file_identifier].title == "Copie modifiée"
+    [err] = conn.record_errors
+    assert err["remote_id"] == dup.file_identifier
+    assert (
+        "two different records share the fileIdentifier" in err["message"] and "more recent" in err["message"]
+    )
+    assert conn.outcomes.as_dict() == {"listed": 7, "kept": 6, "skipped": {"duplicate": 1}}
+    assert conn.listing_complete  # 7 matched, 7 different records served
+
+
+def test_record_repeated_on_two_pages_is_skipped_silently(server: FixtureServer, http: HttpClient) -> None:
+    """The same record twice (a paging shift): no error, but 7 matched and 6 distinct served is a short listing."""
+    r = real_records()
+    CswPortal(server, [r[0], r[1], r[2], r[2], r[3], r[4], r[5]], path=ENDPOINT)
+    conn = connector(server.url + ENDPOINT, http, page_size=2, sort=False)
+    assert len(list(conn.list_datasets())) == 6 and conn.record_errors == []
+    assert conn.outcomes.skipped == {"duplicate": 1}
+    assert conn.incomplete[0]["missing"] == 1
+
+
+def test_last_page_of_repeats_only_is_a_loop(server: FixtureServer, http: HttpClient) -> None:
+    r = real_records()
+    CswPortal(server, [*r, r[5]], path=ENDPOINT)
+    conn = connector(server.url + ENDPOINT, http, page_size=2, sort=False)
+    assert len(list(conn.list_datasets())) == 6 and len(server.requests) == 4
+    assert "pagination loop" in conn.incomplete[0]["message"]
+
+
+def test_unsorted_duplicate_keeps_the_first_and_reports(server: FixtureServer, http: HttpClient) -> None:
+    records = real_records()
+    dup = _edited(records[0], "2024-05-02T10:00:00", "Copie modifiée")
+    CswPortal(server, [*records, dup], path=ENDPOINT)
+    conn = connector(server.url + ENDPOINT, http, page_size=2, sort=False)
+    got = {r.remote_id: r for r in conn.list_datasets()}
+    assert got[dup.file_identifier].title != "Copie modifiée"
+    [err] = conn.record_errors
+    assert "read first was kept" in err["message"]

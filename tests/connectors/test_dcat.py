@@ -150,14 +150,16 @@ def test_rdfxml_catalogue_over_many_pages(server: FixtureServer, http: HttpClien
     assert len(server.requests) == 7
 
 
-def test_pagination_loop_is_a_source_error(server: FixtureServer, http: HttpClient) -> None:
+def test_pagination_loop_keeps_what_was_read(server: FixtureServer, http: HttpClient) -> None:
     portal = DcatPortal(server, real_datasets(), per_page=10)
     page2 = portal.page(2).replace(portal.page_url(3).encode(), portal.page_url(1).encode())
     portal._cache[2] = page2  # page 2 points back at page 1
-    with pytest.raises(SourceError, match="loop detected.*already read") as err:
-        list(connector(portal.url, http).list_datasets())
-    assert err.value.source_id == "dcat-test" and err.value.url == portal.page_url(2)
-    # first page, page 2, page 1 again (a new URL), then page 2 is refused before being fetched twice
+    conn = connector(portal.url, http)
+    records = list(conn.list_datasets())
+    assert len(records) == 20  # pages 1 and 2 are kept, the listing is marked incomplete
+    [entry] = conn.incomplete
+    assert entry["message"].startswith("pagination loop") and entry["url"] == portal.page_url(1)
+    # first page, page 2, page 1 again (a new URL) which brings no new dataset: stop
     assert [r.query.get("page") for r in server.requests] == [None, ["2"], ["1"]]
 
 
@@ -167,9 +169,10 @@ def test_server_ignoring_the_page_parameter_is_a_loop(server: FixtureServer, htt
         b"http://demo.ckan.org/catalog.ttl", f"{server.url}/catalog.ttl".encode()
     )
     server.route("/catalog.ttl", ttl, content_type="text/turtle")
-    with pytest.raises(SourceError, match="two consecutive pages are identical"):
-        list(connector(server.url + "/catalog.ttl", http).list_datasets())
-    assert len(server.requests) == 2
+    conn = connector(server.url + "/catalog.ttl", http)
+    records = list(conn.list_datasets())
+    assert records and len(server.requests) == 2  # page 1 kept
+    assert "two consecutive pages are identical" in conn.incomplete[0]["message"]
 
 
 # --- Serialisations and profiles -------------------------------------------------------------------------------

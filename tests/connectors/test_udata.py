@@ -177,9 +177,10 @@ def test_truncated_json(server: FixtureServer, http: HttpClient) -> None:
 
 def test_next_page_loop(server: FixtureServer, http: HttpClient) -> None:
     url = UdataPortal(udata_records(), loop=True).install(server)
-    with pytest.raises(SourceError, match="loop detected"):
-        list(_conn(url, http, page_size=5).list_datasets())
+    conn = _conn(url, http, page_size=5)
+    assert len(list(conn.list_datasets())) == 10  # pages 1 and 2 are kept
     assert server.count() == 3  # pages 1, 2, then 2 again is refused after it is read
+    assert "pagination loop" in conn.incomplete[0]["message"] and not conn.listing_complete
 
 
 def test_oversized_response(server: FixtureServer) -> None:
@@ -212,4 +213,19 @@ def test_list_ids_uses_a_field_mask(server: FixtureServer, http: HttpClient) -> 
     url = UdataPortal([*real, gone]).install(server)
     ids = _conn(url, http, page_size=10).list_ids()
     assert ids == {r["id"] for r in real}
-    assert [r.headers.get("X-Fields") for r in server.requests] == ["data{id,deleted,private},next_page"] * 2
+    assert [r.headers.get("X-Fields") for r in server.requests] == [
+        "data{id,deleted,private},next_page,total"
+    ] * 2
+
+
+def test_outcomes_count_every_entry_served(server: FixtureServer, http: HttpClient) -> None:
+    rows = udata_records()
+    rows[3] = {**rows[3], "title": ""}
+    rows[5] = {**rows[5], "private": True}
+    rows[7] = {k: v for k, v in rows[7].items() if k != "id"}
+    url = UdataPortal(rows).install(server)
+    conn = _conn(url, http, page_size=5)
+    assert len(list(conn.list_datasets())) == 14
+    skipped = {"no id": 1, "no title": 1, "private": 1}
+    assert conn.outcomes.as_dict() == {"listed": 17, "kept": 14, "skipped": skipped}
+    assert conn.listing_complete  # 17 served (one without an id, still served): all of `total`

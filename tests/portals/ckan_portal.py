@@ -79,6 +79,9 @@ class CkanPortal:
         self.rows_max = rows_max
         self.fail: dict[int, Reply] = {}  # start offset → reply to send instead (failure injection)
         self.ignore_start = False  # a broken server that always answers the first page
+        self.stamp = False  # vary the envelope on each answer (a request id), as some proxies do
+        self.hidden = 0  # a broken index: `count` includes this many packages that are never served
+        self.answers = 0
         for prefix in ("/api/3/action/", "/api/action/"):  # ckanapi uses the unversioned path
             server.route(prefix + "package_search", self.package_search)
             server.route(prefix + "package_list", self.package_list)
@@ -127,16 +130,22 @@ class CkanPortal:
             pkgs.sort(key=lambda p: str(p["id"]), reverse=sort.endswith("desc"))
         if self.ignore_start:
             start = 0
+        count = len(pkgs)
+        if self.hidden:
+            pkgs = pkgs[: max(len(pkgs) - self.hidden, 0)]
         page = pkgs[start : start + rows]
         fl = req.arg("fl")
         if fl:
             fields = [f.strip() for f in re.split(r"[ ,]", fl) if f.strip()]
             page = [{f: p.get(f) for f in fields if f in p} for p in page]
-        body = {
+        self.answers += 1
+        body: dict[str, Any] = {
             "help": f"{self.url}/api/3/action/help_show?name=package_search",
             "success": True,
-            "result": {"count": len(pkgs), "sort": sort, "facets": {}, "results": page, "search_facets": {}},
+            "result": {"count": count, "sort": sort, "facets": {}, "results": page, "search_facets": {}},
         }
+        if self.stamp:
+            body["request_id"] = f"req-{self.answers}"
         return Reply(200, json.dumps(body))
 
 

@@ -85,11 +85,15 @@ class CswPortal:
         *,
         path: str = "/geonetwork/srv/fre/csw",
         reject_filter: bool = False,
+        ignore_start: bool = False,
+        announce: int | None = None,
     ) -> None:
         self.server = server
         self.records = records
         self.path = path
         self.reject_filter = reject_filter
+        self.ignore_start = ignore_start  # a broken server: the first records for every startPosition
+        self.announce = announce  # a numberOfRecordsMatched larger than what is served
         self.queries: list[dict[str, object]] = []
         server.route(path, self.handle)
 
@@ -113,13 +117,16 @@ class CswPortal:
         if q["sort"]:
             recs = sorted(recs, key=lambda r: r.file_identifier)
         start, size = int(str(q["start"])), int(str(q["size"]))
-        chunk = recs[start - 1 : start - 1 + size]
+        first = 1 if self.ignore_start else start
+        chunk = recs[first - 1 : first - 1 + size]
         nxt = start + len(chunk) if start - 1 + size < len(recs) else 0
+        matched = self.announce if self.announce is not None else len(recs)
+        stamp = f"2024-03-19T08:13:{len(self.queries) % 60:02d}Z"
         body = "".join(r.xml if q["element_set"] != "brief" else _brief(r) for r in chunk)
         doc = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<csw:GetRecordsResponse xmlns:csw="{NS["csw"]}"><csw:SearchStatus timestamp="2024-03-19T08:13:39Z"/>'
-            f'<csw:SearchResults numberOfRecordsMatched="{len(recs)}" numberOfRecordsReturned="{len(chunk)}" '
+            f'<csw:GetRecordsResponse xmlns:csw="{NS["csw"]}"><csw:SearchStatus timestamp="{stamp}"/>'
+            f'<csw:SearchResults numberOfRecordsMatched="{matched}" numberOfRecordsReturned="{len(chunk)}" '
             f'elementSet="{q["element_set"]}" nextRecord="{nxt}">{body}</csw:SearchResults></csw:GetRecordsResponse>'
         )
         return Reply(200, doc.encode("utf-8"), content_type="application/xml")

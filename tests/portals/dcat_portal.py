@@ -84,12 +84,16 @@ class DcatPortal:
         path: str = "/catalog.rdf",
         per_page: int = 10,
         vocab: str = "partial",
+        ignore_page: bool = False,
+        announce: int | None = None,
     ) -> None:
         self.server = server
         self.datasets = datasets
         self.path = path
         self.per_page = per_page
         self.vocab = vocab
+        self.ignore_page = ignore_page  # a broken server: page 1's datasets for every ?page=N, next link N+1
+        self.announce = announce  # a hydra:totalItems larger than what is served
         self.pages = max(1, -(-len(datasets) // per_page))
         self._cache: dict[int, bytes] = {}
         server.route(path, self.handle)
@@ -103,10 +107,12 @@ class DcatPortal:
 
     def page(self, n: int) -> bytes:
         if n not in self._cache:
-            chunk = self.datasets[(n - 1) * self.per_page : n * self.per_page]
+            served = 1 if self.ignore_page else n
+            chunk = self.datasets[(served - 1) * self.per_page : served * self.per_page]
             members = "".join(f"<dcat:dataset>{d}</dcat:dataset>\n" for d in chunk)
             nxt = ""
-            if n < self.pages:
+            total = self.announce if self.announce is not None else len(self.datasets)
+            if n < self.pages or self.ignore_page:
                 if self.vocab == "partial":
                     nxt = f'<hydra:next rdf:resource="{self.page_url(n + 1)}"/>'
                 else:
@@ -116,7 +122,7 @@ class DcatPortal:
                 f'<?xml version="1.0" encoding="UTF-8"?>\n<rdf:RDF {NSMAP_DECL}>\n'
                 f'<dcat:Catalog rdf:about="{self.url}">'
                 f'<rdf:type rdf:resource="http://www.w3.org/ns/hydra/core#Collection"/>'
-                f"<hydra:totalItems>{len(self.datasets)}</hydra:totalItems>"
+                f"<hydra:totalItems>{total}</hydra:totalItems>"
                 f'<hydra:view rdf:resource="{self.page_url(n)}"/>\n{members}</dcat:Catalog>\n'
                 f'<hydra:{view_type} rdf:about="{self.page_url(n)}">{nxt}</hydra:{view_type}>\n</rdf:RDF>\n'
             )
@@ -128,6 +134,6 @@ class DcatPortal:
             n = int(req.arg("page", "1") or "1")
         except ValueError:
             return Reply(400, "bad page", content_type="text/plain")
-        if not 1 <= n <= self.pages:
+        if not 1 <= n <= self.pages and not self.ignore_page:
             return Reply(404, "no such page", content_type="text/plain")
         return Reply(200, self.page(n), content_type="application/rdf+xml")

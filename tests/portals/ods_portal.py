@@ -43,9 +43,15 @@ _ODS_SINCE = re.compile(r"modified\s*>=\s*date'([^']+)'")
 class OdsPortal:
     """`/api/explore/v2.1/catalog/datasets` (limit ≤ 100, offset + limit < 10000) and `catalog/exports/json`."""
 
-    def __init__(self, records: list[dict[str, Any]], *, ignore_offset: bool = False) -> None:
+    def __init__(
+        self, records: list[dict[str, Any]], *, ignore_offset: bool = False, announce: int | None = None
+    ) -> None:
         self.records = records
-        self.ignore_offset = ignore_offset
+        self.ignore_offset = (
+            ignore_offset  # a broken server: always the first page, a new `timings` each time
+        )
+        self.announce = announce  # a `total_count` larger than what is served
+        self.answers = 0
 
     def install(self, server: FixtureServer, prefix: str = "") -> str:
         server.route(f"{prefix}/api/explore/v2.1/catalog/datasets", self.datasets)
@@ -89,7 +95,12 @@ class OdsPortal:
         rows = self._filtered(req)
         start = 0 if self.ignore_offset else offset
         page = _select(rows[start : start + limit], req.arg("select"))
-        return json_reply({"total_count": len(rows), "results": page})
+        self.answers += 1
+        total = self.announce if self.announce is not None else len(rows)
+        body: dict[str, Any] = {"total_count": total, "results": page}
+        if self.ignore_offset:
+            body["timings"] = {"answer": self.answers}
+        return json_reply(body)
 
     def export(self, req: Request) -> Reply:
         return json_reply(_select(self._filtered(req), req.arg("select")))

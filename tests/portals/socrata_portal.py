@@ -46,8 +46,13 @@ def socrata_clone(item: dict[str, Any], i: int, domain: str | None = None) -> di
 
 
 class SocrataPortal:
-    def __init__(self, results: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, results: list[dict[str, Any]], *, ignore_offset: bool = False, announce: int | None = None
+    ) -> None:
         self.results = results
+        self.ignore_offset = ignore_offset  # a broken server: always the first page
+        self.announce = announce  # a `resultSetSize` larger than what is served
+        self.answers = 0
 
     def install(self, server: FixtureServer, prefix: str = "") -> str:
         server.route(f"{prefix}/api/catalog/v1", self.catalog)
@@ -65,5 +70,10 @@ class SocrataPortal:
         if req.arg("only"):
             kinds = set((req.arg("only") or "").split(","))
             rows = [r for r in rows if r["resource"].get("type") in kinds]
-        page = rows[offset : offset + limit]
-        return json_reply({"results": page, "resultSetSize": len(rows), "timings": {"serviceMillis": 3}})
+        start = 0 if self.ignore_offset else offset
+        page = rows[start : start + limit]
+        self.answers += 1  # `timings` differ from one answer to the next, as on the real API
+        total = self.announce if self.announce is not None else len(rows)
+        return json_reply(
+            {"results": page, "resultSetSize": total, "timings": {"serviceMillis": 2 + self.answers}}
+        )

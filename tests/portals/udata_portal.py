@@ -68,9 +68,20 @@ def udata_clone(ds: dict[str, Any], i: int) -> dict[str, Any]:
 
 
 class UdataPortal:
-    def __init__(self, records: list[dict[str, Any]], *, loop: bool = False) -> None:
+    def __init__(
+        self,
+        records: list[dict[str, Any]],
+        *,
+        loop: bool = False,
+        ignore_page: bool = False,
+        announce: int | None = None,
+    ) -> None:
         self.records = records
         self.loop = loop  # a broken server whose next_page always points at page 2
+        self.ignore_page = (
+            ignore_page  # a broken server that serves page 1 for every `page` (next_page goes on)
+        )
+        self.announce = announce  # a `total` larger than what is served (a stale search index)
         self.path = "/api/1/datasets/"
         self.base = ""
 
@@ -97,11 +108,12 @@ class UdataPortal:
             rows = [r for r in rows if tag in (r.get("tags") or [])]
         if req.arg("sort") == "-last_update":
             rows = sorted(rows, key=updated, reverse=True)
-        data = rows[(page - 1) * size : page * size]
+        served = 1 if self.ignore_page else page
+        data = rows[(served - 1) * size : served * size]
         if req.headers.get("X-Fields", "").startswith("data{"):
             keep = req.headers["X-Fields"][5:].split("}")[0].split(",")
             data = [{k: d.get(k) for k in keep} if isinstance(d, dict) else d for d in data]
-        nxt = page + 1 if page * size < len(rows) else None
+        nxt = page + 1 if page * size < len(rows) or self.ignore_page else None
         if self.loop:
             nxt = 2
         query = {k: v[0] for k, v in req.query.items()}
@@ -113,6 +125,6 @@ class UdataPortal:
                 "page": page,
                 "page_size": size,
                 "previous_page": None,
-                "total": len(rows),
+                "total": self.announce if self.announce is not None else len(rows),
             }
         )
