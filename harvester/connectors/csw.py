@@ -109,8 +109,8 @@ class CswConnector(BaseConnector):
     type = "csw"
     Params = CswParams
     description = (
-        "OGC CSW 2.0.2 GetRecords (ISO 19139 / gmd:MD_Metadata) with startPosition/nextRecord paging; "
-        "the url is the CSW endpoint."
+        "OGC CSW 2.0.2 GetRecords (ISO 19139 gmd:MD_Metadata, its Swiss che: profile, and ISO 19115-3 "
+        "mdb:MD_Metadata) with startPosition/nextRecord paging; the url is the CSW endpoint."
     )
     incremental = True
     paging = True
