@@ -120,6 +120,8 @@ def test_license_rule_and_known_share_in_the_harvest_report(server: FixtureServe
         "odc-odbl": 2,
         "other-open": 2,
     }
+    status = json.loads(CliRunner().invoke(cli, [*args, "status", "--json"]).stdout)
+    assert status["sources"][0]["last_run"]["summary"]["licences"] == licences
     rows = pq.read_table(tmp_path / "data/catalog/demo/datasets.parquet").to_pylist()
     rules = {r["license_raw"]: dict(r["extras"])["license_rule"] for r in rows}
     assert rules["fr-lo"] == "license: alias" and rules["cc-zero"] == "license: alias"
