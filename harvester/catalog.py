@@ -89,20 +89,51 @@ def _resource_key(dataset_key: str, remote_id: str | None, url: str) -> str:
     return f"{dataset_key}:{remote_id or hashlib.sha1(url.encode()).hexdigest()[:16]}"
 
 
+def licence_share(datasets: pa.Table) -> dict[str, Any]:
+    """Live datasets, how many have a known licence, the share, and the count per licence id."""
+    ids = [
+        lid
+        for lid, gone in zip(
+            datasets.column("license_id").to_pylist(),
+            datasets.column("withdrawn_at").to_pylist(),
+            strict=True,
+        )
+        if gone is None
+    ]
+    known = [i for i in ids if i]
+    by_id: dict[str, int] = {}
+    for lid in known:
+        by_id[lid] = by_id.get(lid, 0) + 1
+    share = round(len(known) / len(ids), 4) if ids else None
+    return {"datasets": len(ids), "known": len(known), "share": share, "by_id": dict(sorted(by_id.items()))}
+
+
+def _licence(rec: DatasetRecord, license_raw: str | None) -> tuple[str | None, str | None]:
+    """(licence id, ``license_rule``: the field read and the rule of harvester/licenses.py that matched)."""
+    from harvester.licenses import explain_license
+
+    field = rec.extras.get("license_field") or "license"
+    if not rec.license_raw and license_raw:
+        field = "defaults.license"
+    for name, raw in (
+        (field, license_raw),
+        *((k, rec.extras.get(k)) for k in ("license_title", "license_url")),
+    ):
+        license_id, rule = explain_license(raw)
+        if license_id:
+            return license_id, f"{name}: {rule}"
+    return None, None
+
+
 def record_rows(
     rec: DatasetRecord, defaults: Defaults, harvested_at: datetime
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Normalise one record into a datasets row and its resources rows (metadata_hash included)."""
     from harvester.formats import normalise_format
-    from harvester.licenses import normalise_license
 
     key = rec.dataset_key
     license_raw = rec.license_raw or defaults.license
-    license_id = normalise_license(license_raw)
-    if license_id is None:
-        for alt in (rec.extras.get("license_title"), rec.extras.get("license_url")):
-            if alt and (license_id := normalise_license(alt)):
-                break
+    license_id, license_rule = _licence(rec, license_raw)
     row: dict[str, Any] = {
         "dataset_key": key,
         "source_id": rec.source_id,
@@ -122,7 +153,7 @@ def record_rows(
         "modified": rec.modified,
         "frequency": rec.frequency,
         "spatial": rec.spatial,
-        "extras": sorted(rec.extras.items()),
+        "extras": sorted((rec.extras | ({"license_rule": license_rule} if license_rule else {})).items()),
     }
     resources: list[dict[str, Any]] = []
     seen: set[str] = set()

@@ -59,6 +59,12 @@ class HttpConfig(Model):
         )
 
 
+class SchemaRule(Model):
+    schema_: str = Field(alias="schema", description="Table Schema name of the offline registry, or its URL.")
+    datasets: list[str] = Field(default_factory=list, description="Dataset key globs (`<source>:<id>`).")
+    resources: list[str] = Field(default_factory=list, description="Resource URL globs.")
+
+
 class SourceConfig(Model):
     id: str = Field(pattern=SLUG, description="Unique slug of the source.")
     type: str = Field(description="A registered connector type (see `harvester connectors`).")
@@ -75,6 +81,10 @@ class SourceConfig(Model):
         default_factory=DefaultsConfig, description="Values for missing metadata."
     )
     http: HttpConfig = Field(default_factory=HttpConfig, description="Politeness and limits for this source.")
+    schemas: list[SchemaRule] = Field(
+        default_factory=list, description="Table Schemas the tables of matching datasets/resources follow."
+    )
+    schema_fetch: bool = Field(False, description="Fetch a Table Schema missing from the offline registry.")
     max_withdraw_share: float = Field(
         0.2,
         ge=0,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from harvester.catalog import Defaults, catalog_dir, read_catalog, record_rows, write_catalog
+from harvester.catalog import Defaults, catalog_dir, licence_share, read_catalog, record_rows, write_catalog
 from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
 from harvester.connectors.base import BaseConnector, Outcomes
@@ -51,6 +51,7 @@ class SourceResult:
     missing: int | None = None  # datasets the portal announced but did not serve (incomplete listing)
     # what became of every entry served: {"listed": n, "kept": n, "skipped": {reason: n}}
     outcomes: dict[str, Any] = field(default_factory=dict)
+    licences: dict[str, Any] = field(default_factory=dict)  # live datasets with a known licence (catalog.py)
     requests: int = 0
     seconds: float = 0.0
     error: str | None = None
@@ -235,6 +236,9 @@ def _harvest_locked(
     )
     if merged.datasets is not None and merged.resources is not None:
         write_catalog(data_dir, source.id, merged.datasets, merged.resources)
+        result.licences = licence_share(merged.datasets)
+    elif (kept := read_catalog(data_dir, source.id, ["license_id", "withdrawn_at"])) is not None:
+        result.licences = licence_share(kept[0])
     result.created, result.updated = len(merged.created), len(merged.updated)
     result.unchanged, result.withdrawn, result.restored = (
         merged.unchanged,

@@ -35,6 +35,11 @@ _DICT_KEYS: tuple[str, ...] = (
     "license_title",
     "license",
 )
+# "… (compatible ODC-BY, CC-BY 2.0)", "… - compatible with CC-BY-SA 4.0": licences named only as compatible
+_COMPATIBLE = re.compile(
+    r"\(\s*(?:compatibles?|compatibility)\b[^)]*\)|[\s,;:–—-]*\b(?:compatibles?|compatibility)\b[^()]*$",
+    re.IGNORECASE,
+)
 _URL_SUFFIXES = re.compile(r"/(legalcode(\.[a-z-]+)?|deed(\.[a-z-]+)?|summary|index\.html?)$")
 # word spellings folded to one form before comparing (after accents and case are folded). The European portals
 # name licences in their own languages: licence/license (en, fr), licentie (nl), Lizenz (de), licencia (es),
@@ -161,20 +166,35 @@ def match_url(url: str) -> str | None:
 
 def normalise_license(raw: str | None) -> str | None:
     """Canonical licence id for a raw licence string, or None when no known licence is named."""
+    return explain_license(raw)[0]
+
+
+def explain_license(raw: str | None) -> tuple[str | None, str | None]:
+    """(canonical id, the rule that matched) for a raw licence string; (None, None) when nothing known is named.
+
+    Rules: ``alias`` (the whole string is a known spelling), ``url`` (a licence URL), ``text: versioned alias``,
+    ``text: url``, ``text: alias`` (found inside free text), ``structure: <rule>`` (JSON/dict text); ``… without
+    compatible clause`` when a licence named only as compatible ("(compatible ODC-BY)") was set aside."""
     if raw is None:
-        return None
+        return None, None
     text = raw.strip()
     if not text:
-        return None
+        return None, None
     if text[0] in "{[" and text[-1] in "}]":
         parsed = _parse_dictish(text)
         if parsed is not None:
-            return _from_structure(parsed)
+            found, rule = _from_structure(parsed)
+            return found, f"structure: {rule}" if found else None
     if "<" in text and ">" in text:  # HTML (ArcGIS Hub): keep the text and the link targets
         hrefs = " ".join(_HREF_RE.findall(text))
         text = " ".join(html.unescape(_TAG_RE.sub(" ", text) + " " + hrefs).split())
     else:
         text = html.unescape(text)
+    own = _COMPATIBLE.sub(" ", text).strip()
+    if own and own != text:
+        found, rule = _from_text(own)
+        if found:
+            return found, f"{rule} without compatible clause"
     return _from_text(text)
 
 
@@ -189,43 +209,45 @@ def _parse_dictish(text: str) -> Any:
         return None
 
 
-def _from_structure(value: Any) -> str | None:
+def _from_structure(value: Any) -> tuple[str | None, str | None]:
     if isinstance(value, str):
-        return normalise_license(value)
+        return explain_license(value)
     if isinstance(value, list):
         for item in value:
             found = _from_structure(item)
-            if found:
+            if found[0]:
                 return found
     if isinstance(value, dict):
         for key in _DICT_KEYS:
             if key in value:
                 found = _from_structure(value[key])
-                if found:
+                if found[0]:
                     return found
-    return None
+    return None, None
 
 
-def _from_text(text: str) -> str | None:
+def _from_text(text: str) -> tuple[str | None, str | None]:
     table = load_table()
     key = text_key(text)
     if key in table.by_alias:
-        return table.by_alias[key]
+        return table.by_alias[key], "alias"
     if _URL_RE.fullmatch(text) or re.fullmatch(r"[a-z0-9.-]+\.[a-z]{2,}/\S*", text, re.IGNORECASE):
-        return match_url(text)
+        found = match_url(text)
+        return found, "url" if found else None
     urls = [m.group(0) for m in _URL_RE.finditer(text)]
     rest = text_key(_URL_RE.sub(" ", text))
     whole = table.by_alias.get(rest)  # the text around the URLs is itself a known spelling
     if whole and any(ch.isdigit() for ch in rest):
-        return whole
+        return whole, "text: alias"
     versioned, unversioned = _aliases_inside(rest, table)
     if versioned:
-        return versioned
+        return versioned, "text: versioned alias"
     for url in urls:
         found = match_url(url)
         if found:
-            return found
-    return whole or unversioned
+            return found, "text: url"
+    found = whole or unversioned
+    return found, "text: alias" if found else None
 
 
 def _aliases_inside(key: str, table: LicenseTable) -> tuple[str | None, str | None]:

@@ -26,6 +26,7 @@ from lxml import etree
 from harvester.connectors.html_text import html_to_text
 from harvester.connectors.iso_paths import IsoPaths, paths_for
 from harvester.dates import parse_datetime
+from harvester.licenses import match_url, normalise_license
 from harvester.records import DatasetRecord, ResourceRef
 
 ROLE_ORDER = (
@@ -99,21 +100,33 @@ def _party(p: IsoPaths, md: etree._Element, ident: etree._Element) -> tuple[str 
     return org, email
 
 
-def _licence(p: IsoPaths, ident: etree._Element) -> tuple[str | None, list[str]]:
-    """The constraint that names a licence (its text, with the anchor URL if any), and every constraint text."""
+def _licence(p: IsoPaths, ident: etree._Element) -> tuple[str | None, str | None, list[str]]:
+    """(licence, the field it was read from, every constraint text). Candidates by strength: an otherConstraints
+    anchor to a licence URI, then an otherConstraints text naming a known licence, then a useLimitation text
+    naming one, then any constraint that looks like a licence (kept as licence_raw, unresolved)."""
     texts: list[str] = []
-    licence = None
+    best: tuple[int, str, str] | None = None
     for el in p.constraints(ident):
         text = " ".join("".join(el.itertext()).split())
         href = _first(p.href(el))
+        parent = el.getparent()
+        fld = etree.QName(parent).localname if parent is not None else "constraint"
         if href and href not in text:
             text = f"{text} {href}".strip()
         if not text:
             continue
         texts.append(text)
-        if licence is None and _LICENCE.search(text):
-            licence = text
-    return licence, texts
+        if href and match_url(href):
+            cand = (0, href, f"{fld} anchor")
+        elif normalise_license(text):
+            cand = (1 if fld == "otherConstraints" else 2, text, fld)
+        elif _LICENCE.search(text):
+            cand = (3, text, fld)
+        else:
+            continue
+        if best is None or cand[0] < best[0]:
+            best = cand
+    return (best[1], best[2], texts) if best else (None, None, texts)
 
 
 def _keywords(p: IsoPaths, ident: etree._Element) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -185,7 +198,7 @@ def map_iso(md: etree._Element, source_id: str, record_url: str | None) -> Datas
     stamp_text, stamp = _date_stamp(p, md)
     modified = max((d for d in (dates.get("revision"), stamp) if d is not None), default=None)
     publisher, email = _party(p, md, ident)
-    licence, constraints = _licence(p, ident)
+    licence, licence_field, constraints = _licence(p, ident)
     keywords, themes = _keywords(p, ident)
     extras = {"file_identifier": fid}
     for key, value in (
@@ -197,6 +210,7 @@ def map_iso(md: etree._Element, source_id: str, record_url: str | None) -> Datas
         ("metadata_date", stamp.isoformat() if stamp else None),
         ("revision_date", dates["revision"].isoformat() if "revision" in dates else None),
         ("constraints", " | ".join(constraints)[:2000] if constraints else None),
+        ("license_field", licence_field),
     ):
         if value:
             extras[key] = value

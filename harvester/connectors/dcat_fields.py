@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -95,6 +96,25 @@ def resource(graph: Graph, dist: Node) -> ResourceRef | None:
         size_bytes=size,
         modified=parse_datetime(best_literal(graph, dist, DCT.modified)),
     )
+
+
+def conforms_to(graph: Graph, node: Node, dists: list[Node]) -> dict[str, str]:
+    """Table Schemas declared by dct:conformsTo (harvester/tableschema.py): a distribution's always (its schema,
+    in DCAT-AP 3), the dataset's only when the offline registry knows it (elsewhere it names INSPIRE specs)."""
+    from harvester.tableschema import SchemaRef, offline_schema
+
+    out: dict[str, str] = {}
+    per_dist: dict[str, dict[str, str]] = {}
+    for dist in dists:
+        target, res = first(graph, dist, DCT.conformsTo), resource(graph, dist)
+        if target is not None and res is not None and (url := text_or_uri(graph, target)):
+            per_dist[res.url] = {"url": url}
+    if per_dist:
+        out["resource_schemas"] = json.dumps(per_dist, sort_keys=True)
+    own = text_or_uri(graph, first(graph, node, DCT.conformsTo))
+    if own and offline_schema(SchemaRef(None, own, None, "dct:conformsTo")) is not None:
+        out["schema"] = json.dumps({"url": own})
+    return out
 
 
 def licence(graph: Graph, node: Node, dists: list[Node]) -> str | None:

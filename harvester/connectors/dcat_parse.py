@@ -207,6 +207,7 @@ def map_dataset(
             res = replace(res, format=m.group(1))  # the export name is more precise than the media type
         if res is not None:
             resources.setdefault((res.url, res.remote_id), res)
+    extras.update(F.conforms_to(graph, node, dists))
     urls = {url for url, _rid in resources}
     for doc in F.documents(graph, node):
         if doc.url not in urls:  # a page already listed as a distribution stays a distribution

@@ -183,6 +183,8 @@ class UdataConnector(BaseConnector):
             extras["udata:organization_id"] = str(org["id"])
         if item.get("archived"):
             extras["udata:archived"] = str(item["archived"])
+        if schemas := _resource_schemas(item.get("resources")):
+            extras["resource_schemas"] = json.dumps(schemas, ensure_ascii=False, sort_keys=True)
         contacts = [c for c in item.get("contact_points") or [] if isinstance(c, dict)]
         email = next(
             (c["email"] for c in contacts if isinstance(c.get("email"), str) and "@" in c["email"]), None
@@ -261,6 +263,18 @@ def _harvest_extras(item: dict[str, Any]) -> dict[str, str]:
         for k, v in harvest.items():
             if isinstance(v, str | int | float | bool) and v != "":
                 out[f"harvest:{k}"] = v if isinstance(v, str) else json.dumps(v)
+    return out
+
+
+def _resource_schemas(resources: Any) -> dict[str, dict[str, str]]:
+    """Resource URL -> its schema.data.gouv.fr `schema` ({name, version, url}), for resources that declare one."""
+    out: dict[str, dict[str, str]] = {}
+    for r in resources if isinstance(resources, list) else []:
+        schema = r.get("schema") if isinstance(r, dict) else None
+        if isinstance(schema, dict) and (schema.get("name") or schema.get("url")) and r.get("url"):
+            out[str(r["url"]).strip()] = {
+                k: str(v) for k, v in schema.items() if k in ("name", "version", "url") and v
+            }
     return out
 
 

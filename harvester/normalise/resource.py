@@ -79,6 +79,9 @@ class ResourceOutcome:
     detected: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     schema_changes: list[dict[str, Any]] = field(default_factory=list)
+    table_schema: str | None = None  # declared Table Schema (harvester/tableschema.py)
+    schema_valid: bool | None = None  # None: no schema declared, or not available
+    schema_errors: int = 0
 
 
 def schema_hash(columns: list[tuple[str, str]]) -> str:

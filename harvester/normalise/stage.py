@@ -32,6 +32,7 @@ from harvester.normalise.resource import (
     normalise_resource,
     with_policy,
 )
+from harvester.normalise.schemacheck import check_schemas
 from harvester.normalise.sniff import resource_kind
 from harvester.schema import RESOURCES
 from harvester.state import StateStore
@@ -55,6 +56,7 @@ class SourceNormalise:
     seconds: float = 0.0
     error: str | None = None
     schema_changes: int = 0
+    schema_invalid: int = 0  # tables that fail their declared Table Schema (still converted)
     resources: list[ResourceOutcome] = field(default_factory=list)
 
 
@@ -267,6 +269,7 @@ def _normalise_locked(
                 on_done(source.id, outcome)
     by_unit = {u.resource_key: u for u in units}
     outcomes.sort(key=lambda o: o.resource_key)
+    result.schema_invalid = check_schemas(source, data_dir, datasets, outcomes, http)
     now = datetime.now(UTC)
     changes: list[dict[str, Any]] = []
     for o in outcomes:
