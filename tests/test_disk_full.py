@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import yaml
 from harvester.catalog import read_catalog
 from tests.fixture_server import FixtureServer
 from tests.portals.ckan_portal import CkanPortal, build_packages
+from tests.subprocess_cli import harvester_cmd
 
 
 @pytest.fixture
@@ -59,16 +59,7 @@ def fill(mount: Path, leave: int = 0) -> Path:
 
 
 def cli(root: Path, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "harvester",
-        "--config",
-        str(root / "sources.yaml"),
-        "--data-dir",
-        str(data),
-        *args,
-    ]
+    cmd = harvester_cmd(root, *args, data=data)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 

@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,19 +15,11 @@ import yaml
 from harvester.state import StateStore
 from tests.fixture_server import FixtureServer, Reply
 from tests.portals.ckan_portal import CkanPortal, build_packages
+from tests.subprocess_cli import harvester_cmd
 
 
 def cli_args(root: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "harvester",
-        "--config",
-        str(root / "sources.yaml"),
-        "--data-dir",
-        str(root / "data"),
-        *args,
-    ]
+    return harvester_cmd(root, *args)
 
 
 def wait_for_open_run(state_path: Path, subject: str, kind: str, timeout: float = 20.0) -> dict[str, object]:

@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from harvester.leftovers import reclaim, run_tmp_dir
 from harvester.state import StateStore
 from tests.fixture_server import FixtureServer
 from tests.normalise.served import CSV_FR, Files, ckan_with_resources
+from tests.subprocess_cli import harvester_cmd
 
 PARTIAL = re.compile(r"^\..+\.\d+\.(part|tmp)$")
 
@@ -29,16 +29,7 @@ def big_csv(rows: int) -> bytes:
 
 
 def cli(root: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "harvester",
-        "--config",
-        str(root / "sources.yaml"),
-        "--data-dir",
-        str(root / "data"),
-        *args,
-    ]
+    return harvester_cmd(root, *args)
 
 
 def partials(data: Path) -> list[Path]:
