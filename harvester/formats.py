@@ -111,6 +111,7 @@ def _media_key(media_type: str) -> str:
     return media
 
 
+@lru_cache(maxsize=4096)  # formats repeat across records: memoised on the input
 def format_from_media_type(media_type: str | None) -> str | None:
     """Format named by a media type (parameters and IANA URL prefixes ignored); None for generic ones."""
     if not media_type:
@@ -183,6 +184,7 @@ def _from_protocol(declared: str) -> tuple[bool, str | None]:
     return True, load_formats().by_alias.get(head) if head else None
 
 
+@lru_cache(maxsize=4096)  # formats repeat across records: memoised on the input
 def _from_declared(declared: str) -> str | None:
     table = load_formats()
     text = declared.strip()
@@ -216,6 +218,7 @@ def _from_declared(declared: str) -> str | None:
     return named.pop() if len(named) == 1 else None
 
 
+@lru_cache(maxsize=4096)  # formats repeat across records: memoised on the input
 def _weak_default(declared: str) -> tuple[bool, str | None]:
     lowered = declared.strip().lower()
     for prefix, default in _WEAK_DECLARED.items():

@@ -164,6 +164,7 @@ def match_url(url: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # licences repeat across records: memoised on the input
 def normalise_license(raw: str | None) -> str | None:
     """Canonical licence id for a raw licence string, or None when no known licence is named."""
     return explain_license(raw)[0]
