@@ -164,12 +164,12 @@ def match_url(url: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)  # licences repeat across records: memoised on the input
 def normalise_license(raw: str | None) -> str | None:
     """Canonical licence id for a raw licence string, or None when no known licence is named."""
     return explain_license(raw)[0]
 
 
+@lru_cache(maxsize=4096)  # licences repeat across records: memoised on the input (the result is a tuple)
 def explain_license(raw: str | None) -> tuple[str | None, str | None]:
     """(canonical id, the rule that matched) for a raw licence string; (None, None) when nothing known is named.
 
