@@ -23,7 +23,7 @@ from typing import Any
 
 from harvester import owner as owners
 from harvester.diskspace import disk_guard, is_disk_full
-from harvester.errors import LockedError
+from harvester.lease import hold_lease
 
 log = logging.getLogger(__name__)
 
@@ -323,27 +323,9 @@ class StateStore:
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """An exclusive, non-blocking lock per source or pipeline; released when the process dies."""
-        lock_dir = self.path.parent / "locks"
-        path = lock_dir / f"{name}.lock"
-        with disk_guard(path, "lock"):
-            lock_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = path.read_text().strip() or "another process"
-                raise LockedError(
-                    f"{name} is already being processed by {holder}",
-                    hint="wait for the other run to finish; the lock is released automatically when it exits",
-                ) from None
-            with disk_guard(path, "lock"):
-                os.ftruncate(fd, 0)
-                os.write(fd, f"pid {os.getpid()} since {utcnow().isoformat(timespec='seconds')}".encode())
+        """An exclusive, non-blocking lease per source or pipeline (see harvester/lease.py)."""
+        with hold_lease(self.path.parent / "locks" / f"{name}.lock", name):
             yield
-        finally:
-            os.close(fd)
 
 
 def lock_name(subject: str, kind: str) -> str:

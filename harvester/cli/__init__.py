@@ -65,17 +65,32 @@ class HarvesterGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.option("--log-json", is_flag=True, help="Log JSON lines to stderr (for cron and log collectors).")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "processes"]),
+    default="local",
+    show_default=True,
+    help="Run the harvest's work units in threads of this process, or in separate processes.",
+)
 @click.version_option(__version__, prog_name="harvester")
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: str, data_dir: str, verbose: int, debug: bool, log_json: bool
+    ctx: click.Context,
+    config_path: str,
+    data_dir: str,
+    verbose: int,
+    debug: bool,
+    log_json: bool,
+    executor: str,
 ) -> None:
     """Harvest French open-data portals into Parquet and publish them to CKAN.
 
     Example: harvester validate && harvester harvest --all
     """
     setup_logging(verbose, log_json)
-    ctx.obj = Ctx(config_path=config_path, data_dir=data_dir, debug=debug, log_json=log_json)
+    ctx.obj = Ctx(
+        config_path=config_path, data_dir=data_dir, debug=debug, log_json=log_json, executor=executor
+    )
 
 
 def main(argv: list[str] | None = None) -> Any:

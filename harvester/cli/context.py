@@ -53,6 +53,7 @@ class Ctx:
     data_dir: str
     debug: bool = False
     log_json: bool = False
+    executor: str = "local"  # local (threads) | processes: how work units run (see harvester/runner.py)
     _config: Config | None = field(default=None, repr=False)
     _state: StateStore | None = field(default=None, repr=False)
 

@@ -91,6 +91,7 @@ def run_with_progress(ctx: Ctx, ids: list[str], full: bool) -> RunReport:
         "state": ctx.state,
         "http": ctx.http_client(),
         "full": full,
+        "executor": ctx.executor,
     }
     if not interactive():
         return harvest_sources(ctx.config, ids, **kwargs)

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from harvester.cli.context import Ctx, finish, interactive, pass_ctx, print_json
-from harvester.errors import combine_exit_codes
+from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
+from harvester.errors import EXIT_ABORTED
 
 if TYPE_CHECKING:  # the publisher (pyarrow, the CKAN client) is imported by the commands that run it
     from harvester.pipelines import PipelineConfig
@@ -124,7 +124,8 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
 def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> None:
     """Harvest a pipeline's sources, normalise their tables, then publish them into its CKAN.
 
-    Exit 0 when every stage is ok, 1 when every stage aborted, else 3 (each stage's report has its own code).
+    Exit 0 when every stage is ok, 1 when every stage aborted or every source aborted in harvest (then nothing
+    is normalised or published), else 3 (each stage's report has its own code).
 
     All the stages share one run id, so their reports land in the same runs/<run_id>/ folder.
 
@@ -132,6 +133,7 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
     """
     from harvester.cli.harvest_cmds import print_summary, run_with_progress
     from harvester.pipelines import get_pipeline
+    from harvester.runs import all_aborted, run_exit_code
 
     p = get_pipeline(ctx.config, pipeline)
     harvest_report = run_with_progress(ctx, list(p.sources), full)
@@ -139,6 +141,13 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
         print_summary(harvest_report)
     out: dict[str, Any] = {"harvest": harvest_report.to_dict()}
     codes = [harvest_report.exit_code]
+    if all_aborted([src.status for src in harvest_report.sources]):
+        # nothing was harvested: normalising or publishing would only repeat the last run's catalogue
+        if as_json:
+            print_json(out)
+        echo("every source aborted in harvest: nothing normalised or published", fg="red")
+        finish(EXIT_ABORTED)
+        return
     if normalise:
         from harvester.cli.normalise_cmds import print_summary as print_normalise
         from harvester.normalise.stage import normalise_sources
@@ -157,7 +166,7 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
     if as_json:
         print_json(out)
     print_publish_summary(report)
-    finish(combine_exit_codes(codes))
+    finish(run_exit_code(codes))
 
 
 def register(group: click.Group) -> None:

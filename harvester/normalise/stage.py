@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,6 @@ from harvester.catalog import catalog_dir, read_catalog, write_table_atomic
 from harvester.config import Config, SourceConfig
 from harvester.diskspace import disk_guard
 from harvester.errors import DiskFullError, HarvesterError, LockedError, exit_code_for
-from harvester.harvest import new_run_id, write_jsonl, write_report
 from harvester.http import HttpClient
 from harvester.leftovers import reclaim, run_tmp_dir, tmp_root
 from harvester.normalise.archive import ZipLimits
@@ -34,6 +33,9 @@ from harvester.normalise.resource import (
 )
 from harvester.normalise.schemacheck import check_schemas
 from harvester.normalise.sniff import resource_kind
+from harvester.runner import executor
+from harvester.runs import new_run_id, write_jsonl, write_report
+from harvester.runtime import RuntimeSpec, bound, live
 from harvester.schema import RESOURCES
 from harvester.state import StateStore
 
@@ -224,6 +226,11 @@ def normalise_source(
     return result
 
 
+def run_unit(unit: ResourceUnit, spec: RuntimeSpec) -> ResourceOutcome:
+    """Normalise one resource with this process's HTTP client for `spec` (the unit is plain data)."""
+    return normalise_resource(unit, live(spec).http)
+
+
 def _normalise_locked(
     source: SourceConfig,
     data_dir: Path,
@@ -260,8 +267,9 @@ def _normalise_locked(
     if on_start is not None:
         on_start(source.id, len(units))
     outcomes: list[ResourceOutcome] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(normalise_resource, u, http) for u in units]
+    spec = RuntimeSpec.for_data_dir(data_dir, state.path)
+    with bound(spec, state, http), executor(workers, name="normalise") as pool:
+        futures = [pool.submit(run_unit, u, spec) for u in units]
         for fut in as_completed(futures):
             outcome = fut.result()
             outcomes.append(outcome)

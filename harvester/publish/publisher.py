@@ -18,7 +18,6 @@ import pyarrow as pa
 
 from harvester.catalog import read_catalog
 from harvester.errors import EXIT_OK, EXIT_PARTIAL, HarvesterError, NothingToPublishError, exit_code_of
-from harvester.harvest import new_run_id, write_report
 from harvester.pipelines import PipelineConfig
 from harvester.publish.client import CkanClient
 from harvester.publish.inventory import Published, existing_organizations, names_in_use, owned_datasets
@@ -26,6 +25,7 @@ from harvester.publish.mapping import Target, package_dict
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
 from harvester.publish.writer import Outcome, Progress, Writer
+from harvester.runs import new_run_id, write_report
 from harvester.state import StateStore
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from harvester.errors import PublishError, TargetError
 from harvester.publish.client import CkanClient
 from harvester.publish.inventory import Published
 from harvester.publish.plan import Action, Plan
+from harvester.runner import thread_pool
 from harvester.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Writer:
         tasks += [(self._withdraw, a) for a in plan.withdraw]
         if not tasks:
             return
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="publish") as pool:
+        with thread_pool(self.concurrency, "publish") as pool:
             futures: dict[Future[Done], Action] = {pool.submit(fn, a): a for fn, a in tasks}
             pending = set(futures)
             abort: TargetError | None = None

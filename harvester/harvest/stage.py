@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,18 +18,17 @@ from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
 from harvester.connectors.base import BaseConnector, Outcomes
 from harvester.diskspace import disk_guard
-from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError, exit_code_for
+from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
+from harvester.runner import ExecutorKind, run_units
+from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
+from harvester.runtime import RuntimeSpec, bound, live
 from harvester.snapshot import INDEX_COLUMNS, merge_snapshot
 from harvester.state import StateStore
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]  # (source_id, datasets listed so far)
-
-
-def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
 @dataclass
@@ -69,7 +65,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return exit_code_for([s.status for s in self.sources])
+        return stage_exit_code([s.status for s in self.sources])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -314,6 +310,43 @@ def _list(
     return rows, res_rows, max_modified, present_ids
 
 
+@dataclass(frozen=True)
+class HarvestUnit:
+    """One source to harvest: plain data, picklable."""
+
+    source: SourceConfig
+    run_id: str
+    full: bool = False
+
+
+def plan_units(
+    config: Config, source_ids: list[str], *, run_id: str, full: bool = False
+) -> list[HarvestUnit]:
+    return [HarvestUnit(config.source(sid), run_id, full) for sid in source_ids]
+
+
+def run_unit(unit: HarvestUnit, spec: RuntimeSpec) -> SourceResult:
+    """Harvest one source with this process's state store and HTTP client for `spec`."""
+    rt = live(spec)
+    return harvest_source(
+        unit.source,
+        data_dir=spec.data,
+        state=rt.state,
+        http=rt.http,
+        run_id=unit.run_id,
+        full=unit.full,
+        progress=rt.progress,
+    )
+
+
+def commit(report: RunReport, data_dir: Path) -> RunReport:
+    """In the parent: the run report and errors.jsonl of the harvest stage."""
+    report.finished_at = datetime.now(UTC).isoformat()
+    report.report_path = str(write_report(data_dir, report.run_id, "report.json", report.to_dict()))
+    append_errors(data_dir, report.run_id, [e for s in report.sources for e in s.errors])
+    return report
+
+
 def harvest_sources(
     config: Config,
     source_ids: list[str],
@@ -325,41 +358,13 @@ def harvest_sources(
     run_id: str | None = None,
     progress: Progress | None = None,
     workers: int = 2,
+    executor: ExecutorKind | None = None,
 ) -> RunReport:
     """Harvest several sources (each an independent unit; `workers` run at once) and write the run report."""
-    sources = [config.source(sid) for sid in source_ids]
     report = RunReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
-
-    def one(src: SourceConfig) -> SourceResult:
-        return harvest_source(
-            src, data_dir=data_dir, state=state, http=http, run_id=report.run_id, full=full, progress=progress
-        )
-
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(sources) or 1))) as pool:
-        report.sources = list(pool.map(one, sources))
-    report.finished_at = datetime.now(UTC).isoformat()
-    report.report_path = str(write_report(data_dir, report.run_id, "report.json", report.to_dict()))
-    errors = [e for s in report.sources for e in s.errors]
-    if errors:
-        write_jsonl(data_dir / "runs" / report.run_id / "errors.jsonl", errors)
-    return report
-
-
-def write_report(data_dir: Path, run_id: str, name: str, payload: dict[str, Any]) -> Path:
-    path = data_dir / "runs" / run_id / name
-    tmp = path.with_suffix(".tmp")
-    with disk_guard(path, "report"):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    return path
-
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+    units = plan_units(config, source_ids, run_id=report.run_id, full=full)
+    spec = RuntimeSpec.for_data_dir(data_dir, state.path)
+    # units run in this process's threads share the parent's HTTP client and state store
+    with bound(spec, state, http, progress):
+        report.sources = run_units(run_unit, units, spec, workers=workers, kind=executor)
+    return commit(report, data_dir)

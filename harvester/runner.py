@@ -1,0 +1,76 @@
+"""The runner: the one module that creates a pool. Units go in, outcomes come out, in the order of the plan.
+
+`--executor local` (the default) runs units in threads of this process; `--executor processes` runs them in
+fresh processes (spawned, so no handle is inherited). A unit and the runtime spec are plain picklable values;
+a unit's function is a module-level `run_unit(unit, spec)` that opens what it needs from the spec.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Literal, TypeVar
+
+from harvester.runtime import RuntimeSpec
+
+U = TypeVar("U")
+R = TypeVar("R")
+
+ExecutorKind = Literal["local", "processes"]
+EXECUTORS: tuple[str, ...] = ("local", "processes")
+_default: list[ExecutorKind] = ["local"]
+
+
+def set_default_executor(kind: ExecutorKind) -> None:
+    """The global `--executor` option: the kind of pool every stage of this process runs its units on."""
+    if kind not in EXECUTORS:
+        raise ValueError(f"unknown executor {kind!r}; valid: {', '.join(EXECUTORS)}")
+    _default[0] = kind
+
+
+def default_executor() -> ExecutorKind:
+    return _default[0]
+
+
+@contextmanager
+def executor(workers: int, kind: ExecutorKind | None = None, name: str = "harvester") -> Iterator[Executor]:
+    """A pool of `workers` (at least one) of the given kind (the global default if None)."""
+    kind = kind or _default[0]
+    n = max(1, workers)
+    pool: Executor
+    if kind == "processes":
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
+    else:
+        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix=name)
+    with pool:
+        yield pool
+
+
+def thread_pool(workers: int, name: str) -> ThreadPoolExecutor:
+    """A thread pool for work that shares live objects of this process (publish's HTTP writes to one CKAN)."""
+    return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=name)
+
+
+def run_units(
+    run_unit: Callable[[U, RuntimeSpec], R],
+    units: Sequence[U],
+    spec: RuntimeSpec,
+    *,
+    workers: int,
+    kind: ExecutorKind | None = None,
+    on_done: Callable[[U, R], None] | None = None,
+) -> list[R]:
+    """Run every unit; outcomes in the order of `units`. `on_done` is called in this process as each one ends."""
+    if not units:
+        return []
+    with executor(min(workers, len(units)), kind) as pool:
+        futures: list[Future[R]] = [pool.submit(run_unit, u, spec) for u in units]
+        out: list[R] = []
+        for unit, fut in zip(units, futures, strict=True):
+            outcome = fut.result()
+            if on_done is not None:
+                on_done(unit, outcome)
+            out.append(outcome)
+        return out

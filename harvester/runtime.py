@@ -1,0 +1,88 @@
+"""The runtime spec a work unit receives: small and picklable; each process opens its own state and HTTP client.
+
+A unit never carries a live object (an HTTP session, a database handle, a connector): it carries a `RuntimeSpec`,
+and `live(spec)` gives the state store and HTTP client of this process for it, opened on first use. A parent
+that already holds them (the CLI, a test) binds them, so units run in its threads share its host gates and
+its database connection.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harvester.http import HttpClient
+    from harvester.state import StateStore
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    data_dir: str
+    state_url: str  # `sqlite:///path` or a plain path to state.sqlite
+    http_cache: bool = True
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, state_path: Path | None = None) -> RuntimeSpec:
+        return cls(str(data_dir), str(state_path or data_dir / "state.sqlite"))
+
+    @property
+    def data(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_url.removeprefix("sqlite:///") if "://" in self.state_url else self.state_url)
+
+
+@dataclass
+class Live:
+    state: StateStore
+    http: HttpClient
+    pid: int
+    progress: Callable[[str, int], None] | None = None  # threads of the parent only
+
+
+_live: dict[RuntimeSpec, Live] = {}
+_guard = threading.Lock()
+
+
+@contextmanager
+def bound(
+    spec: RuntimeSpec,
+    state: StateStore,
+    http: HttpClient,
+    progress: Callable[[str, int], None] | None = None,
+) -> Iterator[None]:
+    """While open, units of `spec` run in this process use these objects (the parent's own)."""
+    with _guard:
+        previous = _live.get(spec)
+        _live[spec] = Live(state, http, os.getpid(), progress)
+    try:
+        yield
+    finally:
+        with _guard:
+            if previous is None:
+                _live.pop(spec, None)
+            else:
+                _live[spec] = previous
+
+
+def live(spec: RuntimeSpec) -> Live:
+    """This process's state store and HTTP client for `spec`, opened on first use (a new process opens its own)."""
+    with _guard:
+        found = _live.get(spec)
+        if found is not None and found.pid == os.getpid():
+            return found
+        from harvester.http import HttpClient
+        from harvester.state import StateStore
+
+        state = StateStore(spec.state_path)
+        http = HttpClient(validators=state, cache_dir=spec.data / "http-cache" if spec.http_cache else None)
+        found = _live[spec] = Live(state, http, os.getpid())
+        return found
