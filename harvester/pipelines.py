@@ -82,6 +82,16 @@ class PublishConfig(Model):
     ckan: CkanTargetConfig = Field(description="The CKAN instance the pipeline publishes into.")
 
 
+class MergeConfig(Model):
+    precedence: list[str] = Field(
+        default_factory=list,
+        description="Source ids whose record wins a merged dataset, in this order; then the origin rule.",
+    )
+    title_threshold: float = Field(
+        92.0, ge=80, le=100, description="Title similarity (0-100) above which one publisher's records match."
+    )
+
+
 class PipelineConfig(Model):
     name: str = Field(
         pattern=SLUG, description="The pipeline's name; also the file name (pipelines/<name>.yaml)."
@@ -90,6 +100,9 @@ class PipelineConfig(Model):
         min_length=1, description="Ids of the sources (sources.yaml) the pipeline publishes."
     )
     publish: PublishConfig | None = Field(None, description="Where the catalogue is published.")
+    merge: MergeConfig = Field(
+        default_factory=MergeConfig, description="How `harvester merge` joins sources."
+    )
     path: Path | None = Field(None, exclude=True)
 
     @property
@@ -129,6 +142,10 @@ def parse_pipeline(data: Any, path: Path, known_sources: set[str]) -> tuple[Pipe
             if isinstance(sid, str) and sid in seen:
                 errors.append(f"{where}: sources[{i}]: {sid!r} is listed twice")
             seen.add(str(sid))
+        merge = data.get("merge")
+        for i, sid in enumerate(merge.get("precedence") or [] if isinstance(merge, dict) else []):
+            if isinstance(sid, str) and sid not in raw_sources:
+                errors.append(f"{where}: merge.precedence[{i}]: {sid!r} is not a source of this pipeline")
     return (model if not errors else None), errors
 
 

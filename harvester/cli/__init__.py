@@ -115,6 +115,9 @@ def _register_commands() -> None:
     from harvester.cli import convert_cmds
 
     convert_cmds.register(cli)
+    from harvester.cli import merge_cmds
+
+    merge_cmds.register(cli)
 
 
 _register_commands()

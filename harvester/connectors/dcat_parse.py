@@ -193,6 +193,8 @@ def map_dataset(
             break
     if fid:
         extras["file_identifier"] = fid
+    if (source := first(graph, node, DCT.source)) is not None:
+        extras["dct_source"] = str(source)  # the record this one was harvested from (the merge follows it)
     if (series := first(graph, node, DCAT.inSeries)) is not None:
         extras["in_series"] = str(series)
     if (node, RDF.type, DCAT.DatasetSeries) in graph:
