@@ -11,6 +11,7 @@ from typing import Any
 
 from harvester.diskspace import disk_guard
 from harvester.errors import combine_exit_codes, exit_code_for
+from harvester.layout import errors_file, run_dir
 
 
 class Status(StrEnum):
@@ -45,10 +46,6 @@ def all_aborted(statuses: list[str]) -> bool:
     return bool(statuses) and all(s in ABORTED for s in statuses)
 
 
-def run_dir(data_dir: Path, run_id: str) -> Path:
-    return data_dir / "runs" / run_id
-
-
 def write_report(data_dir: Path, run_id: str, name: str, payload: dict[str, Any]) -> Path:
     path = run_dir(data_dir, run_id) / name
     tmp = path.with_suffix(".tmp")
@@ -71,4 +68,4 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def append_errors(data_dir: Path, run_id: str, errors: list[dict[str, Any]]) -> None:
     if errors:
-        write_jsonl(run_dir(data_dir, run_id) / "errors.jsonl", errors)
+        write_jsonl(errors_file(data_dir, run_id), errors)

@@ -17,6 +17,7 @@ import requests
 from harvester.diskspace import disk_full_error, is_disk_full
 from harvester.errors import HarvesterError, RecordError
 from harvester.http import HttpClient, HttpPolicy, download
+from harvester.layout import tmp_root
 from harvester.normalise.archive import ZipLimits, extract_table_member
 from harvester.normalise.geo import write_with_geometry
 from harvester.normalise.sink import ParquetSink
@@ -107,7 +108,7 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
     t0 = time.monotonic()
     data_dir = Path(unit.data_dir)
     try:
-        work_root = Path(unit.work_dir) if unit.work_dir else data_dir / "tmp"
+        work_root = Path(unit.work_dir) if unit.work_dir else tmp_root(data_dir)
         work_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work_root, prefix="normalise-") as work:
             _run(unit, client, Path(work), out)
