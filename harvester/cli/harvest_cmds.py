@@ -181,6 +181,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
     Example: harvester status --json
     """
     from harvester.catalog import read_snapshot_count
+    from harvester.normalise.index import table_count
 
     st = ctx.read_state
     sources: list[dict[str, Any]] = []
@@ -194,6 +195,7 @@ def status(ctx: Ctx, as_json: bool) -> None:
                 "runs": runs,
                 "cursor": st.read_cursor(s.id),
                 "datasets": read_snapshot_count(ctx.data, s.id),
+                "tables": table_count(ctx.data, s.id),
             }
         )
     pipelines: list[dict[str, Any]] = [

@@ -13,13 +13,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from harvester.catalog import Defaults, catalog_dir, licence_share, read_catalog, record_rows, write_catalog
+from harvester.catalog import Defaults, licence_share, read_catalog, record_rows, write_catalog
 from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
 from harvester.connectors.base import BaseConnector, Outcomes
 from harvester.diskspace import disk_guard
 from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
+from harvester.layout import catalog_dir
 from harvester.runner import ExecutorKind, run_units
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live

@@ -19,11 +19,13 @@ import pyarrow.parquet as pq
 
 from harvester.catalog import read_catalog
 from harvester.config import Config
+from harvester.layout import merged_dir
 from harvester.merge.blocking import Edge
 from harvester.merge.keys import host_of, norm_url
 from harvester.merge.provenance import build_tables
 from harvester.merge.rules import MergeRecord, is_our_copy
 from harvester.merge.scoring import decide
+from harvester.normalise.index import table_columns
 from harvester.pipelines import PipelineConfig
 from harvester.runtime import RuntimeSpec
 
@@ -103,10 +105,6 @@ class MergeOutcome:
         }
 
 
-def merged_dir(data_dir: Path, pipeline: str) -> Path:
-    return data_dir / "merged" / pipeline
-
-
 def plan_units(cfg: Config, pipeline: PipelineConfig) -> list[MergeUnit]:
     configs = [cfg.source(sid) for sid in pipeline.sources]
     sources = tuple(SourceInfo(s.id, s.type, host_of(s.url)) for s in configs)
@@ -155,9 +153,9 @@ def load_inputs(data_dir: Path, sources: tuple[SourceInfo, ...]) -> Inputs:
                     extras=extras,
                 )
             )
-        for r in resources.to_pylist():
-            if r["dataset_key"] in keep:
-                out.resources.setdefault(r["dataset_key"], []).append(r)
+        kept = [r for r in resources.to_pylist() if r["dataset_key"] in keep]
+        for r in table_columns(data_dir, s.id, kept):  # the normalised table of each, from normalise's index
+            out.resources.setdefault(r["dataset_key"], []).append(r)
     for rec in out.records:
         urls = (norm_url(r.get("url")) for r in out.resources.get(rec.key, []))
         rec.resource_urls = frozenset(u for u in urls if u)
