@@ -1,4 +1,4 @@
-"""Merging a run's listing into a source's previous snapshot: created, updated, unchanged, withdrawn, restored.
+"""Applying a run's listing to a source's previous snapshot (`apply_listing`): created, updated, unchanged, withdrawn, restored.
 
 Vectorised with Arrow: an unchanged run reads only the key, hash and withdrawal columns of the previous snapshot
 and writes nothing, which keeps incremental runs of large catalogues cheap.
@@ -20,7 +20,7 @@ INDEX_COLUMNS = ["dataset_key", "remote_id", "metadata_hash", "withdrawn_at"]
 
 
 @dataclass
-class MergeResult:
+class AppliedListing:
     datasets: pa.Table | None  # None when nothing changed: the previous snapshot stays as it is
     resources: pa.Table | None
     created: list[str] = field(default_factory=list)
@@ -35,7 +35,7 @@ class MergeResult:
         return bool(self.created or self.updated or self.withdrawn or self.restored)
 
 
-def merge_snapshot(
+def apply_listing(
     index: pa.Table | None,
     load_previous: Callable[[], tuple[pa.Table, pa.Table]],
     rows: list[dict[str, Any]],
@@ -45,7 +45,7 @@ def merge_snapshot(
     present_ids: set[str] | None,
     allow_withdraw: bool,
     now: datetime,
-) -> MergeResult:
+) -> AppliedListing:
     """Combine the previous snapshot (`index`: its INDEX_COLUMNS; `load_previous` reads it whole) with a listing.
 
     - `full`: the listing was the whole catalogue; previous datasets missing from it are withdrawn.
@@ -54,7 +54,7 @@ def merge_snapshot(
     - `allow_withdraw=False` (incomplete listing): nothing is withdrawn, whatever is missing.
     Unchanged datasets keep their previous row (and `harvested_at`) and resources.
     """
-    out = MergeResult(None, None)
+    out = AppliedListing(None, None)
     if index is None or index.num_rows == 0:
         out.created = [r["dataset_key"] for r in rows]
         out.datasets = pa.Table.from_pylist(rows, schema=DATASETS).sort_by("dataset_key")

@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +27,7 @@ from harvester.merge.rules import MergeRecord, is_our_copy
 from harvester.merge.scoring import decide
 from harvester.normalise.index import table_columns
 from harvester.pipelines import PipelineConfig
+from harvester.runs import stage_exit_code
 from harvester.runtime import RuntimeSpec
 
 FILES = ("datasets", "resources", "provenance")
@@ -88,6 +89,15 @@ class MergeOutcome:
     rejected: list[Edge]
     seconds: float
     written: list[str] = field(default_factory=list)
+    kind: ClassVar[str] = "merge"
+
+    def statuses(self) -> list[str]:
+        """One unit, the pipeline: a merge that returned is ok (a failure raises)."""
+        return ["ok"]
+
+    @property
+    def exit_code(self) -> int:
+        return stage_exit_code(self.statuses())
 
     def to_dict(self) -> dict[str, Any]:
         ds = self.tables["datasets"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from harvester.normalise.resource import ResourceOutcome
 from harvester.runs import stage_exit_code
@@ -37,7 +37,7 @@ class NormaliseReport:
     finished_at: str | None = None
     sources: list[SourceNormalise] = field(default_factory=list)
     report_path: str | None = None
-    kind: str = field(default="normalise", init=False)
+    kind: ClassVar[str] = "normalise"
 
     def statuses(self) -> list[str]:
         return [s.status for s in self.sources]
