@@ -22,7 +22,7 @@ from harvester.errors import DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
 from harvester.leftovers import reclaim, run_tmp_dir, tmp_root
 from harvester.normalise.archive import ZipLimits
-from harvester.normalise.drift import append_schema_changes, diff_columns
+from harvester.normalise.drift import append_schema_changes, diff_columns, schema_changes_path
 from harvester.normalise.index import write_index
 from harvester.normalise.plan import SourcePlan, adopt_tables, plan_units
 from harvester.normalise.report import NormaliseReport, SourceNormalise
@@ -157,6 +157,7 @@ def commit(
             result.unchanged += 1
         else:
             result.failed += 1
+    schema_changes_path(data_dir, plan.source.id)  # an older data dir's drift log moves beside the index
     if changes:
         append_schema_changes(data_dir, plan.source.id, changes, now)
         result.schema_changes = len(changes)

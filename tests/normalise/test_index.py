@@ -106,6 +106,8 @@ def _to_older_layout(data: Path, source: str, keep_columns: bool) -> dict[str, b
             path,
         )
     (data / "tables" / source / "index.parquet").unlink()
+    drift = pa.table({"resource_key": ["k"], "change": ["added"]})
+    pq.write_table(drift, data / "catalog" / source / "schema_changes.parquet")  # where older runs kept it
     return moved
 
 
@@ -144,7 +146,13 @@ def _older_layout_case(server: FixtureServer, tmp_path: Path, keep_columns: bool
         assert not (data / legacy_table_path("demo", row["dataset_key"], key)).exists()
     assert {r["table_status"] for r in after.values()} == {"unchanged", "skipped"}
     left = {p.relative_to(data / "tables/demo").parts[0] for p in (data / "tables/demo").iterdir()}
-    assert left == {"index.parquet"} | {Path(p).parts[2] for p in new_paths.values() if p}
+    assert left == {"index.parquet", "schema_changes.parquet"} | {
+        Path(p).parts[2] for p in new_paths.values() if p
+    }
+    assert pq.read_table(data / "tables/demo/schema_changes.parquet").column("change").to_pylist() == [
+        "added"
+    ]
+    assert not (data / "catalog/demo/schema_changes.parquet").exists()
 
 
 def test_a_data_dir_of_the_older_layout_keeps_working(server: FixtureServer, tmp_path: Path) -> None:
