@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harvester.config import SourceConfig
-from harvester.layout import legacy_table_path, table_path, url_name
+from harvester.layout import legacy_table_path, table_location, table_path, url_name
 from harvester.normalise.archive import ZipLimits
 from harvester.normalise.feeds import FEED_KINDS, feed_options
 from harvester.normalise.index import index_rows
@@ -44,11 +44,11 @@ class SourcePlan:
 def _legacy_table(data_dir: Path, source_id: str, row: dict[str, Any]) -> dict[str, Any] | None:
     """A table written at the key-named path of older runs, for a resource the index does not know."""
     rel = legacy_table_path(source_id, row["dataset_key"], row["resource_key"])
-    path = data_dir / rel
+    path = table_location(data_dir, rel)
     if path.is_file():
         return {"table_path": rel, "table_rows": pq.ParquetFile(path).metadata.num_rows}
     folder = rel.removesuffix(".parquet")
-    if (data_dir / folder).is_dir():  # an observations table
+    if table_location(data_dir, folder).is_dir():  # an observations table
         return {"table_path": folder, "table_rows": None}
     return None
 
@@ -149,11 +149,12 @@ def adopt_tables(units: list[ResourceUnit]) -> list[ResourceUnit]:
         prev, data = unit.previous, Path(unit.data_dir)
         target = unit.table_path
         if prev.table_path and prev.table_path not in (target, target.removesuffix(".parquet")):
-            old = data / prev.table_path
+            old = table_location(data, prev.table_path)
             rel = target if old.is_file() else target.removesuffix(".parquet")
-            if old.exists() and not (data / rel).exists():
-                (data / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(old, data / rel)
+            new = table_location(data, rel)
+            if old.exists() and not new.exists():
+                new.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(old, new)
                 log.info("table of %s moved: %s → %s", unit.resource_key, prev.table_path, rel)
                 emptied.add(old.parent)
                 unit = replace(unit, previous=replace(prev, table_path=rel))

@@ -17,7 +17,7 @@ import requests
 from harvester.diskspace import disk_full_error, is_disk_full
 from harvester.errors import HarvesterError, RecordError
 from harvester.http import HttpClient, HttpPolicy, download
-from harvester.layout import tmp_root
+from harvester.layout import table_location, tmp_root
 from harvester.normalise.archive import ZipLimits, extract_table_member
 from harvester.normalise.geo import write_with_geometry
 from harvester.normalise.sink import ParquetSink
@@ -143,7 +143,7 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
         return
     data_dir = Path(unit.data_dir)
     prev = unit.previous
-    have_table = bool(prev.table_path) and (data_dir / str(prev.table_path)).exists()
+    have_table = bool(prev.table_path) and table_location(data_dir, str(prev.table_path)).exists()
     reuse = have_table and not unit.force and prev.url == unit.url
     validators = (
         {k: v for k, v in (("etag", prev.etag), ("last_modified", prev.last_modified)) if v}
@@ -165,7 +165,7 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
     if reuse and dl.sha256 == prev.sha256:
         _unchanged(unit, out)
         return
-    dest = data_dir / unit.table_path
+    dest = table_location(data_dir, unit.table_path)
     convert_file(
         raw,
         dest,

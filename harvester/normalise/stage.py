@@ -20,7 +20,8 @@ from harvester.config import Config, SourceConfig
 from harvester.diskspace import disk_guard
 from harvester.errors import DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
-from harvester.leftovers import reclaim, run_tmp_dir, tmp_root
+from harvester.layout import table_location, tmp_root
+from harvester.leftovers import reclaim, run_tmp_dir
 from harvester.normalise.archive import ZipLimits
 from harvester.normalise.drift import append_schema_changes, diff_columns, schema_changes_path
 from harvester.normalise.index import write_index
@@ -200,7 +201,7 @@ def index_rows(
             row["columns"] = _columns(o.columns)
         else:  # failed: the previous table (if any) stays usable and listed
             last = units[key].previous
-            if last.table_path and (data_dir / last.table_path).exists():
+            if last.table_path and table_location(data_dir, last.table_path).exists():
                 row.update(
                     table_path=last.table_path,
                     table_rows=last.table_rows,
