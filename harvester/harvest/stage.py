@@ -21,6 +21,7 @@ from harvester.diskspace import disk_guard
 from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
 from harvester.runner import ExecutorKind, run_units
+from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live
 from harvester.snapshot import INDEX_COLUMNS, merge_snapshot
@@ -344,6 +345,7 @@ def commit(report: RunReport, data_dir: Path) -> RunReport:
     report.finished_at = datetime.now(UTC).isoformat()
     report.report_path = str(write_report(data_dir, report.run_id, "report.json", report.to_dict()))
     append_errors(data_dir, report.run_id, [e for s in report.sources for e in s.errors])
+    write_html_report(data_dir, report.run_id)
     return report
 
 

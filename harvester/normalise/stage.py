@@ -34,6 +34,7 @@ from harvester.normalise.resource import (
 from harvester.normalise.schemacheck import check_schemas
 from harvester.normalise.sniff import resource_kind
 from harvester.runner import executor
+from harvester.runreport import write_html_report
 from harvester.runs import new_run_id, write_jsonl, write_report
 from harvester.runtime import RuntimeSpec, bound, live
 from harvester.schema import RESOURCES
@@ -430,4 +431,5 @@ def normalise_sources(
     ]
     if errors:
         write_jsonl(data_dir / "runs" / report.run_id / "errors.jsonl", errors)
+    write_html_report(data_dir, report.run_id)
     return report
