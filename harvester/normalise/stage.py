@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import as_completed
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ import pyarrow as pa
 from harvester.catalog import catalog_dir, read_catalog, write_table_atomic
 from harvester.config import Config, SourceConfig
 from harvester.diskspace import disk_guard
-from harvester.errors import DiskFullError, HarvesterError, LockedError, exit_code_for
+from harvester.errors import EXIT_ABORTED, DiskFullError, HarvesterError, LockedError, exit_code_for
 from harvester.http import HttpClient
 from harvester.leftovers import reclaim, run_tmp_dir, tmp_root
 from harvester.normalise.archive import ZipLimits
@@ -35,7 +36,7 @@ from harvester.normalise.schemacheck import check_schemas
 from harvester.normalise.sniff import resource_kind
 from harvester.runner import executor
 from harvester.runreport import write_html_report
-from harvester.runs import new_run_id, write_jsonl, write_report
+from harvester.runs import new_run_id, run_dir, write_jsonl, write_report
 from harvester.runtime import RuntimeSpec, bound, live
 from harvester.schema import RESOURCES
 from harvester.state import StateStore
@@ -60,6 +61,7 @@ class SourceNormalise:
     error: str | None = None
     schema_changes: int = 0
     schema_invalid: int = 0  # tables that fail their declared Table Schema (still converted)
+    disk_full: bool = False  # stopped by a full disk (the whole stage stopped with it)
     resources: list[ResourceOutcome] = field(default_factory=list)
 
 
@@ -70,9 +72,12 @@ class NormaliseReport:
     finished_at: str | None = None
     sources: list[SourceNormalise] = field(default_factory=list)
     report_path: str | None = None
+    error: str | None = None  # what stopped the whole stage (a full disk)
 
     @property
     def exit_code(self) -> int:
+        if self.error:
+            return EXIT_ABORTED
         return exit_code_for([s.status for s in self.sources], aborted=("failed", "locked", "not_harvested"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +87,7 @@ class NormaliseReport:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "exit_code": self.exit_code,
+            "error": self.error,
             "sources": [asdict(s) for s in self.sources],
         }
 
@@ -197,23 +203,29 @@ def normalise_source(
         with state.lock(f"source-{source.id}"):
             state.start_run(run_id, source.id, "normalise")
             try:
-                _normalise_locked(
-                    source,
-                    data_dir,
-                    state,
-                    http,
-                    run_id,
-                    force,
-                    workers,
-                    max_bytes,
-                    zip_limits or ZipLimits(),
-                    result,
-                    on_start,
-                    on_done,
-                    work_dir,
-                )
-            except DiskFullError:
-                raise  # the whole run stops: the next sources would meet the same full disk
+                with disk_guard(catalog_dir(data_dir, source.id), "normalise"):
+                    _normalise_locked(
+                        source,
+                        data_dir,
+                        state,
+                        http,
+                        run_id,
+                        force,
+                        workers,
+                        max_bytes,
+                        zip_limits or ZipLimits(),
+                        result,
+                        on_start,
+                        on_done,
+                        work_dir,
+                    )
+            except DiskFullError as exc:  # normalise_sources stops there: the next writes would fail too
+                result.status, result.error, result.disk_full = "failed", exc.message, True
+                result.seconds = round(time.monotonic() - t0, 3)
+                with suppress(DiskFullError):
+                    summary = {k: v for k, v in asdict(result).items() if k != "resources"}
+                    state.finish_run(run_id, source.id, result.status, summary)
+                return result
             except HarvesterError as exc:
                 result.status, result.error = "failed", str(exc)
             except Exception as exc:  # a bug must not stop the other sources
@@ -272,8 +284,13 @@ def _normalise_locked(
     with bound(spec, state, http), executor(workers, name="normalise") as pool:
         futures = [pool.submit(run_unit, u, spec) for u in units]
         for fut in as_completed(futures):
+            if fut.cancelled():
+                continue  # not started: the disk is full (its previous table stays listed)
             outcome = fut.result()
             outcomes.append(outcome)
+            if outcome.disk_full:
+                for f in futures:
+                    f.cancel()
             if on_done is not None:
                 on_done(source.id, outcome)
     by_unit = {u.resource_key: u for u in units}
@@ -311,6 +328,9 @@ def _normalise_locked(
     result.resources = outcomes
     if result.failed:
         result.status = "partial"
+    full = next((o for o in outcomes if o.disk_full), None)
+    if full is not None:  # what completed is recorded above; the run stops here
+        raise DiskFullError(str(full.error), source_id=source.id, url=full.url, stage="normalise")
 
 
 def _record_state(state: StateStore, unit: ResourceUnit, o: ResourceOutcome) -> None:
@@ -398,23 +418,40 @@ def normalise_sources(
     reclaim(data_dir)  # what normalise runs killed earlier left under tmp/ and tables/
     with disk_guard(tmp_root(data_dir), "normalise"), run_tmp_dir(data_dir, report.run_id) as work:
         for src in sources:
-            report.sources.append(
-                normalise_source(
-                    src,
-                    data_dir=data_dir,
-                    state=state,
-                    http=http,
-                    run_id=report.run_id,
-                    force=force,
-                    workers=workers,
-                    max_bytes=max_bytes,
-                    zip_limits=zip_limits,
-                    on_start=on_start,
-                    on_done=on_done,
-                    work_dir=work,
-                )
+            result = normalise_source(
+                src,
+                data_dir=data_dir,
+                state=state,
+                http=http,
+                run_id=report.run_id,
+                force=force,
+                workers=workers,
+                max_bytes=max_bytes,
+                zip_limits=zip_limits,
+                on_start=on_start,
+                on_done=on_done,
+                work_dir=work,
             )
+            report.sources.append(result)
+            if result.disk_full:
+                report.error = result.error
+                break  # every next source would meet the same full disk
     report.finished_at = datetime.now(UTC).isoformat()
+    if report.error:  # say so in the run folder if a few bytes are left for it, then stop the command
+        with suppress(DiskFullError), disk_guard(run_dir(data_dir, report.run_id), "report"):
+            _write_outputs(data_dir, report)
+        raise DiskFullError(
+            report.error,
+            stage="normalise",
+            hint="free some space on that filesystem and run the command again; the tables and catalogues "
+            "of earlier runs were left as they were",
+        )
+    _write_outputs(data_dir, report)
+    return report
+
+
+def _write_outputs(data_dir: Path, report: NormaliseReport) -> None:
+    """normalise-report.json, the stage's rows of errors.jsonl, and the run's report.html."""
     report.report_path = str(write_report(data_dir, report.run_id, "normalise-report.json", report.to_dict()))
     errors = [
         {
@@ -432,4 +469,3 @@ def normalise_sources(
     if errors:
         write_jsonl(data_dir / "runs" / report.run_id / "errors.jsonl", errors)
     write_html_report(data_dir, report.run_id)
-    return report

@@ -93,19 +93,21 @@ def load_run(data_dir: Path, run_id: str) -> RunView:
 
 def _add_unlisted_errors(view: RunView) -> None:
     """Source- and stage-level failures that errors.jsonl does not hold (a stage stopped, a source aborted)."""
-    known = {(e.get("stage"), e.get("source_id"), e.get("message")) for e in view.errors}
+    known = {str(e.get("message")) for e in view.errors}
     known_sources = {(e.get("stage"), e.get("source_id")) for e in view.errors}
     for kind, reports in view.stages.items():
         for report in reports:
-            if report.get("error"):
-                view.errors.append({"stage": kind, "source_id": None, "message": report["error"]})
             for s in report.get("sources") or []:
                 err = s.get("error")
-                if not err or (kind, s.get("source_id"), err) in known:
+                if not err or err in known:
                     continue
                 if kind == "harvest" and (kind, s.get("source_id")) in known_sources:
                     continue  # its own errors are listed already
                 view.errors.append({"stage": kind, "source_id": s.get("source_id"), "message": err})
+                known.add(err)
+            if report.get("error") and report["error"] not in known:
+                view.errors.append({"stage": kind, "source_id": None, "message": report["error"]})
+                known.add(report["error"])
 
 
 # --- errors, grouped by host and cause --------------------------------------------------------------------
