@@ -259,11 +259,26 @@ def schema_changes(view: RunView) -> list[dict[str, Any]]:
 # --- history ----------------------------------------------------------------------------------------------
 
 
-def history(data_dir: Path, run_id: str, limit: int = 30) -> list[dict[str, Any]]:
-    """Datasets and errors of the last `limit` runs up to `run_id` (run ids sort by their start time)."""
+def _first_write(folder: Path) -> float:
+    times = [p.stat().st_mtime for p in folder.iterdir() if p.is_file()]
+    return min(times) if times else folder.stat().st_mtime
+
+
+def ordered_runs(data_dir: Path) -> list[str]:
+    """Run folders holding a report, oldest first: by the start second in the run id, then by first write."""
     root = data_dir / "runs"
-    ids = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    ids = [i for i in ids if i <= run_id][-limit:]
+    if not root.is_dir():
+        return []
+    runs = [
+        p for p in root.iterdir() if p.is_dir() and (any(p.glob("*.json")) or (p / "report.html").exists())
+    ]
+    return [p.name for p in sorted(runs, key=lambda p: (p.name.split("-", 1)[0], _first_write(p), p.name))]
+
+
+def history(data_dir: Path, run_id: str, limit: int = 30) -> list[dict[str, Any]]:
+    """Datasets and errors of the last `limit` runs up to `run_id`."""
+    ids = ordered_runs(data_dir)
+    ids = ids[: ids.index(run_id) + 1][-limit:] if run_id in ids else ids[-limit:]
     out = []
     for rid in ids:
         view = load_run(data_dir, rid)

@@ -5,24 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from harvester.errors import UsageError
+from harvester.runreport.collect import ordered_runs
 from harvester.runreport.render import HTML_NAME, write_html_report
 
 SHOWN = 10  # run ids named in the error for an unknown one
 
 
-def list_runs(data_dir: Path) -> list[str]:
-    """Run ids with a report file, oldest first (run ids start with their UTC start time)."""
-    root = data_dir / "runs"
-    if not root.is_dir():
-        return []
-    return sorted(
-        p.name for p in root.iterdir() if p.is_dir() and (any(p.glob("*.json")) or (p / HTML_NAME).exists())
-    )
-
-
 def resolve_run(data_dir: Path, run_id: str | None) -> str:
     """`run_id` if that run exists (a unique prefix is enough), else the latest run when None."""
-    runs = list_runs(data_dir)
+    runs = ordered_runs(data_dir)
     if not runs:
         raise UsageError(
             f"no run report under {data_dir / 'runs'}: nothing has run with this data dir yet",
