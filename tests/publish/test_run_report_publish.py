@@ -26,7 +26,9 @@ def test_run_report_page_shows_every_stage_and_the_publication(
 ) -> None:
     packages = build_packages(4)
     for i, pkg in enumerate(packages):
-        pkg["resources"] = [{"id": f"r{i}", "url": f"{server.url}/files/{i}.csv", "format": "CSV", "name": "m"}]
+        pkg["resources"] = [
+            {"id": f"r{i}", "url": f"{server.url}/files/{i}.csv", "format": "CSV", "name": "m"}
+        ]
         if i:  # the first one is missing (404)
             server.route(f"/files/{i}.csv", "station;no2\nNice;12\nToulon;9\n", content_type="text/csv")
     portal = CkanPortal(server, packages)
