@@ -33,7 +33,13 @@ class RunView:
         return self.stages.get(kind, [])
 
     def sources(self, kind: str) -> list[dict[str, Any]]:
-        return [s for r in self.reports(kind) for s in r.get("sources") or []]
+        return [s for r in self.reports(kind) for s in source_rows(r)]
+
+
+def source_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-source rows of a stage report (merge keeps a mapping of counts instead: no rows)."""
+    rows = report.get("sources")
+    return [s for s in rows if isinstance(s, dict)] if isinstance(rows, list) else []
 
 
 def _load_json(path: Path) -> Any:
@@ -97,7 +103,7 @@ def _add_unlisted_errors(view: RunView) -> None:
     known_sources = {(e.get("stage"), e.get("source_id")) for e in view.errors}
     for kind, reports in view.stages.items():
         for report in reports:
-            for s in report.get("sources") or []:
+            for s in source_rows(report):
                 err = s.get("error")
                 if not err or err in known:
                     continue

@@ -94,3 +94,35 @@ def test_errors_are_grouped_by_host_then_cause() -> None:
     assert {c["cause"] for c in groups[1]["causes"]} == {"timeout", "deadline passed"}
     assert cause_of(errors[4]) == "disk full" and cause_of(errors[3]) == "host unreachable"
     assert cause_of({"type": "SourceError", "message": "listing of 12 pages ended early"}) == "SourceError"
+
+
+def test_merge_decisions_of_a_run_are_on_its_page(tmp_path: Path) -> None:
+    """A run folder holding the merge stage's report (the JSON `harvester merge --json` prints) shows its figures."""
+    from click.testing import CliRunner
+
+    from harvester.cli import cli
+    from harvester.runreport import write_html_report
+    from tests.merge.test_stage import _setup
+
+    _setup(tmp_path)
+    data = tmp_path / "data"
+    res = CliRunner().invoke(
+        cli, ["--config", str(tmp_path / "sources.yaml"), "--data-dir", str(data), "merge", "sud", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    merged = json.loads(res.stdout)
+    run = data / "runs" / "20260101T000000Z-0001"
+    run.mkdir(parents=True)
+    (run / "merge-report.json").write_text(res.stdout, encoding="utf-8")
+    page_path = write_html_report(data, run.name)
+    assert page_path == run / "report.html"
+    page = lxml.html.fromstring(page_path.read_bytes())
+    assert page.xpath("string(//*[@data-summary='merged_datasets'])") == str(merged["merged_datasets"]) == "2"
+    text = " ".join(page.xpath("//section[@id='merge']//text()"))
+    want = f"{merged['records']} records → 2 datasets (1 from several sources), {merged['rejected_candidates']} candidates"
+    assert want in " ".join(text.split()) and merged["records"] == 3  # our own copy is left out
+    rules = dict(
+        (tr.xpath("string(td[1])"), tr.xpath("string(td[2])"))
+        for tr in page.xpath("//section[@id='merge']/table[1]//tr[td]")
+    )
+    assert rules == {k: str(v) for k, v in merged["links_by_rule"].items()} and "harvest_provenance" in rules
