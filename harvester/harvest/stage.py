@@ -18,10 +18,11 @@ from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
 from harvester.connectors.base import BaseConnector, Outcomes
 from harvester.diskspace import disk_guard
-from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError
+from harvester.errors import EXIT_ABORTED, ConfigError, DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
-from harvester.layout import catalog_dir
+from harvester.layout import catalog_dir, run_dir
 from harvester.runner import ExecutorKind, run_units
+from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live
 from harvester.snapshot import INDEX_COLUMNS, apply_listing
@@ -65,6 +66,7 @@ class HarvestReport:
     finished_at: str | None = None
     sources: list[SourceResult] = field(default_factory=list)
     report_path: str | None = None
+    error: str | None = None  # what stopped the whole stage (a full disk)
     kind: ClassVar[str] = "harvest"
 
     def statuses(self) -> list[str]:
@@ -72,7 +74,7 @@ class HarvestReport:
 
     @property
     def exit_code(self) -> int:
-        return stage_exit_code(self.statuses())
+        return stage_exit_code(self.statuses(), stopped_by=EXIT_ABORTED if self.error else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +83,7 @@ class HarvestReport:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "exit_code": self.exit_code,
+            "error": self.error,
             "sources": [asdict(s) for s in self.sources],
         }
 
@@ -128,6 +131,7 @@ def harvest_source(
                 result.status, result.error = "failed", str(exc)
                 with suppress(DiskFullError):
                     state.finish_run(run_id, source.id, result.status, _summary(result))
+                exc.source_id = exc.source_id or source.id
                 raise
             except HarvesterError as exc:
                 result.status = "failed"
@@ -351,6 +355,7 @@ def commit(report: HarvestReport, data_dir: Path) -> HarvestReport:
     report.finished_at = datetime.now(UTC).isoformat()
     report.report_path = str(write_report(data_dir, report.run_id, "report.json", report.to_dict()))
     append_errors(data_dir, report.run_id, [e for s in report.sources for e in s.errors])
+    write_html_report(data_dir, report.run_id)
     return report
 
 
@@ -372,6 +377,14 @@ def harvest_sources(
     units = plan_units(config, source_ids, run_id=report.run_id, full=full)
     spec = RuntimeSpec.for_data_dir(data_dir, state.path)
     # units run in this process's threads share the parent's HTTP client and state store
-    with bound(spec, state, http, progress):
-        report.sources = run_units(run_unit, units, spec, workers=workers, kind=executor)
+    try:
+        with bound(spec, state, http, progress):
+            report.sources = run_units(run_unit, units, spec, workers=workers, kind=executor)
+    except DiskFullError as exc:  # the run stops; its folder says why if a few bytes are left for it
+        report.error = exc.message
+        failed = SourceResult(exc.source_id or "", status="failed", error=exc.message, errors=[exc.attrs()])
+        report.sources = [failed]
+        with suppress(DiskFullError), disk_guard(run_dir(data_dir, report.run_id), "report"):
+            commit(report, data_dir)
+        raise
     return commit(report, data_dir)

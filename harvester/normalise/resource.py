@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import requests
 
 from harvester.diskspace import disk_full_error, is_disk_full
-from harvester.errors import HarvesterError, RecordError
+from harvester.errors import DiskFullError, HarvesterError, RecordError
 from harvester.http import HttpClient, HttpPolicy, download
 from harvester.layout import table_location, tmp_root
 from harvester.normalise.archive import ZipLimits, extract_table_member
@@ -83,6 +83,7 @@ class ResourceOutcome:
     table_schema: str | None = None  # declared Table Schema (harvester/tableschema.py)
     schema_valid: bool | None = None  # None: no schema declared, or not available
     schema_errors: int = 0
+    disk_full: bool = False  # failed for want of space: the stage stops (every next write would fail too)
 
 
 def schema_hash(columns: list[tuple[str, str]]) -> str:
@@ -114,14 +115,17 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
             _run(unit, client, Path(work), out)
     except HarvesterError as exc:
         out.status, out.error = "failed", exc.message
+        out.disk_full = isinstance(exc, DiskFullError)
     except requests.RequestException as exc:  # e.g. a body shorter than its Content-Length
         out.status, out.error = (
             "failed",
             f"download interrupted (truncated response?): {type(exc).__name__}: {exc}",
         )
     except Exception as exc:  # a bug or an unexpected file must fail this resource only
-        if is_disk_full(exc):
-            out.status, out.error = "failed", disk_full_error(exc, data_dir, "normalise").message
+        if is_disk_full(exc):  # name the table being written (Arrow's message has no file name)
+            target = data_dir / unit.table_path
+            out.status, out.error = "failed", disk_full_error(exc, target, "normalise").message
+            out.disk_full = True
             return out
         log.exception(
             "resource %s failed", unit.resource_key, extra={"source_id": unit.source_id, "url": unit.url}

@@ -25,6 +25,7 @@ from harvester.publish.mapping import Target, package_dict
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
 from harvester.publish.writer import Outcome, Progress, Writer
+from harvester.runreport import write_html_report
 from harvester.runs import new_run_id, stage_exit_code, write_report
 from harvester.state import StateStore
 
@@ -297,6 +298,7 @@ def publish_pipeline(
             report.write_calls, report.read_calls = client.write_calls, client.read_calls
             report.writes_by_action, report.retries = client.writes_by_action(), client.retries
             report.report_path = str(write_report(data_dir, run_id, "publish-report.json", report.to_dict()))
+            write_html_report(data_dir, run_id)
             if not dry_run:
                 state.finish_run(run_id, f"pipeline:{pipeline.name}", report.run_status, report.to_dict())
     return report
