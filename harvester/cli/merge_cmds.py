@@ -28,13 +28,15 @@ def merge(ctx: Ctx, pipeline_name: str, as_json: bool, explain_key: str | None) 
     pipeline = get_pipeline(ctx.config, pipeline_name)
     if explain_key:
         from harvester.merge.explain import explain, render
+        from harvester.merge.identity import previous_keys
         from harvester.merge.scoring import decide
-        from harvester.merge.stage import load_inputs, plan_units
+        from harvester.merge.stage import load_inputs, merged_dir, plan_units
 
         unit = plan_units(ctx.config, pipeline)[0]
         inputs = load_inputs(ctx.data, unit.sources)
-        decisions = decide(inputs.records, unit.title_threshold)
-        doc = explain(explain_key, inputs.records, decisions, list(unit.precedence))
+        decisions = decide(inputs.records, unit.title_threshold, unit.rules)
+        previous = previous_keys(merged_dir(ctx.data, pipeline.name))
+        doc = explain(explain_key, inputs.records, decisions, list(unit.precedence), previous)
         if as_json:
             print_json(doc)
         else:

@@ -20,6 +20,7 @@ def want(i: int, **kw: Any) -> Wanted:
         "title": f"Jeu {i}",
         "metadata_hash": f"h{i}",
         "organization": "org",
+        "dataset_keys": (f"src:{i}",),
     }
     base.update(kw)
     return Wanted(**base)
@@ -28,9 +29,11 @@ def want(i: int, **kw: Any) -> Wanted:
 def pub(
     i: int, *, pipeline: str = P, h: str | None = None, state: str = "active", org: str = "org"
 ) -> Published:
+    """A dataset as this harvester publishes it: merged key `src:<i>`, made of that one record."""
     return Published(
-        f"id{i}", dataset_name("src", str(i), f"jeu-{i}"), state, org, pipeline, "src", str(i), h or f"h{i}"
-    )
+        f"id{i}", dataset_name("src", str(i), f"jeu-{i}"), state, org, pipeline, "src", str(i), h or f"h{i}",
+        merged_key=f"src:{i}", contributors=(f"src:{i}",),
+    )  # fmt: skip
 
 
 def plan(wanted: list[Wanted], owned: list[Published], **kw: Any) -> Any:
