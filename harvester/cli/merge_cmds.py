@@ -47,12 +47,11 @@ def merge(ctx: Ctx, pipeline_name: str, as_json: bool, explain_key: str | None) 
     if as_json:
         print_json(report)
         return
-    echo(
-        f"merge {pipeline_name}: {report['records']} records -> {report['merged_datasets']} datasets "
-        f"({report['multi_source_datasets']} from several sources), links {report['links_by_rule']}, "
-        f"{report['rejected_candidates']} candidates refused; "
-        + (f"wrote {', '.join(report['written'])}" if report["written"] else "nothing changed")
-    )
+    from harvester.cli.publish_cmds import print_merge_summary
+
+    print_merge_summary(report)
+    if report["rejected_candidates"]:
+        echo(f"  {report['rejected_candidates']} candidates refused (see --explain KEY)")
     for sid, c in report["sources"].items():
         if c["withdrawn"] or c["our_copies"]:
             echo(

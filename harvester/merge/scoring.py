@@ -59,8 +59,15 @@ def decide(
         else:  # copies of one origin we do not have
             strong += [Edge(i, copies[0], "harvest_provenance", 1.0, key) for i in copies[1:]]
         for edge in strong:
-            if edge.rule in rules:
-                _link(uf, edges, edge)
+            if edge.rule not in rules:
+                continue
+            if uf.find(edge.a) != uf.find(edge.b) and (
+                records[edge.a].source_id == records[edge.b].source_id or uf.same_source(edge.a, edge.b)
+            ):  # one portal's records are distinct datasets, whatever they share
+                rejected.append(Edge(edge.a, edge.b, edge.rule, edge.score,
+                                     f"{edge.key}: both sides hold a record of the same source"))  # fmt: skip
+                continue
+            _link(uf, edges, edge)
     # 3. shared resource URLs (boilerplate URLs left out), never two records of one source
     res = index([resource_keys(r) for r in records]) if "resource_url" in rules else {}
     for key in sorted(res):

@@ -115,9 +115,14 @@ def merged_dir(data_dir: Path, pipeline: str) -> Path:
     return data_dir / "merged" / pipeline
 
 
-def plan_units(cfg: Config, pipeline: PipelineConfig) -> list[MergeUnit]:
-    configs = [cfg.source(sid) for sid in pipeline.sources]
-    sources = tuple(SourceInfo(s.id, s.type, host_of(s.url)) for s in configs)
+def plan_units(cfg: Config | None, pipeline: PipelineConfig) -> list[MergeUnit]:
+    """One unit for the pipeline. Without `cfg` (a library caller), sources are known by id only: their portal's
+    host and type, which some rules use, are then unknown."""
+    if cfg is None:
+        sources = tuple(SourceInfo(sid, "", "") for sid in pipeline.sources)
+    else:
+        configs = [cfg.source(sid) for sid in pipeline.sources]
+        sources = tuple(SourceInfo(s.id, s.type, host_of(s.url)) for s in configs)
     m = pipeline.merge
     return [MergeUnit(pipeline.name, sources, tuple(m.precedence), m.title_threshold, tuple(m.rules))]
 
@@ -271,7 +276,7 @@ def commit(outcomes: list[MergeOutcome], data_dir: Path) -> list[MergeOutcome]:
     return outcomes
 
 
-def merge_pipeline(cfg: Config, pipeline: PipelineConfig, data_dir: Path) -> MergeOutcome:
+def merge_pipeline(cfg: Config | None, pipeline: PipelineConfig, data_dir: Path) -> MergeOutcome:
     from harvester.runner import run_units
 
     spec = RuntimeSpec.for_data_dir(data_dir)
@@ -279,7 +284,7 @@ def merge_pipeline(cfg: Config, pipeline: PipelineConfig, data_dir: Path) -> Mer
     return commit(outcomes, data_dir)[0]
 
 
-def ensure_merged(cfg: Config, pipeline: PipelineConfig, data_dir: Path) -> MergeOutcome | None:
+def ensure_merged(cfg: Config | None, pipeline: PipelineConfig, data_dir: Path) -> MergeOutcome | None:
     """Merge unless merged/<pipeline>/ is fresh; the outcome of the merge it ran, None when it was fresh."""
     if is_fresh(data_dir, plan_units(cfg, pipeline)[0]):
         return None
