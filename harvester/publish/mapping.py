@@ -205,11 +205,17 @@ def extras_of(
     return extras
 
 
-def resource_dict(res: Mapping[str, Any], target: Target) -> dict[str, Any]:
+def resource_dict(res: Mapping[str, Any], target: Target, merged_key: str | None = None) -> dict[str, Any]:
+    """A resource of the dataset published under `merged_key`. The resources of the record the key is named
+    after keep the ids they had before the merge; those of the other records get ids of this dataset's own
+    (CKAN refuses a resource id held by another dataset, even a deleted one, such as a record's old copy)."""
     url = (res.get("url") or "").strip()
     name = res.get("title") or unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or url
+    key = res["resource_key"]
+    if merged_key and res.get("dataset_key") not in (None, merged_key):
+        key = f"{merged_key}\x1f{key}"
     out: dict[str, Any] = {
-        "id": resource_id(target.pipeline, res["resource_key"]),
+        "id": resource_id(target.pipeline, key),
         "url": url,
         "name": name,
         "format": res.get("format") or "",
@@ -245,7 +251,7 @@ def package_dict(
         "maintainer_email": email if _EMAILISH.match(email) else "",
         "tags": [{"name": t} for t in clean_tags(row.get("keywords") or [])],
         "extras": [{"key": k, "value": v} for k, v in extras_of(row, target, sources).items()],
-        "resources": [resource_dict(r, target) for r in resources],
+        "resources": [resource_dict(r, target, row.get("merged_key")) for r in resources],
     }
     seen: set[str] = set()
     for r in pkg["resources"]:  # two resources with one key would share an id; CKAN refuses that
