@@ -171,7 +171,6 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
         if not as_json:
             print_normalise(norm)
     from harvester.merge.stage import merge_pipeline
-
     from harvester.runs import write_report
 
     merged = merge_pipeline(ctx.config, p, ctx.data).to_dict()

@@ -50,13 +50,13 @@ def assign_keys(groups: Sequence[Sequence[str]], previous: dict[str, str]) -> li
     for gi, keys in enumerate(groups):
         if out[gi] is not None:
             continue
-        mk = next((k for k in keys if k not in used), None)
+        fresh = next((k for k in keys if k not in used), None)
         n = 1
-        while mk is None:
+        while fresh is None:
             n += 1
-            mk = f"{keys[0]}#{n}" if f"{keys[0]}#{n}" not in used else None
-        out[gi] = mk
-        used.add(mk)
+            fresh = f"{keys[0]}#{n}" if f"{keys[0]}#{n}" not in used else None
+        out[gi] = fresh
+        used.add(fresh)
     return [k for k in out if k is not None]
 
 

@@ -28,8 +28,8 @@ from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
 from harvester.publish.units import CkanSpec
 from harvester.publish.writer import Outcome, Progress, Writer
-from harvester.runtime import RuntimeSpec
 from harvester.runs import new_run_id, write_report
+from harvester.runtime import RuntimeSpec
 from harvester.state import StateStore
 
 log = logging.getLogger(__name__)
