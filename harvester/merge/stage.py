@@ -24,7 +24,7 @@ from harvester.merge.blocking import Edge
 from harvester.merge.identity import previous_keys
 from harvester.merge.keys import host_of, norm_url
 from harvester.merge.provenance import build_tables
-from harvester.merge.rules import MergeRecord, is_our_copy
+from harvester.merge.rules import RULES, MergeRecord, is_our_copy
 from harvester.merge.scoring import decide
 from harvester.pipelines import PipelineConfig
 from harvester.runtime import RuntimeSpec
@@ -70,7 +70,7 @@ class MergeUnit:
     sources: tuple[SourceInfo, ...]
     precedence: tuple[str, ...]
     title_threshold: float
-    rules: tuple[str, ...] = ()
+    rules: tuple[str, ...] = RULES  # () is an identity merge
 
 
 @dataclass
@@ -137,7 +137,8 @@ def fingerprint(data_dir: Path, unit: MergeUnit) -> dict[str, Any]:
             for p in (d / "datasets.parquet", d / "resources.parquet")
             if p.exists() and (st := p.stat())
         ]
-    settings = {"precedence": unit.precedence, "threshold": unit.title_threshold, "rules": unit.rules}
+    settings = {"precedence": unit.precedence, "threshold": unit.title_threshold, "rules": unit.rules,
+                "sources": [[s.id, s.type, s.host] for s in unit.sources]}  # fmt: skip
     return {"version": 1, "settings": json.loads(json.dumps(settings)), "catalog": files}
 
 
