@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from harvester.http import HttpClient
+    from harvester.http_deadline import Deadline
     from harvester.state import StateStore
 
 
@@ -26,6 +27,7 @@ class RuntimeSpec:
     data_dir: str
     state_url: str  # `sqlite:///path` or a plain path to state.sqlite
     http_cache: bool = True
+    deadline: Deadline | None = None  # the run's `--deadline` (wall clock: the same in every process)
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, state_path: Path | None = None) -> RuntimeSpec:
@@ -83,6 +85,10 @@ def live(spec: RuntimeSpec) -> Live:
         from harvester.state import StateStore
 
         state = StateStore(spec.state_path)
-        http = HttpClient(validators=state, cache_dir=spec.data / "http-cache" if spec.http_cache else None)
+        http = HttpClient(
+            validators=state,
+            cache_dir=spec.data / "http-cache" if spec.http_cache else None,
+            deadline=spec.deadline,
+        )
         found = _live[spec] = Live(state, http, os.getpid())
         return found

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
+from harvester.cli.harvest_cmds import deadline_option
 from harvester.errors import EXIT_ABORTED
 
 if TYPE_CHECKING:  # the publisher (pyarrow, the CKAN client) is imported by the commands that run it
@@ -120,8 +121,9 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
     help="Convert the tabular resources to Parquet between harvest and publish.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON to stdout.")
+@deadline_option
 @pass_ctx
-def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> None:
+def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool, deadline: float | None) -> None:
     """Harvest a pipeline's sources, normalise their tables, then publish them into its CKAN.
 
     Exit 0 when every stage is ok, 1 when every stage aborted or every source aborted in harvest (then nothing
@@ -136,6 +138,7 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
     from harvester.runs import all_aborted, run_exit_code
 
     p = get_pipeline(ctx.config, pipeline)
+    ctx.start_deadline(deadline)
     harvest_report = run_with_progress(ctx, list(p.sources), full)
     if not as_json:
         print_summary(harvest_report)
@@ -147,6 +150,8 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
             print_json(out)
         echo("every source aborted in harvest: nothing normalised or published", fg="red")
         finish(EXIT_ABORTED)
+        return
+    if _deadline_passed(ctx, "normalise and publish", out, as_json):
         return
     if normalise:
         from harvester.cli.normalise_cmds import print_summary as print_normalise
@@ -160,6 +165,8 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
         codes.append(norm.exit_code)
         if not as_json:
             print_normalise(norm)
+    if _deadline_passed(ctx, "publish", out, as_json):
+        return
     report = publish_with_progress(ctx, p, run_id=harvest_report.run_id)
     out["publish"] = report.to_dict()
     codes.append(report.exit_code)
@@ -167,6 +174,17 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
         print_json(out)
     print_publish_summary(report)
     finish(run_exit_code(codes))
+
+
+def _deadline_passed(ctx: Ctx, left: str, out: dict[str, Any], as_json: bool) -> bool:
+    """After a stage of `run`: when `--deadline` passed, say so and end (exit 1); what completed is kept."""
+    if ctx.deadline is None or not ctx.deadline.passed:
+        return False
+    if as_json:
+        print_json(out)
+    echo(f"run --deadline of {ctx.deadline.seconds:g} s passed: {left} not started", fg="red")
+    finish(EXIT_ABORTED)
+    return True
 
 
 def register(group: click.Group) -> None:

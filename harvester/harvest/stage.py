@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from harvester.connectors.base import BaseConnector, Outcomes
 from harvester.diskspace import disk_guard
 from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
+from harvester.http_hosts import errors_by_host
+from harvester.redact import redact_obj
 from harvester.runner import ExecutorKind, run_units
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live
@@ -62,6 +64,7 @@ class RunReport:
     finished_at: str | None = None
     sources: list[SourceResult] = field(default_factory=list)
     report_path: str | None = None
+    unreachable_hosts: list[dict[str, Any]] = field(default_factory=list)  # the HTTP client's circuit breaker
 
     @property
     def exit_code(self) -> int:
@@ -75,6 +78,8 @@ class RunReport:
             "finished_at": self.finished_at,
             "exit_code": self.exit_code,
             "sources": [asdict(s) for s in self.sources],
+            "errors_by_host": errors_by_host([e for s in self.sources for e in s.errors]),
+            "unreachable_hosts": self.unreachable_hosts,
         }
 
 
@@ -113,7 +118,10 @@ def harvest_source(
         with state.lock(f"source-{source.id}"):
             state.start_run(run_id, source.id, "harvest")
             try:
-                with disk_guard(catalog_dir(data_dir, source.id), "harvest"):
+                with (
+                    disk_guard(catalog_dir(data_dir, source.id), "harvest"),
+                    http.listing_deadline(source.id, source.http.listing_deadline),
+                ):
                     _harvest_locked(source, data_dir, state, http, full, result, progress)
             except (
                 DiskFullError
@@ -162,7 +170,7 @@ def harvest_source(
 
 
 def _summary(r: SourceResult) -> dict[str, Any]:
-    return {k: v for k, v in asdict(r).items() if k != "errors"}
+    return redact_obj({k: v for k, v in asdict(r).items() if k != "errors"})  # kept in the state store
 
 
 def _harvest_locked(
@@ -363,8 +371,9 @@ def harvest_sources(
     """Harvest several sources (each an independent unit; `workers` run at once) and write the run report."""
     report = RunReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
     units = plan_units(config, source_ids, run_id=report.run_id, full=full)
-    spec = RuntimeSpec.for_data_dir(data_dir, state.path)
+    spec = replace(RuntimeSpec.for_data_dir(data_dir, state.path), deadline=http.run_deadline)
     # units run in this process's threads share the parent's HTTP client and state store
     with bound(spec, state, http, progress):
         report.sources = run_units(run_unit, units, spec, workers=workers, kind=executor)
+    report.unreachable_hosts = http.breaker.report()
     return commit(report, data_dir)

@@ -20,6 +20,7 @@ from harvester.config import Config, SourceConfig
 from harvester.diskspace import disk_guard
 from harvester.errors import DiskFullError, HarvesterError, LockedError, exit_code_for
 from harvester.http import HttpClient
+from harvester.http_hosts import errors_by_host, host_of
 from harvester.leftovers import reclaim, run_tmp_dir, tmp_root
 from harvester.normalise.archive import ZipLimits
 from harvester.normalise.drift import append_schema_changes, diff_columns
@@ -33,6 +34,7 @@ from harvester.normalise.resource import (
 )
 from harvester.normalise.schemacheck import check_schemas
 from harvester.normalise.sniff import resource_kind
+from harvester.redact import redact_obj, stored_form
 from harvester.runner import executor
 from harvester.runs import new_run_id, write_jsonl, write_report
 from harvester.runtime import RuntimeSpec, bound, live
@@ -69,6 +71,7 @@ class NormaliseReport:
     finished_at: str | None = None
     sources: list[SourceNormalise] = field(default_factory=list)
     report_path: str | None = None
+    unreachable_hosts: list[dict[str, Any]] = field(default_factory=list)  # the HTTP client's circuit breaker
 
     @property
     def exit_code(self) -> int:
@@ -82,6 +85,15 @@ class NormaliseReport:
             "finished_at": self.finished_at,
             "exit_code": self.exit_code,
             "sources": [asdict(s) for s in self.sources],
+            "errors_by_host": errors_by_host(
+                [
+                    {"url": o.url, "message": o.error}
+                    for s in self.sources
+                    for o in s.resources
+                    if o.status == "failed"
+                ]
+            ),
+            "unreachable_hosts": self.unreachable_hosts,
         }
 
 
@@ -219,7 +231,7 @@ def normalise_source(
                 log.exception("normalise of %s crashed", source.id, extra={"source_id": source.id})
                 result.status, result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
             result.seconds = round(time.monotonic() - t0, 3)
-            summary = {k: v for k, v in asdict(result).items() if k != "resources"}
+            summary = redact_obj({k: v for k, v in asdict(result).items() if k != "resources"})
             state.finish_run(run_id, source.id, result.status, summary)
     except LockedError as exc:
         result.status, result.error = "locked", str(exc)
@@ -316,7 +328,7 @@ def _record_state(state: StateStore, unit: ResourceUnit, o: ResourceOutcome) -> 
     if o.status == "ok" or (o.status == "unchanged" and o.sha256):
         state.write_resource_state(
             o.resource_key,
-            url=unit.url,
+            url=stored_form(unit.url),  # no secret in the state store
             etag=o.etag,
             last_modified=o.last_modified,
             sha256=o.sha256,
@@ -414,6 +426,7 @@ def normalise_sources(
                 )
             )
     report.finished_at = datetime.now(UTC).isoformat()
+    report.unreachable_hosts = http.breaker.report()
     report.report_path = str(write_report(data_dir, report.run_id, "normalise-report.json", report.to_dict()))
     errors = [
         {
@@ -422,6 +435,7 @@ def normalise_sources(
             "dataset_key": o.dataset_key,
             "resource_key": o.resource_key,
             "url": o.url,
+            "host": host_of(o.url),
             "message": o.error,
         }
         for s in report.sources

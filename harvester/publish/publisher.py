@@ -25,6 +25,7 @@ from harvester.publish.mapping import Target, package_dict
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
 from harvester.publish.writer import Outcome, Progress, Writer
+from harvester.redact import redact_obj
 from harvester.runs import new_run_id, write_report
 from harvester.state import StateStore
 
@@ -296,7 +297,9 @@ def publish_pipeline(
             report.writes_by_action, report.retries = client.writes_by_action(), client.retries
             report.report_path = str(write_report(data_dir, run_id, "publish-report.json", report.to_dict()))
             if not dry_run:
-                state.finish_run(run_id, f"pipeline:{pipeline.name}", report.run_status, report.to_dict())
+                state.finish_run(
+                    run_id, f"pipeline:{pipeline.name}", report.run_status, redact_obj(report.to_dict())
+                )
     return report
 
 

@@ -9,7 +9,8 @@ import pytest
 from ckanapi.errors import ValidationError
 
 from harvester.errors import TargetError
-from harvester.publish.client import CkanClient, RateGate
+from harvester.http_hosts import HostGate
+from harvester.publish.client import CkanClient
 from tests.fixture_server import FixtureServer, Reply, Request
 
 
@@ -92,9 +93,9 @@ def test_writes_are_spaced_by_the_rate_limit_and_reads_are_not(server: FixtureSe
 
 def test_rate_gate_spaces_calls_evenly() -> None:
     slept: list[float] = []
-    gate = RateGate(10, sleep=slept.append)
+    gate = HostGate.make(10, 1, sleep=slept.append)  # the host gate of http.py, used for CKAN writes
     for _ in range(4):
-        gate.wait()
+        gate.wait_turn()
     assert [round(s, 2) for s in slept] == [0.1, 0.2, 0.3]  # the clock did not move: each waits its turn
 
 
