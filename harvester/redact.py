@@ -49,7 +49,9 @@ SECRET_PARAMS = frozenset(
 # scheme://user:password@host  or  scheme://token@host
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^\s/?#@'\"<>]+)@")
 # name=value in a query string or in free text (`?apikey=…&token=…`, `token=… `)
-_PARAM = re.compile(r"(?P<lead>[?&;\s,({\"']|^)(?P<name>[A-Za-z][\w.-]{0,40})=(?P<value>[^&#\s\"'<>,;)}\]]+)")
+_PARAM = re.compile(
+    r"(?P<lead>[?&;\s,({\"']|^)(?P<name>[A-Za-z][\w.-]{0,40})=(?P<value>[^&#\s\"'<>,;)}\]\\]+)"
+)
 # `Authorization: Bearer xyz` or `"Authorization": "xyz"` in a message
 _HEADER = re.compile(
     r"(?P<name>\b(?:authorization|x-api-key|x-app-token|x-ckan-api-key)\b[\"']?\s*[:=]\s*[\"']?)"

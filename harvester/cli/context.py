@@ -33,7 +33,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = getattr(record, key)
         if record.exc_info:
             out["exc"] = record.exc_text or self.formatException(record.exc_info)
-        return redact(json.dumps(out, ensure_ascii=False, default=str))
+        return json.dumps(redact_obj(out), ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):
