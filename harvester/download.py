@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harvester.errors import SourceError
-from harvester.http import HttpClient, HttpPolicy, _short
+from harvester.http import HttpClient, HttpPolicy
 from harvester.http_deadline import Deadline, deadline_error
+from harvester.http_io import short_body
 
 
 @dataclass
@@ -72,7 +73,7 @@ def _download_once(
                 url=r.url, path=dest, status=304, headers=r.headers, size=0, sha256="", not_modified=True
             )
         if r.status_code >= 400:
-            raise SourceError(f"HTTP {r.status_code} {_short(r.content)}", url=r.url, source_id=source_id)
+            raise SourceError(f"HTTP {r.status_code} {short_body(r.content)}", url=r.url, source_id=source_id)
         declared = r.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > pol.max_bytes:
             raise SourceError(

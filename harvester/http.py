@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import threading
 import time
 from collections import Counter
@@ -23,14 +22,25 @@ from urllib.parse import urlencode
 
 from harvester import USER_AGENT
 from harvester.errors import HarvesterError, SourceError, TransientError
-from harvester.http_deadline import WATCHDOG, Deadline, Timeouts, deadline_error, earliest, watch_session
+from harvester.http_deadline import Deadline, Timeouts, deadline_error, earliest, watch_session
 from harvester.http_hosts import Breaker, HostGate, host_of
+from harvester.http_io import (
+    is_dns_failure,
+    parse_retry_after,
+    read_head,
+    read_limited,
+    retry_delay,
+    short_body,
+    watched,
+)
 from harvester.redact import redact, stored_form
 
 if TYPE_CHECKING:  # requests is imported by the client itself: `harvester --help` does not pay for it
     import requests
 
 log = logging.getLogger(__name__)
+
+__all__ = ["HttpClient", "HttpPolicy", "Response", "ValidatorStore", "parse_retry_after", "retry_delay"]
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
@@ -219,7 +229,7 @@ class HttpClient:
             return resp
         if resp.status >= 400:
             raise SourceError(
-                f"HTTP {resp.status} {_short(resp.content)}",
+                f"HTTP {resp.status} {short_body(resp.content)}",
                 url=resp.url,
                 source_id=source_id,
                 hint="check the URL and credentials" if resp.status in (401, 403, 404) else None,
@@ -309,7 +319,7 @@ class HttpClient:
         self.breaker.check(url, source_id)
         if deadline is not None and deadline.passed:
             raise deadline_error(deadline, url, source_id)
-        with self._gate(url, pol).slot(), _watched(deadline) as watch:
+        with self._gate(url, pol).slot(), watched(deadline) as watch:
             self.requests_sent += 1
             if source_id:
                 self.requests_by_source[source_id] += 1
@@ -338,7 +348,7 @@ class HttpClient:
                     err = TransientError(f"HTTP {r.status_code}", url=r.url, source_id=source_id)
                     err.status = r.status_code
                     err.retry_after = r.headers.get("Retry-After")
-                    err.body = _read_head(r, 1 << 16)
+                    err.body = read_head(r, 1 << 16)
                     raise err
                 yield r
                 if deadline is not None and watch.expired:  # a body read until close, cut by the watchdog
@@ -365,7 +375,7 @@ class HttpClient:
                 pol.breaker_failures,
                 extra={"source_id": source_id, "url": redact(url)},
             )
-        if _is_dns_failure(exc):
+        if is_dns_failure(exc):
             return SourceError(
                 f"no DNS answer for host {host_of(url)}", url=url, source_id=source_id,
                 hint="check the host name; a name that does not resolve is not retried",
@@ -392,7 +402,7 @@ class HttpClient:
             method, url, params=params, body=body, headers=headers, pol=pol, source_id=source_id,
             deadline=deadline, files=files, allow_redirects=allow_redirects,
         ) as r:  # fmt: skip
-            content = _read_limited(r, pol.max_bytes, source_id, deadline)
+            content = read_limited(r, pol.max_bytes, source_id, deadline)
         return Response(url=r.url, status=r.status_code, headers=r.headers, content=content)
 
     def _delay(self, attempt: int, exc: TransientError, pol: HttpPolicy) -> float:
@@ -402,104 +412,3 @@ class HttpClient:
         assert self.cache_dir is not None
         digest = hashlib.sha256(key.encode()).hexdigest()
         return self.cache_dir / digest[:2] / digest
-
-
-def retry_delay(attempt: int, exc: TransientError, backoff: float, max_backoff: float) -> float:
-    """Seconds before retry `attempt`: the server's Retry-After if it gave one, else exponential backoff with
-    jitter (0.5 to 1.5 × backoff × 2^(attempt-1)), capped at `max_backoff`."""
-    if exc.retry_after:
-        seconds = parse_retry_after(exc.retry_after)
-        if seconds is not None:
-            return min(max(seconds, 0.0), max_backoff)
-    return min(backoff * (2 ** (attempt - 1)) * (0.5 + random.random()), max_backoff)
-
-
-def parse_retry_after(value: str) -> float | None:
-    """Retry-After is either seconds or an HTTP date."""
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    from email.utils import parsedate_to_datetime  # only for the rare HTTP-date form (10 ms of imports)
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - time.time()
-
-
-@contextmanager
-def _watched(deadline: Deadline | None) -> Iterator[Any]:
-    if deadline is None:
-        yield _NO_WATCH
-        return
-    with WATCHDOG.watch(deadline) as w:
-        yield w
-
-
-class _NoWatch:
-    expired = False
-
-
-_NO_WATCH = _NoWatch()
-
-
-def _is_dns_failure(exc: BaseException) -> bool:
-    """True when the host name did not resolve (urllib3's NameResolutionError, or socket.gaierror)."""
-    import socket
-
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, socket.gaierror) or type(e).__name__ == "NameResolutionError":
-            return True
-        todo.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
-        todo.extend(a for a in e.args if isinstance(a, BaseException))
-    return False
-
-
-def _read_limited(
-    r: requests.Response, max_bytes: int, source_id: str | None, deadline: Deadline | None = None
-) -> bytes:
-    declared = r.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise SourceError(
-            f"response too large: {int(declared)} bytes declared, limit {max_bytes}",
-            url=r.url,
-            source_id=source_id,
-            hint="raise http.max_bytes for this source if the document is legitimate",
-        )
-    chunks = []
-    total = 0
-    for chunk in r.iter_content(chunk_size=1 << 16):
-        if deadline is not None and deadline.passed:
-            raise deadline_error(deadline, r.url, source_id)
-        total += len(chunk)
-        if total > max_bytes:
-            raise SourceError(
-                f"response too large: more than {max_bytes} bytes",
-                url=r.url,
-                source_id=source_id,
-                hint="raise http.max_bytes for this source if the document is legitimate",
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _read_head(r: requests.Response, n: int) -> bytes:
-    """The first `n` bytes of an error body (for retry hints); never fails."""
-    import requests
-
-    try:
-        return next(r.iter_content(chunk_size=n), b"")[:n]
-    except requests.RequestException:
-        return b""
-
-
-def _short(content: bytes, n: int = 200) -> str:
-    text = content[:n].decode("utf-8", "replace").strip().replace("\n", " ")
-    return text + ("…" if len(content) > n else "")

@@ -93,6 +93,8 @@ def test_no_secret_in_any_output(
             assert not found, f"{path}: {found}"
             searched += 1
     assert searched >= 5 and (project.data / "state.sqlite").exists()
-    assert list((project.data / "runs").glob("*/errors.jsonl")) and list((project.data / "runs").glob("*/report.json"))
+    assert list((project.data / "runs").glob("*/errors.jsonl")) and list(
+        (project.data / "runs").glob("*/report.json")
+    )
     # the portal's catalogue itself is what the portal published: its resource URLs are data, kept as served
     assert Path(project.data / "catalog" / "files" / "resources.parquet").exists()
