@@ -31,6 +31,7 @@ from harvester.http_io import (
     read_limited,
     retry_delay,
     short_body,
+    short_reason,
     watched,
 )
 from harvester.redact import redact, stored_form
@@ -367,7 +368,9 @@ class HttpClient:
     ) -> HarvesterError:
         """Count a connection-level failure on the host's breaker; the error to raise (DNS: not retried)."""
         message = redact(f"{type(exc).__name__}{when}: {exc}")
-        if self.breaker.failure(url, message, pol.breaker_failures):
+        dns = is_dns_failure(exc)
+        reason = f"no DNS answer for host {host_of(url)}" if dns else short_reason(exc)
+        if self.breaker.failure(url, reason, pol.breaker_failures):
             log.warning(
                 "host %s unreachable (%d connection failures in a row): its other requests in this run "
                 "fail at once",
@@ -375,7 +378,7 @@ class HttpClient:
                 pol.breaker_failures,
                 extra={"source_id": source_id, "url": redact(url)},
             )
-        if is_dns_failure(exc):
+        if dns:
             return SourceError(
                 f"no DNS answer for host {host_of(url)}", url=url, source_id=source_id,
                 hint="check the host name; a name that does not resolve is not retried",

@@ -4,6 +4,7 @@ deadlines, telling a DNS failure from other connection errors."""
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,6 +73,20 @@ def is_dns_failure(exc: BaseException) -> bool:
         todo.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
         todo.extend(a for a in e.args if isinstance(a, BaseException))
     return False
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\][^\"')]*")
+
+
+def short_reason(exc: BaseException) -> str:
+    """`ConnectionError: [Errno 111] Connection refused` rather than urllib3's whole sentence."""
+    text = str(exc)
+    m = _ERRNO.search(text)
+    if m:
+        return f"{type(exc).__name__}: {m.group(0).strip()}"
+    if "timed out" in text:
+        return f"{type(exc).__name__}: timed out"
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 def read_limited(

@@ -121,6 +121,7 @@ class CkanClient:
         deadline = self.http.deadline_for(self.policy, None)
 
         def once() -> Any:
+            self.http.breaker.check(self.url, None)  # CKAN unreachable in this run: not sent, not counted
             if is_write:
                 self._writes.wait_turn()
             with self._lock:
