@@ -68,6 +68,7 @@ class Ctx:
     _config: Config | None = field(default=None, repr=False)
     _state: StateStore | None = field(default=None, repr=False)
     deadline: Deadline | None = None  # `--deadline` of harvest / normalise / run
+    _http: HttpClient | None = field(default=None, repr=False)
 
     @property
     def config(self) -> Config:
@@ -104,9 +105,14 @@ class Ctx:
         return self._state
 
     def http_client(self) -> HttpClient:
-        from harvester.http import HttpClient
+        """The command's HTTP client: one per command, so that `run`'s stages share host gates and breakers."""
+        if self._http is None:
+            from harvester.http import HttpClient
 
-        return HttpClient(validators=self.state, cache_dir=self.data / "http-cache", deadline=self.deadline)
+            self._http = HttpClient(
+                validators=self.state, cache_dir=self.data / "http-cache", deadline=self.deadline
+            )
+        return self._http
 
     def start_deadline(self, seconds: float | None) -> None:
         """`--deadline SECONDS`: no request of this command goes past it (the clock starts now)."""
@@ -114,6 +120,8 @@ class Ctx:
             from harvester.http_deadline import Deadline
 
             self.deadline = Deadline.start("run --deadline", seconds)
+            if self._http is not None:
+                self._http.run_deadline = self.deadline
 
 
 def echo(message: str = "", **kw: Any) -> None:

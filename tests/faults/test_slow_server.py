@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.faults.conftest import ckan_source
 from tests.faults.project import Project, source_status
-from tests.fixture_server import Reply
-from tests.portals.ckan_portal import CkanPortal
+from tests.fixture_server import FixtureServer, Reply
+from tests.portals.ckan_portal import CkanPortal, build_packages
 
 
 def six_kb_answer(portal: CkanPortal) -> bytes:
@@ -69,21 +71,45 @@ def test_portal_that_times_out(project: Project, portal: CkanPortal) -> None:
 
 def test_run_deadline_keeps_what_completed(project: Project, portal: CkanPortal) -> None:
     """`harvest --deadline`: the fast source completes, the slow one is cut, and the command says so."""
-    from tests.fixture_server import FixtureServer
-    from tests.portals.ckan_portal import CkanPortal as Portal
-    from tests.portals.ckan_portal import build_packages
-
     other = FixtureServer().start()
     try:
-        slow = Portal(other, build_packages(5))
-        slow.fail[0] = Reply(200, six_kb_answer(slow), drip=(200, 0.5))  # 15 s
+        slow = CkanPortal(other, build_packages(5))
+        slow.fail[0] = Reply(200, six_kb_answer(slow), drip=(200, 1.0))  # 30 s
         project.sources([ckan_source(portal), {**ckan_source(slow, "slow"), "url": slow.url}])
-        ran = project.cli("harvest", "--all", "--deadline", "2")
-        assert ran.code == 3 and ran.seconds < 8
+        ran = project.cli("harvest", "--all", "--deadline", "6")
+        assert ran.code == 3 and ran.seconds < 15
         report = project.last_report()
         by_id = {s["source_id"]: s for s in report["sources"]}
         assert by_id["sud"]["status"] == "ok" and by_id["sud"]["listed"] == 30
-        assert by_id["slow"]["status"] == "failed" and "run --deadline of 2 s" in by_id["slow"]["error"]
-        assert "run --deadline of 2 s" in ran.stderr
+        assert by_id["slow"]["status"] == "failed" and "run --deadline of 6 s" in by_id["slow"]["error"]
+        assert "run --deadline of 6 s" in ran.stderr
+    finally:
+        other.stop()
+
+
+def test_run_stops_at_its_deadline_before_the_next_stage(
+    project: Project, portal: CkanPortal, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --deadline`: one source harvested, the other cut; normalise and publish are not started."""
+    monkeypatch.setenv("HARV_CKAN_TOKEN", "t")
+    other = FixtureServer().start()
+    try:
+        slow = CkanPortal(other, build_packages(5))
+        project.sources([ckan_source(portal), {**ckan_source(slow, "slow"), "url": slow.url}])
+        project.pipeline("sud", ["sud", "slow"], {"url": "http://127.0.0.1:1", "token_env": "HARV_CKAN_TOKEN",
+                                                  "organizations": {"default": "org"}})  # fmt: skip
+        assert project.cli("harvest", "--all").code == 0
+        before = project.snapshot("slow")
+        slow.fail[0] = Reply(200, six_kb_answer(slow), drip=(200, 1.0))
+        ran = project.cli("run", "sud", "--full", "--deadline", "6")
+        assert ran.code == 1 and ran.seconds < 15
+        assert "run --deadline of 6 s passed: normalise and publish not started" in ran.stderr
+        assert "CKAN" not in ran.stderr  # publish never started
+        report = project.last_report()
+        assert {s["source_id"]: s["status"] for s in report["sources"]} == {"sud": "ok", "slow": "failed"}
+        assert project.snapshot("slow") == before
+        run_dir = project.data / "runs" / report["run_id"]
+        assert not (run_dir / "publish-report.json").exists()
+        assert not (run_dir / "normalise-report.json").exists()
     finally:
         other.stop()
