@@ -92,3 +92,20 @@ def test_run_deadline_applies_to_every_request_of_the_client(server: FixtureServ
 
 def test_deadline_error_is_a_source_error_naming_its_deadline() -> None:
     assert issubclass(DeadlineError, SourceError)
+
+
+def test_deadlines_are_validated_in_the_source_config(tmp_path: Path) -> None:
+    from harvester.config import load_config
+    from harvester.errors import ConfigError
+
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        "sources:\n  - {id: a, type: ckan, url: 'https://e.org', http: {deadline: 0, listing_deadline: soon}}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = "\n".join(info.value.errors)
+    assert "http.deadline" in text and "http.listing_deadline" in text
+    path.write_text("sources:\n  - {id: a, type: ckan, url: 'https://e.org', http: {deadline: 20}}\n")
+    pol = load_config(path).source("a").http.policy()
+    assert pol.deadline == 20 and pol.breaker_failures == 3
