@@ -20,6 +20,7 @@ from harvester.layout import http_cache_dir, state_file
 
 if TYPE_CHECKING:
     from harvester.http import HttpClient
+    from harvester.http_deadline import Deadline
     from harvester.state import StateStore
 
 
@@ -28,6 +29,7 @@ class RuntimeSpec:
     data_dir: str
     state_url: str  # `sqlite:///path` or a plain path to state.sqlite
     http_cache: bool = True
+    deadline: Deadline | None = None  # the run's `--deadline` (wall clock: the same in every process)
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, state_path: Path | None = None) -> RuntimeSpec:
@@ -85,6 +87,10 @@ def live(spec: RuntimeSpec) -> Live:
         from harvester.state import StateStore
 
         state = StateStore(spec.state_path)
-        http = HttpClient(validators=state, cache_dir=http_cache_dir(spec.data) if spec.http_cache else None)
+        http = HttpClient(
+            validators=state,
+            cache_dir=http_cache_dir(spec.data) if spec.http_cache else None,
+            deadline=spec.deadline,
+        )
         found = _live[spec] = Live(state, http, os.getpid())
         return found

@@ -13,6 +13,7 @@ from harvester import __version__
 from harvester.cli.context import Ctx, setup_logging
 from harvester.diskspace import disk_full_error, is_disk_full
 from harvester.errors import HarvesterError, exit_code_of
+from harvester.redact import redact
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -40,7 +41,7 @@ class HarvesterGroup(click.Group):
         if isinstance(obj, Ctx) and obj.debug:
             logging.getLogger("harvester").exception("error")
         logging.getLogger("harvester").debug("error: %s", exc.attrs())
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(redact(f"error: {exc}"), fg="red", err=True)
         ctx.exit(exit_code_of(exc))
 
 

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from harvester.layout import http_cache_dir, state_file
+from harvester.redact import RedactFilter, redact, redact_obj
 
 if TYPE_CHECKING:  # imported on use: `harvester --help` loads no more than click
     from harvester.config import Config
     from harvester.http import HttpClient
+    from harvester.http_deadline import Deadline
     from harvester.state import StateStore
 
 
@@ -31,8 +33,15 @@ class JsonFormatter(logging.Formatter):
             if hasattr(record, key):
                 out[key] = getattr(record, key)
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, default=str)
+            out["exc"] = record.exc_text or self.formatException(record.exc_info)
+        return json.dumps(redact_obj(out), ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """`LEVEL logger: message`, redacted (the filter already redacted the message; tracebacks too)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def setup_logging(verbose: int, log_json: bool) -> None:
@@ -41,8 +50,9 @@ def setup_logging(verbose: int, log_json: bool) -> None:
         level = min(level, logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if log_json else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+        JsonFormatter() if log_json else TextFormatter("%(levelname)s %(name)s: %(message)s")
     )
+    handler.addFilter(RedactFilter())  # no secret in a log line, whatever the caller passed
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -58,6 +68,8 @@ class Ctx:
     executor: str = "local"  # local (threads) | processes: how work units run (see harvester/runner.py)
     _config: Config | None = field(default=None, repr=False)
     _state: StateStore | None = field(default=None, repr=False)
+    deadline: Deadline | None = None  # `--deadline` of harvest / normalise / run
+    _http: HttpClient | None = field(default=None, repr=False)
 
     @property
     def config(self) -> Config:
@@ -94,18 +106,37 @@ class Ctx:
         return self._state
 
     def http_client(self) -> HttpClient:
-        from harvester.http import HttpClient
+        """The command's HTTP client: one per command, so that `run`'s stages share host gates and breakers."""
+        if self._http is None:
+            from harvester.http import HttpClient
 
-        return HttpClient(validators=self.state, cache_dir=http_cache_dir(self.data))
+            self._http = HttpClient(
+                validators=self.state, cache_dir=http_cache_dir(self.data), deadline=self.deadline
+            )
+        return self._http
+
+    def start_deadline(self, seconds: float | None) -> None:
+        """`--deadline SECONDS`: no request of this command goes past it (the clock starts now)."""
+        if seconds is not None:
+            from harvester.http_deadline import Deadline
+
+            self.deadline = Deadline.start("run --deadline", seconds)
+            if self._http is not None:
+                self._http.run_deadline = self.deadline
 
 
 def echo(message: str = "", **kw: Any) -> None:
     """Human output goes to stderr; stdout is kept for --json."""
-    click.secho(message, err=True, **kw)
+    click.secho(redact(message), err=True, **kw)
 
 
 def print_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+    click.echo(json.dumps(redact_obj(_plain(obj)), ensure_ascii=False, indent=2, default=str))
+
+
+def _plain(obj: Any) -> Any:
+    """`obj` made of JSON types (so that every string in it can be redacted)."""
+    return json.loads(json.dumps(obj, default=str))
 
 
 def finish(code: int) -> None:

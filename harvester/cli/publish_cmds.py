@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
+from harvester.cli.harvest_cmds import deadline_option
+from harvester.errors import EXIT_ABORTED
 
 if TYPE_CHECKING:  # the publisher (pyarrow, the CKAN client) is imported by the commands that run it
     from harvester.pipelines import PipelineConfig
     from harvester.publish import PublishReport
+    from harvester.runs import RunReport
 
 
 def print_publish_summary(report: PublishReport) -> None:
@@ -129,8 +132,9 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
     help="Convert the tabular resources to Parquet between harvest and publish.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON to stdout.")
+@deadline_option
 @pass_ctx
-def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> None:
+def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool, deadline: float | None) -> None:
     """Harvest a pipeline's sources, normalise their tables, merge them, then publish them into its CKAN.
 
     Exit 0 when every stage is ok, 1 when every stage aborted or every source aborted in harvest (then nothing
@@ -145,6 +149,7 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
     from harvester.runs import RunReport
 
     p = get_pipeline(ctx.config, pipeline)
+    ctx.start_deadline(deadline)
     harvest_report = run_with_progress(ctx, list(p.sources), full)
     if not as_json:
         print_summary(harvest_report)
@@ -158,6 +163,8 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
         echo(run_report.stopped, fg="red")
         finish(run_report.exit_code)
         return
+    if _deadline_passed(ctx, "normalise, merge and publish", run_report, as_json):
+        return
     if normalise:
         from harvester.cli.normalise_cmds import print_summary as print_normalise
         from harvester.normalise.stage import normalise_sources
@@ -169,6 +176,8 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
         run_report.add(norm)
         if not as_json:
             print_normalise(norm)
+    if _deadline_passed(ctx, "merge and publish", run_report, as_json):
+        return
     from harvester.merge.stage import merge_pipeline
     from harvester.runs import write_report
 
@@ -179,12 +188,26 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
     merged = merge_outcome.to_dict()
     if not as_json:
         print_merge_summary(merged)
+    if _deadline_passed(ctx, "publish", run_report, as_json):
+        return
     report = publish_with_progress(ctx, p, run_id=harvest_report.run_id)
     run_report.add(report)
     if as_json:
         print_json(run_report.to_dict())
     print_publish_summary(report)
     finish(run_report.exit_code)
+
+
+def _deadline_passed(ctx: Ctx, left: str, run_report: RunReport, as_json: bool) -> bool:
+    """After a stage of `run`: when `--deadline` passed, say so and end (exit 1); what completed is kept."""
+    if ctx.deadline is None or not ctx.deadline.passed:
+        return False
+    run_report.stopped = f"run --deadline of {ctx.deadline.seconds:g} s passed: {left} not started"
+    if as_json:
+        print_json(run_report.to_dict())
+    echo(run_report.stopped, fg="red")
+    finish(EXIT_ABORTED)
+    return True
 
 
 def register(group: click.Group) -> None:

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +20,9 @@ from harvester.connectors.base import BaseConnector, Outcomes
 from harvester.diskspace import disk_guard
 from harvester.errors import EXIT_ABORTED, ConfigError, DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
+from harvester.http_hosts import errors_by_host
 from harvester.layout import catalog_dir, run_dir
+from harvester.redact import redact_obj
 from harvester.runner import ExecutorKind, run_units
 from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
@@ -72,6 +74,8 @@ class HarvestReport:
     def statuses(self) -> list[str]:
         return [s.status for s in self.sources]
 
+    unreachable_hosts: list[dict[str, Any]] = field(default_factory=list)  # the HTTP client's circuit breaker
+
     @property
     def exit_code(self) -> int:
         return stage_exit_code(self.statuses(), stopped_by=EXIT_ABORTED if self.error else None)
@@ -85,6 +89,8 @@ class HarvestReport:
             "exit_code": self.exit_code,
             "error": self.error,
             "sources": [asdict(s) for s in self.sources],
+            "errors_by_host": errors_by_host([e for s in self.sources for e in s.errors]),
+            "unreachable_hosts": self.unreachable_hosts,
         }
 
 
@@ -123,7 +129,10 @@ def harvest_source(
         with state.lock(f"source-{source.id}"):
             state.start_run(run_id, source.id, "harvest")
             try:
-                with disk_guard(catalog_dir(data_dir, source.id), "harvest"):
+                with (
+                    disk_guard(catalog_dir(data_dir, source.id), "harvest"),
+                    http.listing_deadline(source.id, source.http.listing_deadline),
+                ):
                     _harvest_locked(source, data_dir, state, http, full, result, progress)
             except (
                 DiskFullError
@@ -173,7 +182,7 @@ def harvest_source(
 
 
 def _summary(r: SourceResult) -> dict[str, Any]:
-    return {k: v for k, v in asdict(r).items() if k != "errors"}
+    return redact_obj({k: v for k, v in asdict(r).items() if k != "errors"})  # kept in the state store
 
 
 def _harvest_locked(
@@ -375,11 +384,12 @@ def harvest_sources(
     """Harvest several sources (each an independent unit; `workers` run at once) and write the run report."""
     report = HarvestReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
     units = plan_units(config, source_ids, run_id=report.run_id, full=full)
-    spec = RuntimeSpec.for_data_dir(data_dir, state.path)
+    spec = replace(RuntimeSpec.for_data_dir(data_dir, state.path), deadline=http.run_deadline)
     # units run in this process's threads share the parent's HTTP client and state store
     try:
         with bound(spec, state, http, progress):
             report.sources = run_units(run_unit, units, spec, workers=workers, kind=executor)
+        report.unreachable_hosts = http.breaker.report()
     except DiskFullError as exc:  # the run stops; its folder says why if a few bytes are left for it
         report.error = exc.message
         failed = SourceResult(exc.source_id or "", status="failed", error=exc.message, errors=[exc.attrs()])

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from harvester.errors import EXIT_ABORTED
+from harvester.http_hosts import errors_by_host, host_of
 from harvester.normalise.resource import ResourceOutcome
 from harvester.runs import stage_exit_code
 
@@ -40,6 +41,7 @@ class NormaliseReport:
     sources: list[SourceNormalise] = field(default_factory=list)
     report_path: str | None = None
     error: str | None = None  # what stopped the whole stage (a full disk)
+    unreachable_hosts: list[dict[str, Any]] = field(default_factory=list)  # the HTTP client's circuit breaker
     kind: ClassVar[str] = "normalise"
 
     def statuses(self) -> list[str]:
@@ -58,6 +60,7 @@ class NormaliseReport:
                 "dataset_key": o.dataset_key,
                 "resource_key": o.resource_key,
                 "url": o.url,
+                "host": host_of(o.url),
                 "message": o.error,
             }
             for s in self.sources
@@ -74,4 +77,6 @@ class NormaliseReport:
             "exit_code": self.exit_code,
             "error": self.error,
             "sources": [asdict(s) for s in self.sources],
+            "errors_by_host": errors_by_host(self.errors()),
+            "unreachable_hosts": self.unreachable_hosts,
         }

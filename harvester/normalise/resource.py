@@ -15,13 +15,15 @@ import pyarrow.parquet as pq
 import requests
 
 from harvester.diskspace import disk_full_error, is_disk_full
+from harvester.download import download
 from harvester.errors import DiskFullError, HarvesterError, RecordError
-from harvester.http import HttpClient, HttpPolicy, download
+from harvester.http import HttpClient, HttpPolicy
 from harvester.layout import table_location, tmp_root
 from harvester.normalise.archive import ZipLimits, extract_table_member
 from harvester.normalise.geo import write_with_geometry
 from harvester.normalise.sink import ParquetSink
 from harvester.normalise.sniff import EXTENSION_KINDS, sniff_kind
+from harvester.redact import stored_form
 
 log = logging.getLogger(__name__)
 JSON_INFER_MAX_ROWS = 500_000  # JSON text columns are typed (French numbers, dates) up to this many rows
@@ -148,7 +150,7 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
     data_dir = Path(unit.data_dir)
     prev = unit.previous
     have_table = bool(prev.table_path) and table_location(data_dir, str(prev.table_path)).exists()
-    reuse = have_table and not unit.force and prev.url == unit.url
+    reuse = have_table and not unit.force and prev.url in (unit.url, stored_form(unit.url))
     validators = (
         {k: v for k, v in (("etag", prev.etag), ("last_modified", prev.last_modified)) if v}
         if reuse

@@ -30,6 +30,7 @@ from harvester.normalise.plan import SourcePlan, adopt_tables, plan_units
 from harvester.normalise.report import NormaliseReport, SourceNormalise
 from harvester.normalise.resource import ResourceOutcome, ResourceUnit, normalise_resource
 from harvester.normalise.schemacheck import check_schemas
+from harvester.redact import redact_obj, stored_form
 from harvester.runner import ExecutorKind, run_units
 from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, write_report
@@ -103,7 +104,7 @@ def normalise_source(
                 result.status, result.error, result.disk_full = "failed", exc.message, True
                 result.seconds = round(time.monotonic() - t0, 3)
                 with suppress(DiskFullError):
-                    state.finish_run(run_id, source.id, result.status, result.summary())
+                    state.finish_run(run_id, source.id, result.status, redact_obj(result.summary()))
                 return result
             except HarvesterError as exc:
                 result.status, result.error = "failed", str(exc)
@@ -111,7 +112,7 @@ def normalise_source(
                 log.exception("normalise of %s crashed", source.id, extra={"source_id": source.id})
                 result.status, result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
             result.seconds = round(time.monotonic() - t0, 3)
-            state.finish_run(run_id, source.id, result.status, result.summary())
+            state.finish_run(run_id, source.id, result.status, redact_obj(result.summary()))
     except LockedError as exc:
         result.status, result.error = "locked", str(exc)
     return result
@@ -183,7 +184,7 @@ def commit(
         if o.status == "ok" or (o.status == "unchanged" and o.sha256):
             state.write_resource_state(
                 o.resource_key,
-                url=unit.url,
+                url=stored_form(unit.url),  # no secret in the state store
                 etag=o.etag,
                 last_modified=o.last_modified,
                 sha256=o.sha256,
@@ -227,7 +228,7 @@ def index_rows(
             "dataset_key": res["dataset_key"],
             "source_id": plan.source.id,
             "title": res.get("title"),
-            "url": res.get("url"),
+            "url": stored_form(res["url"]) if res.get("url") else None,  # no secret in the index
             "kind": plan.kinds.get(key),
         }
         o = by_key.get(key)
@@ -305,6 +306,7 @@ def normalise_sources(
                 report.error = result.error
                 break  # every next source would meet the same full disk
     report.finished_at = datetime.now(UTC).isoformat()
+    report.unreachable_hosts = http.breaker.report()
     if report.error:  # say so in the run folder if a few bytes are left for it, then stop the command
         with suppress(DiskFullError), disk_guard(run_dir(data_dir, report.run_id), "report"):
             _write_outputs(data_dir, report)

@@ -28,6 +28,7 @@ from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
 from harvester.publish.units import CkanSpec
 from harvester.publish.writer import Outcome, Progress, Writer
+from harvester.redact import redact_obj
 from harvester.runreport import write_html_report
 from harvester.runs import new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec
@@ -313,7 +314,9 @@ def publish_pipeline(
             report.report_path = str(write_report(data_dir, run_id, "publish-report.json", report.to_dict()))
             write_html_report(data_dir, run_id)
             if not dry_run:
-                state.finish_run(run_id, f"pipeline:{pipeline.name}", report.run_status, report.to_dict())
+                state.finish_run(
+                    run_id, f"pipeline:{pipeline.name}", report.run_status, redact_obj(report.to_dict())
+                )
     return report
 
 
