@@ -21,6 +21,7 @@ from harvester.errors import EXIT_OK, EXIT_PARTIAL, HarvesterError, NothingToPub
 from harvester.pipelines import PipelineConfig
 from harvester.publish.client import CkanClient
 from harvester.publish.inventory import Published, existing_organizations, names_in_use, owned_datasets
+from harvester.publish.licences import target_licences
 from harvester.publish.mapping import Target, package_dict
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
@@ -332,7 +333,7 @@ def _publish(
     if report.dry_run:
         return
     report.state_rebuilt = _rebuild_state(state, pipeline.name, owned)
-    target = Target(pipeline.name, pipeline.ckan.licenses)
+    target = Target(pipeline.name, target_licences(client, pipeline.ckan.licenses))  # license_list, once
 
     def build(key: str, name: str, organization: str) -> dict[str, Any]:
         return package_dict(
