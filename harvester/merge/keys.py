@@ -1,4 +1,4 @@
-"""Normalisation of what records are compared on: URLs, titles, publishers, digit and territory tokens."""
+"""Normalisation of what records are compared on: URLs, titles, publishers, territory tokens."""
 
 from __future__ import annotations
 
@@ -44,11 +44,6 @@ def norm_title(title: str | None) -> str:
 
 def norm_publisher(publisher: str | None) -> str:
     return " ".join(w for w in words(publisher or "") if w not in PUBLISHER_NOISE)
-
-
-def digit_tokens(title: str | None) -> frozenset[str]:
-    """Numbers of a title (years, editions, department codes), leading zeros dropped."""
-    return frozenset(str(int(d)) for d in re.findall(r"\d+", title or ""))
 
 
 def proper_tokens(title: str | None) -> frozenset[str]:

@@ -8,7 +8,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from harvester.merge.blocking import Edge, UnionFind, index, title_blocks
-from harvester.merge.keys import digit_tokens, proper_tokens, words
+from harvester.merge.lookalike import lookalike, title_key
 from harvester.merge.rules import MergeRecord, claim_keys, own_keys, resource_keys
 
 MAX_RESOURCE_SHARE = 5  # a resource URL shared by more records than this is boilerplate (a licence, a portal)
@@ -19,18 +19,6 @@ class Decisions:
     groups: list[list[int]]
     edges: list[Edge]
     rejected: list[Edge]  # candidates a look-alike or same-source guard refused (shown by --explain)
-
-
-def lookalike(a: MergeRecord, b: MergeRecord, strict: bool) -> str | None:
-    """Why two similar titles are different datasets: another year/number, another territory; None if not."""
-    da, db = digit_tokens(a.title), digit_tokens(b.title)
-    if da != db and (strict or (da and db)):
-        return f"numbers differ ({' '.join(sorted(da)) or '-'} / {' '.join(sorted(db)) or '-'})"
-    wa, wb = set(words(a.title)), set(words(b.title))
-    pa, pb = proper_tokens(a.title) - wb, proper_tokens(b.title) - wa
-    if pa or pb:
-        return f"names differ ({' '.join(sorted(pa)) or '-'} / {' '.join(sorted(pb)) or '-'})"
-    return None
 
 
 def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
@@ -69,7 +57,7 @@ def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
             edge = Edge(i, members[0], "resource_url", round(share, 3), key)
             _weak(uf, edges, rejected, edge, lookalike(a, b, strict=False), records)
     # 4. similar titles of one publisher, inside blocks
-    titles = [r.norm_title for r in records]
+    titles = [title_key(r) for r in records]
     for block in title_blocks([r.norm_publisher for r in records], titles):
         for i, j, score in _similar([titles[k] for k in block], title_threshold):
             a, b = records[block[i]], records[block[j]]
