@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_[a-z]+|xtor|at_medium|at_campaign|_ga|ref|source)$")
 _DOWNLOAD_TAIL = re.compile(r"/(download|telecharger|raw|content)/?$")
 _WORD = re.compile(r"[a-z0-9]+")
+_SLASHES = re.compile(r"/+")
 STOP = frozenset(
     "a au aux d de des du en et l la le les par pour sur un une the of and in for to on at by".split()
 )
@@ -69,9 +70,11 @@ def norm_url(url: str | None) -> str | None:
     host = (parts.hostname or "").lower().removeprefix("www.")
     if parts.port and parts.port not in (80, 443):
         host = f"{host}:{parts.port}"
-    path = re.sub(r"/+", "/", parts.path or "")
+    path = _SLASHES.sub("/", parts.path or "")
     path = _DOWNLOAD_TAIL.sub("", path).rstrip("/")
-    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if not TRACKING.match(k.lower())))
+    query = ""
+    if parts.query:
+        query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if not TRACKING.match(k.lower())))
     return f"{host}{path}" + (f"?{query}" if query else "")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -19,6 +21,8 @@ class Decisions:
     groups: list[list[int]]
     edges: list[Edge]
     rejected: list[Edge]  # candidates a look-alike or same-source guard refused (shown by --explain)
+    # work done, no all-pairs comparison: record pairs met on a shared key, title pairs scored inside blocks
+    compared: dict[str, int] = field(default_factory=dict)
 
 
 def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
@@ -29,6 +33,7 @@ def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
     claims = [claim_keys(r) for r in records]
     claimed = index([o + c for o, c in zip(owns, claims, strict=True)])
     claim_sets = [set(c) for c in claims]
+    compared = {"identifier_pairs": sum(len(m) - 1 for m in claimed.values())}
     # 1-2. explicit provenance and shared identifiers: strong, linked whatever the sources
     for key in sorted(claimed):
         members = claimed[key]
@@ -45,6 +50,8 @@ def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
                 _link(uf, edges, Edge(i, copies[0], "harvest_provenance", 1.0, key))
     # 3. shared resource URLs (boilerplate URLs left out), never two records of one source
     res = index([resource_keys(r) for r in records])
+    compared["resource_pairs"] = sum(len(m) - 1 for m in res.values() if len(m) <= MAX_RESOURCE_SHARE)
+    compared["title_pairs_scored"] = compared["title_candidates"] = 0
     for key in sorted(res):
         members = res[key]
         if len(members) > MAX_RESOURCE_SHARE:
@@ -55,17 +62,20 @@ def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
                 1, min(len(a.resource_urls), len(b.resource_urls))
             )
             edge = Edge(i, members[0], "resource_url", round(share, 3), key)
-            _weak(uf, edges, rejected, edge, lookalike(a, b, strict=False), records)
+            _weak(uf, edges, rejected, edge, partial(lookalike, a, b, strict=False), records)
     # 4. similar titles of one publisher, inside blocks
     titles = [title_key(r) for r in records]
     for block in title_blocks([r.norm_publisher for r in records], titles):
-        for i, j, score in _similar([titles[k] for k in block], title_threshold):
+        compared["title_pairs_scored"] += len(block) * (len(block) - 1) // 2
+        similar = _similar([titles[k] for k in block], title_threshold)
+        compared["title_candidates"] += len(similar)
+        for i, j, score in similar:
             a, b = records[block[i]], records[block[j]]
             edge = Edge(
                 block[j], block[i], "title_publisher", round(score / 100, 3), f"{a.title} ~ {b.title}"
             )
-            _weak(uf, edges, rejected, edge, lookalike(a, b, strict=True), records)
-    return Decisions(uf.groups(), edges, rejected)
+            _weak(uf, edges, rejected, edge, partial(lookalike, a, b, strict=True), records)
+    return Decisions(uf.groups(), edges, rejected, compared)
 
 
 def _similar(titles: list[str], threshold: float) -> list[tuple[int, int, float]]:
@@ -85,14 +95,17 @@ def _weak(
     edges: list[Edge],
     rejected: list[Edge],
     edge: Edge,
-    why_not: str | None,
+    guard: Callable[[], str | None],
     records: list[MergeRecord],
 ) -> None:
+    """Link on a weak rule unless a guard refuses (the look-alike guard runs only when it can matter)."""
     if uf.find(edge.a) == uf.find(edge.b):
         edges.append(edge)
         return
     if records[edge.a].source_id == records[edge.b].source_id or uf.same_source(edge.a, edge.b):
-        why_not = "both sides hold a record of the same source"
+        why_not: str | None = "both sides hold a record of the same source"
+    else:
+        why_not = guard()
     if why_not:
         rejected.append(Edge(edge.a, edge.b, edge.rule, edge.score, f"{edge.key}: {why_not}"))
         return

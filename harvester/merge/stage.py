@@ -86,6 +86,7 @@ class MergeOutcome:
     rejected: list[Edge]
     seconds: float
     written: list[str] = field(default_factory=list)
+    compared: dict[str, int] = field(default_factory=dict)  # candidate pairs by kind (scoring.Decisions)
 
     def to_dict(self) -> dict[str, Any]:
         ds = self.tables["datasets"]
@@ -97,6 +98,7 @@ class MergeOutcome:
             "resources": self.tables["resources"].num_rows,
             "links_by_rule": self.rules,
             "rejected_candidates": len(self.rejected),
+            "compared": self.compared,
             "sources": self.counts,
             "written": self.written,
             "seconds": round(self.seconds, 3),
@@ -185,6 +187,7 @@ def merge_inputs(unit: MergeUnit, inputs: Inputs) -> MergeOutcome:
         dict(sorted(rules.items())),
         decisions.rejected,
         time.monotonic() - t0,
+        compared=decisions.compared,
     )
 
 
