@@ -55,26 +55,30 @@ def proper_tokens(title: str | None) -> frozenset[str]:
     return frozenset(w for w in out if w not in STOP)
 
 
+# scheme (or none: `//host`), authority, path, query; the fragment is dropped
+_URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//([^/?#]*)([^?#]*)(?:\?([^#]*))?")
+
+
 @lru_cache(maxsize=500_000)
 def norm_url(url: str | None) -> str | None:
     """Scheme, `www.`, case of the host, trailing slashes, tracking parameters and `/download` tails removed."""
     if not url or not isinstance(url, str):
         return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    m = _URL.match(url.strip())
+    if m is None:
         return None
-    if not parts.netloc:
+    host = m.group(1).rpartition("@")[2].lower()
+    if not host:
         return None
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
-    path = _SLASHES.sub("/", parts.path or "")
-    path = _DOWNLOAD_TAIL.sub("", path).rstrip("/")
+    if not host.startswith("[") and ":" in host:  # a port (IPv6 literals are bracketed)
+        host, _, port = host.rpartition(":")
+        if port and port.isdigit() and int(port) not in (80, 443):
+            host = f"{host}:{int(port)}"
+    host = host.removeprefix("www.")
+    path = _DOWNLOAD_TAIL.sub("", _SLASHES.sub("/", m.group(2))).rstrip("/")
     query = ""
-    if parts.query:
-        query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if not TRACKING.match(k.lower())))
+    if m.group(3):
+        query = urlencode(sorted((k, v) for k, v in parse_qsl(m.group(3)) if not TRACKING.match(k.lower())))
     return f"{host}{path}" + (f"?{query}" if query else "")
 
 

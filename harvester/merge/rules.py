@@ -61,8 +61,9 @@ def is_our_copy(extras: dict[str, str]) -> bool:
 
 def _global_parts(value: str) -> list[str]:
     """The global ids of an identifier; GeoNetwork's "<uuid> <url>" identifiers give their UUID."""
-    if any(c.isspace() for c in value):
-        return [p for p in value.split() if "://" not in p and is_global_id(p)]
+    parts = value.split()
+    if len(parts) > 1:
+        return [p for p in parts if "://" not in p and is_global_id(p)]
     return [value] if is_global_id(value) else []
 
 

@@ -41,3 +41,23 @@ def test_a_url_inside_an_identifier_is_not_a_key_by_itself() -> None:
     a = rec("geonetwork", "a", "A", {"dct_identifier": "not-global https://portal.example.org/"})
     b = rec("dgouv", "b", "B", {"harvest:remote_id": "https://portal.example.org/"})
     assert decide([a, b], 92.0).groups == [[0], [1]]
+
+
+def test_norm_url_sees_through_url_variants() -> None:
+    from harvester.merge.keys import norm_url
+
+    same = {
+        norm_url(u)
+        for u in (
+            "https://www.data.example.fr/files/a.csv",
+            "http://data.example.fr/files/a.csv/",
+            "HTTPS://DATA.EXAMPLE.FR:443//files/a.csv?utm_source=datagouv&utm_medium=harvest",
+            "https://data.example.fr/files/a.csv/download#top",
+            "//data.example.fr/files/a.csv",
+        )
+    }
+    assert same == {"data.example.fr/files/a.csv"}
+    assert norm_url("https://data.example.fr/api?b=2&a=1&xtor=x") == "data.example.fr/api?a=1&b=2"
+    assert norm_url("http://data.example.fr:8080/x") == "data.example.fr:8080/x"
+    assert norm_url("http://data.example.fr:port/x") == "data.example.fr/x"  # a bad port is no crash
+    assert norm_url("data.example.fr/x") is None and norm_url("mailto:a@b.fr") is None
