@@ -11,6 +11,8 @@ TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_[a-z]+|xtor|at_medium|at_campai
 _DOWNLOAD_TAIL = re.compile(r"/(download|telecharger|raw|content)/?$")
 _WORD = re.compile(r"[a-z0-9]+")
 _SLASHES = re.compile(r"/+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 STOP = frozenset(
     "a au aux d de des du en et l la le les par pour sur un une the of and in for to on at by".split()
 )
@@ -96,9 +98,9 @@ def is_global_id(value: str) -> bool:
     v = value.strip()
     if "://" in v:
         return True
-    if re.fullmatch(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}", v):
+    if _UUID.fullmatch(v):
         return True
-    return len(v) >= 24 and bool(re.fullmatch(r"[0-9a-fA-F]+", v))
+    return len(v) >= 24 and bool(_HEX.fullmatch(v))
 
 
 def norm_id(value: str) -> str:

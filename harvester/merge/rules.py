@@ -96,7 +96,8 @@ def own_keys(r: MergeRecord) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def claim_keys(r: MergeRecord) -> list[str]:
+def claim_keys(r: MergeRecord, own: list[str] | None = None) -> list[str]:
+    """Keys of the record `r` was copied from (`own`: its own keys, when the caller has them)."""
     ex = r.extras
     domain = next((host_of(ex[k]) for k in DOMAIN_EXTRAS if ex.get(k)), "")
     keys: list[str] = []
@@ -108,8 +109,8 @@ def claim_keys(r: MergeRecord) -> list[str]:
             keys += _url_keys(v)
     if ex.get("ods_source_domain") and ex.get("ods_source_dataset"):
         keys.append(f"rid|{host_of(ex['ods_source_domain'])}|{ex['ods_source_dataset']}")
-    own = set(own_keys(r))
-    return [k for k in dict.fromkeys(keys) if k not in own]
+    mine = set(own_keys(r) if own is None else own)
+    return [k for k in dict.fromkeys(keys) if k not in mine]
 
 
 def resource_keys(r: MergeRecord) -> list[str]:

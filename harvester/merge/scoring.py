@@ -30,7 +30,7 @@ def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
     edges: list[Edge] = []
     rejected: list[Edge] = []
     owns = [own_keys(r) for r in records]
-    claims = [claim_keys(r) for r in records]
+    claims = [claim_keys(r, o) for r, o in zip(records, owns, strict=True)]
     claimed = index([o + c for o, c in zip(owns, claims, strict=True)])
     claim_sets = [set(c) for c in claims]
     compared = {"identifier_pairs": sum(len(m) - 1 for m in claimed.values())}
