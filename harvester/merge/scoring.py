@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from harvester.merge.blocking import Edge, UnionFind, index, title_blocks
-from harvester.merge.keys import digit_tokens, proper_tokens, words
+from harvester.merge.lookalike import lookalike, title_key
 from harvester.merge.rules import RULES, MergeRecord, claim_keys, own_keys, resource_keys
 
 MAX_RESOURCE_SHARE = 5  # a resource URL shared by more records than this is boilerplate (a licence, a portal)
@@ -19,18 +21,8 @@ class Decisions:
     groups: list[list[int]]
     edges: list[Edge]
     rejected: list[Edge]  # candidates a look-alike or same-source guard refused (shown by --explain)
-
-
-def lookalike(a: MergeRecord, b: MergeRecord, strict: bool) -> str | None:
-    """Why two similar titles are different datasets: another year/number, another territory; None if not."""
-    da, db = digit_tokens(a.title), digit_tokens(b.title)
-    if da != db and (strict or (da and db)):
-        return f"numbers differ ({' '.join(sorted(da)) or '-'} / {' '.join(sorted(db)) or '-'})"
-    wa, wb = set(words(a.title)), set(words(b.title))
-    pa, pb = proper_tokens(a.title) - wb, proper_tokens(b.title) - wa
-    if pa or pb:
-        return f"names differ ({' '.join(sorted(pa)) or '-'} / {' '.join(sorted(pb)) or '-'})"
-    return None
+    # work done, no all-pairs comparison: record pairs met on a shared key, title pairs scored inside blocks
+    compared: dict[str, int] = field(default_factory=dict)
 
 
 def decide(
@@ -43,9 +35,10 @@ def decide(
     edges: list[Edge] = []
     rejected: list[Edge] = []
     owns = [own_keys(r) for r in records]
-    claims = [claim_keys(r) for r in records]
+    claims = [claim_keys(r, o) for r, o in zip(records, owns, strict=True)]
     claimed = index([o + c for o, c in zip(owns, claims, strict=True)])
     claim_sets = [set(c) for c in claims]
+    compared = {"identifier_pairs": sum(len(m) - 1 for m in claimed.values())}
     # 1-2. explicit provenance and shared identifiers: strong, linked whatever the sources
     for key in sorted(claimed):
         members = claimed[key]
@@ -70,6 +63,8 @@ def decide(
             _link(uf, edges, edge)
     # 3. shared resource URLs (boilerplate URLs left out), never two records of one source
     res = index([resource_keys(r) for r in records]) if "resource_url" in rules else {}
+    compared["resource_pairs"] = sum(len(m) - 1 for m in res.values() if len(m) <= MAX_RESOURCE_SHARE)
+    compared["title_pairs_scored"] = compared["title_candidates"] = 0
     for key in sorted(res):
         members = res[key]
         if len(members) > MAX_RESOURCE_SHARE:
@@ -80,18 +75,21 @@ def decide(
                 1, min(len(a.resource_urls), len(b.resource_urls))
             )
             edge = Edge(i, members[0], "resource_url", round(share, 3), key)
-            _weak(uf, edges, rejected, edge, lookalike(a, b, strict=False), records)
+            _weak(uf, edges, rejected, edge, partial(lookalike, a, b, strict=False), records)
     # 4. similar titles of one publisher, inside blocks
-    titles = [r.norm_title for r in records]
+    titles = [title_key(r) for r in records]
     blocks = title_blocks([r.norm_publisher for r in records], titles) if "title_publisher" in rules else []
     for block in blocks:
-        for i, j, score in _similar([titles[k] for k in block], title_threshold):
+        compared["title_pairs_scored"] += len(block) * (len(block) - 1) // 2
+        similar = _similar([titles[k] for k in block], title_threshold)
+        compared["title_candidates"] += len(similar)
+        for i, j, score in similar:
             a, b = records[block[i]], records[block[j]]
             edge = Edge(
                 block[j], block[i], "title_publisher", round(score / 100, 3), f"{a.title} ~ {b.title}"
             )
-            _weak(uf, edges, rejected, edge, lookalike(a, b, strict=True), records)
-    return Decisions(uf.groups(), edges, rejected)
+            _weak(uf, edges, rejected, edge, partial(lookalike, a, b, strict=True), records)
+    return Decisions(uf.groups(), edges, rejected, compared)
 
 
 def _similar(titles: list[str], threshold: float) -> list[tuple[int, int, float]]:
@@ -111,14 +109,17 @@ def _weak(
     edges: list[Edge],
     rejected: list[Edge],
     edge: Edge,
-    why_not: str | None,
+    guard: Callable[[], str | None],
     records: list[MergeRecord],
 ) -> None:
+    """Link on a weak rule unless a guard refuses (the look-alike guard runs only when it can matter)."""
     if uf.find(edge.a) == uf.find(edge.b):
         edges.append(edge)
         return
     if records[edge.a].source_id == records[edge.b].source_id or uf.same_source(edge.a, edge.b):
-        why_not = "both sides hold a record of the same source"
+        why_not: str | None = "both sides hold a record of the same source"
+    else:
+        why_not = guard()
     if why_not:
         rejected.append(Edge(edge.a, edge.b, edge.rule, edge.score, f"{edge.key}: {why_not}"))
         return

@@ -106,6 +106,8 @@ class MergeOutcome:
     def exit_code(self) -> int:
         return stage_exit_code(self.statuses())
 
+    compared: dict[str, int] = field(default_factory=dict)  # candidate pairs by kind (scoring.Decisions)
+
     def to_dict(self) -> dict[str, Any]:
         ds = self.tables["datasets"]
         live = [k for k, w in zip(ds.column("dataset_keys").to_pylist(), ds.column("withdrawn_at").to_pylist(), strict=True) if w is None]  # fmt: skip
@@ -118,6 +120,7 @@ class MergeOutcome:
             "resources": self.tables["resources"].num_rows,
             "links_by_rule": self.rules,
             "rejected_candidates": len(self.rejected),
+            "compared": self.compared,
             "sources": self.counts,
             "written": self.written,
             "seconds": round(self.seconds, 3),
@@ -236,6 +239,7 @@ def merge_inputs(unit: MergeUnit, inputs: Inputs, previous: dict[str, str] | Non
         dict(sorted(rules.items())),
         decisions.rejected,
         time.monotonic() - t0,
+        compared=decisions.compared,
     )
 
 

@@ -22,6 +22,7 @@ from harvester.layout import catalog_dir
 from harvester.pipelines import PipelineConfig
 from harvester.publish.client import CkanClient
 from harvester.publish.inventory import Published, existing_organizations, names_in_use, owned_datasets
+from harvester.publish.licences import target_licences
 from harvester.publish.mapping import Target, package_dict
 from harvester.publish.matching import keys_of, match
 from harvester.publish.names import fallback_name
@@ -360,7 +361,7 @@ def _publish(
     if report.dry_run:
         return
     report.state_rebuilt = _rebuild_state(state, pipeline.name, owned)
-    target = Target(pipeline.name, pipeline.ckan.licenses)
+    target = Target(pipeline.name, target_licences(client, pipeline.ckan.licenses))  # license_list, once
 
     def build(key: str, name: str, organization: str) -> dict[str, Any]:
         return package_dict(

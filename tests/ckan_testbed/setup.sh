@@ -129,7 +129,10 @@ phase_end
 phase_start config
 CKAN="$VENV/bin/ckan"
 [ -f "$INI" ] || "$CKAN" generate config "$INI" > /dev/null
-# config-tool edits keys in place (idempotent)
+# config-tool edits keys in place (idempotent). licenses_group_url: DataSud's licence list (lov2...), see
+# README.md here. CKAN reads its config at start-up: when this phase changed ckan.ini, a CKAN started from
+# here is stopped so that phase 6 starts it again with the new settings.
+INI_BEFORE="$(sha256sum "$INI" | cut -d' ' -f1)"
 "$CKAN" config-tool "$INI" \
   "sqlalchemy.url = postgresql://$DB_USER:$DB_PASS@127.0.0.1:$PGPORT/$DB_NAME" \
   "ckan.site_url = $CKAN_URL" \
@@ -141,7 +144,13 @@ CKAN="$VENV/bin/ckan"
   "ckan.max_resource_size = 100" \
   "ckan.views.default_views = " \
   "ckan.devserver.host = 127.0.0.1" \
-  "ckan.devserver.port = $CKAN_PORT" > /dev/null
+  "ckan.devserver.port = $CKAN_PORT" \
+  "licenses_group_url = file://$HERE/licenses_datasud.json" > /dev/null
+if [ "$(sha256sum "$INI" | cut -d' ' -f1)" != "$INI_BEFORE" ] \
+   && [ -f "$RUN/ckan.pid" ] && kill -0 "$(cat "$RUN/ckan.pid")" 2>/dev/null; then
+  echo "ckan.ini changed: restarting CKAN"
+  CKAN_TESTBED_DIR="$STATE" bash "$HERE/stop.sh" ckan
+fi
 phase_end
 
 # --------------------------------------------------------------- 5. db init
