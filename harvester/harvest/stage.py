@@ -24,7 +24,7 @@ from harvester.runner import ExecutorKind, run_units
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live
 from harvester.snapshot import INDEX_COLUMNS, merge_snapshot
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def harvest_source(
     source: SourceConfig,
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str,
     full: bool = False,
@@ -168,7 +168,7 @@ def _summary(r: SourceResult) -> dict[str, Any]:
 def _harvest_locked(
     source: SourceConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     full: bool,
     result: SourceResult,
@@ -352,7 +352,7 @@ def harvest_sources(
     source_ids: list[str],
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     full: bool = False,
     run_id: str | None = None,
@@ -363,7 +363,7 @@ def harvest_sources(
     """Harvest several sources (each an independent unit; `workers` run at once) and write the run report."""
     report = RunReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
     units = plan_units(config, source_ids, run_id=report.run_id, full=full)
-    spec = RuntimeSpec.for_data_dir(data_dir, state.path)
+    spec = RuntimeSpec.for_data_dir(data_dir, state.url)
     # units run in this process's threads share the parent's HTTP client and state store
     with bound(spec, state, http, progress):
         report.sources = run_units(run_unit, units, spec, workers=workers, kind=executor)

@@ -37,7 +37,7 @@ from harvester.runner import executor
 from harvester.runs import new_run_id, write_jsonl, write_report
 from harvester.runtime import RuntimeSpec, bound, live
 from harvester.schema import RESOURCES
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def table_path_for(source_id: str, dataset_key: str, resource_key: str) -> str:
     return f"tables/{_segment(source_id)}/{_segment(dataset)}/{_segment(resource)}.parquet"
 
 
-def _previous(state: StateStore, row: dict[str, Any]) -> Previous:
+def _previous(state: StateBackend, row: dict[str, Any]) -> Previous:
     st = state.read_resource_state(row["resource_key"]) or {}
     cols = st.get("columns")
     return Previous(
@@ -121,7 +121,7 @@ def plan_units(
     resources: pa.Table,
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     force: bool,
     max_bytes: int | None,
     zip_limits: ZipLimits,
@@ -176,7 +176,7 @@ def normalise_source(
     source: SourceConfig,
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str,
     force: bool = False,
@@ -234,7 +234,7 @@ def run_unit(unit: ResourceUnit, spec: RuntimeSpec) -> ResourceOutcome:
 def _normalise_locked(
     source: SourceConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str,
     force: bool,
@@ -267,7 +267,7 @@ def _normalise_locked(
     if on_start is not None:
         on_start(source.id, len(units))
     outcomes: list[ResourceOutcome] = []
-    spec = RuntimeSpec.for_data_dir(data_dir, state.path)
+    spec = RuntimeSpec.for_data_dir(data_dir, state.url)
     with bound(spec, state, http), executor(workers, name="normalise") as pool:
         futures = [pool.submit(run_unit, u, spec) for u in units]
         for fut in as_completed(futures):
@@ -312,7 +312,7 @@ def _normalise_locked(
         result.status = "partial"
 
 
-def _record_state(state: StateStore, unit: ResourceUnit, o: ResourceOutcome) -> None:
+def _record_state(state: StateBackend, unit: ResourceUnit, o: ResourceOutcome) -> None:
     if o.status == "ok" or (o.status == "unchanged" and o.sha256):
         state.write_resource_state(
             o.resource_key,
@@ -378,7 +378,7 @@ def normalise_sources(
     source_ids: list[str],
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str | None = None,
     force: bool = False,

@@ -26,7 +26,7 @@ from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
 from harvester.publish.writer import Outcome, Progress, Writer
 from harvester.runs import new_run_id, write_report
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def make_client(pipeline: PipelineConfig, token: str | None = None) -> CkanClien
     )
 
 
-def _rebuild_state(state: StateStore, pipeline: str, owned: dict[str, Published]) -> int:
+def _rebuild_state(state: StateBackend, pipeline: str, owned: dict[str, Published]) -> int:
     """Make the state store agree with CKAN for every dataset the pipeline owns there."""
     known = state.read_publish_records(pipeline)
     n = 0
@@ -208,7 +208,7 @@ def plan_publication(
     pipeline: PipelineConfig,
     cat: Catalogue,
     client: CkanClient,
-    state: StateStore,
+    state: StateBackend,
     *,
     check_names: bool = True,
 ) -> tuple[Plan, dict[str, Published]]:
@@ -256,7 +256,7 @@ def _org_titles(pipeline: PipelineConfig) -> dict[str, str]:
 def publish_pipeline(
     pipeline: PipelineConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     *,
     dry_run: bool = False,
     run_id: str | None = None,
@@ -303,7 +303,7 @@ def publish_pipeline(
 def _publish(
     pipeline: PipelineConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     client: CkanClient,
     report: PublishReport,
     progress: Progress | None,

@@ -20,7 +20,7 @@ from harvester.publish.client import CkanClient
 from harvester.publish.inventory import Published
 from harvester.publish.plan import Action, Plan
 from harvester.runner import thread_pool
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Writer:
     def __init__(
         self,
         client: CkanClient,
-        state: StateStore,
+        state: StateBackend,
         pipeline: str,
         build: BuildPackage,
         *,
