@@ -55,13 +55,16 @@ def read(tx: Tx, name: str) -> dict[str, Any] | None:
     return lease_dict(name, row)
 
 
-def held(tx: Tx, name: str) -> bool:
-    """Does a holder that is alive (or, on another host, whose lease has not expired) hold `name`?"""
+def held(tx: Tx, name: str, by: owners.Owner | None = None) -> bool:
+    """Does a holder that is alive (or, on another host, whose lease has not expired) hold `name`? With `by`:
+    is that holder this owner?"""
     with tx() as cur:
         row = cur.execute(
             "SELECT pid, host, started, expires < now() FROM leases WHERE name=%s", (name,)
         ).fetchone()
-    return row is not None and row[0] is not None and not _gone(row)
+    if row is None or row[0] is None or _gone(row):
+        return False
+    return by is None or (row[0], row[1]) == (by.pid, by.host)
 
 
 def _gone(row: tuple[Any, ...]) -> bool:

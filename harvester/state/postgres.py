@@ -159,8 +159,9 @@ class PostgresState:
             alive = owners.alive(owner)
             if alive is not None:
                 return not alive
-        # an owner on another host (or none recorded): gone when nobody holds the lease of its subject
-        return not pg_lease.held(self._tx, lock_name(subject, kind))
+        # an owner on another host: gone unless it still holds the lease of its subject (it renews it while it
+        # works); no owner recorded: gone when nobody holds that lease
+        return not pg_lease.held(self._tx, lock_name(subject, kind), by=owner)
 
     def last_run(self, subject: str, kind: str | None = None) -> dict[str, Any] | None:
         where, args = "subject=%s", [subject]
