@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.postgres
 
 OPEN = """
 import sys
+import time
 from harvester.state import open_state
 open_state(sys.argv[1]).close()
 print("opened")
@@ -176,3 +179,20 @@ def test_harvest_and_status_with_postgres_match_sqlite(
     shown = _cli(tmp_path, tmp_path / "data-pg", "--state", pg_empty, "state", "show", "demo")
     assert shown.returncode == 0, shown.stderr
     assert pg["sources"][0]["cursor"] in shown.stdout + shown.stderr
+
+
+def test_a_lease_is_renewed_while_held_and_emptied_on_release(pg_empty: str) -> None:
+    from harvester.state import pg_lease
+    from harvester.state.postgres import PostgresState
+
+    st = open_state(pg_empty)
+    assert isinstance(st, PostgresState)
+    with pg_lease.hold(st._tx, "source-renew", seconds=30, renew_every=0.05) as lease:
+        first = _sql(pg_empty, "SELECT expires FROM leases WHERE name='source-renew'")[0][0]
+        time.sleep(1.2)
+        assert _sql(pg_empty, "SELECT expires FROM leases WHERE name='source-renew'")[0][0] > first
+        assert lease["name"] == "source-renew" and lease["pid"] == os.getpid()
+    assert _sql(pg_empty, "SELECT pid, token, expires FROM leases WHERE name='source-renew'") == [
+        (None, None, None)
+    ]
+    st.close()
