@@ -61,6 +61,9 @@ def connect(url: str, *, readonly: bool = False) -> psycopg.Connection:
             hint="check --state (or HARVESTER_STATE): postgresql://user:password@host:port/dbname, "
             "and that the role may create tables in that database",
         ) from None
+    # like SQLite's synchronous=NORMAL: a commit does not wait for its WAL flush; other sessions see it at once
+    # (so leases stay exact), and only a crash of the server itself could lose the last fraction of a second
+    conn.execute("SET synchronous_commit = off")
     if readonly:
         conn.execute("SET default_transaction_read_only = on")
     return conn
