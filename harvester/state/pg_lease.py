@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from harvester import owner as owners
-from harvester.errors import LockedError
+from harvester.errors import HarvesterError, LockedError
 from harvester.lease import LEASE_SECONDS, RENEW_EVERY
 from harvester.lease import _describe as describe
 
@@ -146,4 +146,7 @@ def hold(
     finally:
         stop.set()
         renewer.join()
-        _release(tx, name, token)
+        try:
+            _release(tx, name, token)
+        except HarvesterError:  # the connection was lost: once more, on a new one (else the lease stays ours)
+            _release(tx, name, token)

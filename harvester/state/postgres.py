@@ -31,6 +31,7 @@ from harvester.state.common import (
     columns_json,
     interrupted_summary,
     lock_name,
+    log,
     log_interrupted,
     publish_records,
     resource_state,
@@ -76,6 +77,7 @@ class PostgresState:
         self._url = url
         self.readonly = readonly
         self._lock = threading.RLock()
+        self._closed = False
         self._conn = connect(url, readonly=readonly)
         if readonly:
             self._empty = schema_version(self._conn) is None  # nothing recorded yet: an empty store
@@ -93,19 +95,51 @@ class PostgresState:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._conn.close()
 
+    def _ensure(self) -> None:
+        """Reconnect when the connection was lost (server restarted, idle connection cut by a proxy)."""
+        if self._conn.broken and not self._closed:
+            log.warning("connection to the state database %s lost: reconnecting", redact(self._url))
+            self._conn = connect(self._url, readonly=self.readonly)
+
+    def _lost(self, exc: Exception) -> HarvesterError:
+        return HarvesterError(
+            f"the state database {redact(self._url)} failed: {str(exc).strip()}",
+            stage="state",
+            hint="is the PostgreSQL server up? (--state / HARVESTER_STATE)",
+        )
+
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """One statement (each is idempotent: run again once on a new connection if the old one was lost)."""
+        import psycopg
+
         with self._lock:
             if self._empty:
                 return []
-            cur = self._conn.execute(sql, args)  # type: ignore[call-overload]  # SQL built from constants
-            return cur.fetchall() if cur.description else []
+            for attempt in (1, 2):
+                self._ensure()
+                try:
+                    cur = self._conn.execute(sql, args)  # type: ignore[call-overload]  # SQL built from constants
+                    return cur.fetchall() if cur.description else []
+                except psycopg.OperationalError as exc:
+                    if attempt == 2 or not self._conn.broken:
+                        raise self._lost(exc) from exc
+            raise AssertionError("unreachable")
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
-            yield cur
+        """A transaction (not retried: a lost connection is an error; the next call reconnects)."""
+        import psycopg
+
+        with self._lock:
+            self._ensure()
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    yield cur
+            except psycopg.OperationalError as exc:
+                raise self._lost(exc) from exc
 
     # --- cursors -------------------------------------------------------------------------------------------
     def read_cursor(self, source_id: str) -> datetime | None:

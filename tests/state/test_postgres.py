@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import yaml
 
-from harvester.errors import LockedError
+from harvester.errors import HarvesterError, LockedError
 from harvester.state import open_state
 from harvester.state.pg_schema import MIGRATIONS
 from tests.fixture_server import FixtureServer
@@ -195,4 +195,27 @@ def test_a_lease_is_renewed_while_held_and_emptied_on_release(pg_empty: str) -> 
     assert _sql(pg_empty, "SELECT pid, token, expires FROM leases WHERE name='source-renew'") == [
         (None, None, None)
     ]
+    st.close()
+
+
+def _cut(url: str, st: Any) -> None:
+    """The server ends this store's connection (as a restart or a proxy would)."""
+    assert _sql(url, "SELECT pg_terminate_backend(%s)", (st._conn.info.backend_pid,)) == [(True,)]
+
+
+def test_a_lost_connection_is_reopened_and_said(pg_empty: str, caplog: pytest.LogCaptureFixture) -> None:
+    st = open_state(pg_empty)
+    _cut(pg_empty, st)
+    with caplog.at_level(logging.WARNING, logger="harvester.state"):
+        st.write_cursor("src", None)  # run again on a new connection
+        st.reset_cursor("src")
+    assert sum("connection to the state database" in r.getMessage() for r in caplog.records) == 1
+    assert "harvester_state:***@" in caplog.records[0].getMessage()
+    with st.lock("source-cut"):
+        _cut(pg_empty, st)  # lost while held: the lease is still let go at the end
+    assert st.read_lease("source-cut") is None
+    _cut(pg_empty, st)
+    with pytest.raises(HarvesterError, match="the state database .* failed"), st._tx() as cur:  # type: ignore[attr-defined]
+        cur.execute("SELECT 1")  # a transaction on a lost connection is an error, not retried
+    assert st.read_lease("source-cut") is None  # and the next call reconnects
     st.close()
