@@ -219,3 +219,43 @@ def test_a_lost_connection_is_reopened_and_said(pg_empty: str, caplog: pytest.Lo
         cur.execute("SELECT 1")  # a transaction on a lost connection is an error, not retried
     assert st.read_lease("source-cut") is None  # and the next call reconnects
     st.close()
+
+
+def test_normalise_with_postgres_keeps_validators_and_resource_state_there(
+    tmp_path: Path, server: FixtureServer, pg_empty: str
+) -> None:
+    from tests.normalise.served import CSV_FR, Files, ckan_with_resources
+
+    files = Files(server)
+    resources = [
+        {"name": n, "format": "CSV", "url": files.put(f"/d/{n}.csv", (CSV_FR / f).read_bytes())}
+        for n, f in (
+            ("bnlc", "bnlc_calvados_covoiturage_utf8_bom.csv"),
+            ("irve", "irve_schema_v2_sample.csv"),
+        )
+    ]
+    portal = ckan_with_resources(server, resources)
+    (tmp_path / "sources.yaml").write_text(
+        yaml.safe_dump({"sources": [{"id": "demo", "type": "ckan", "url": portal.url}]})
+    )
+    data = tmp_path / "data"
+    assert _cli(tmp_path, data, "--state", pg_empty, "harvest", "demo").returncode == 0
+    first = _cli(
+        tmp_path, data, "--state", pg_empty, "--executor", "processes", "normalise", "demo", "--json"
+    )
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["sources"][0]["converted"] == 2
+    assert _sql(
+        pg_empty, "SELECT count(*) FROM resource_state WHERE sha256 IS NOT NULL AND etag IS NOT NULL"
+    ) == [(2,)]
+    n0 = len(server.requests)
+    second = _cli(tmp_path, data, "--state", pg_empty, "normalise", "demo", "--json")
+    assert second.returncode == 0, second.stderr
+    assert (
+        json.loads(second.stdout)["sources"][0]["unchanged"] == 2
+    )  # the validators came back from PostgreSQL
+    got = [r for r in server.requests[n0:] if r.path.startswith("/d/")]
+    assert len(got) == 2 and all("If-None-Match" in r.headers for r in got)
+    assert not (data / "state.sqlite").exists()
+    runs = _sql(pg_empty, "SELECT kind, status FROM runs ORDER BY started_at")
+    assert runs == [("harvest", "ok"), ("normalise", "ok"), ("normalise", "ok")]
