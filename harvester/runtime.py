@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harvester.layout import http_cache_dir, state_file
+
 if TYPE_CHECKING:
     from harvester.http import HttpClient
     from harvester.state import StateBackend
@@ -32,7 +34,7 @@ class RuntimeSpec:
     @classmethod
     def for_data_dir(cls, data_dir: Path, state: Path | str | None = None) -> RuntimeSpec:
         """`state`: the store's path or URL (`StateBackend.url`); the data dir's state.sqlite by default."""
-        return cls(str(data_dir), str(state or data_dir / "state.sqlite"))
+        return cls(str(data_dir), str(state or state_file(data_dir)))
 
     @property
     def data(self) -> Path:
@@ -87,6 +89,6 @@ def live(spec: RuntimeSpec) -> Live:
         from harvester.state import open_state
 
         state = open_state(spec.state_url)
-        http = HttpClient(validators=state, cache_dir=spec.data / "http-cache" if spec.http_cache else None)
+        http = HttpClient(validators=state, cache_dir=http_cache_dir(spec.data) if spec.http_cache else None)
         found = _live[spec] = Live(state, http, os.getpid())
         return found

@@ -147,6 +147,9 @@ def _register_commands() -> None:
     from harvester.cli import merge_cmds
 
     merge_cmds.register(cli)
+    from harvester.cli import report_cmds
+
+    report_cmds.register(cli)
 
 
 _register_commands()

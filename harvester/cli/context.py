@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from harvester.layout import http_cache_dir, state_file
+
 if TYPE_CHECKING:  # imported on use: `harvester --help` loads no more than click
     from harvester.config import Config
     from harvester.http import HttpClient
@@ -73,7 +75,7 @@ class Ctx:
     @property
     def state_target(self) -> str:
         """Where the state is: `--state`, or state.sqlite in the data dir."""
-        return self.state_url or str(self.data / "state.sqlite")
+        return self.state_url or str(state_file(self.data))
 
     @property
     def state(self) -> StateBackend:
@@ -100,7 +102,7 @@ class Ctx:
     def http_client(self) -> HttpClient:
         from harvester.http import HttpClient
 
-        return HttpClient(validators=self.state, cache_dir=self.data / "http-cache")
+        return HttpClient(validators=self.state, cache_dir=http_cache_dir(self.data))
 
 
 def echo(message: str = "", **kw: Any) -> None:

@@ -9,21 +9,23 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from harvester.catalog import Defaults, catalog_dir, licence_share, read_catalog, record_rows, write_catalog
+from harvester.catalog import Defaults, licence_share, read_catalog, record_rows, write_catalog
 from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
 from harvester.connectors.base import BaseConnector, Outcomes
 from harvester.diskspace import disk_guard
-from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError
+from harvester.errors import EXIT_ABORTED, ConfigError, DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
+from harvester.layout import catalog_dir, run_dir
 from harvester.runner import ExecutorKind, run_units
+from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live
-from harvester.snapshot import INDEX_COLUMNS, merge_snapshot
+from harvester.snapshot import INDEX_COLUMNS, apply_listing
 from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
@@ -56,16 +58,23 @@ class SourceResult:
 
 
 @dataclass
-class RunReport:
+class HarvestReport:
+    """The harvest stage's report (`--json`, report.json): one result per source."""
+
     run_id: str
     started_at: str
     finished_at: str | None = None
     sources: list[SourceResult] = field(default_factory=list)
     report_path: str | None = None
+    error: str | None = None  # what stopped the whole stage (a full disk)
+    kind: ClassVar[str] = "harvest"
+
+    def statuses(self) -> list[str]:
+        return [s.status for s in self.sources]
 
     @property
     def exit_code(self) -> int:
-        return stage_exit_code([s.status for s in self.sources])
+        return stage_exit_code(self.statuses(), stopped_by=EXIT_ABORTED if self.error else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +83,7 @@ class RunReport:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "exit_code": self.exit_code,
+            "error": self.error,
             "sources": [asdict(s) for s in self.sources],
         }
 
@@ -121,6 +131,7 @@ def harvest_source(
                 result.status, result.error = "failed", str(exc)
                 with suppress(DiskFullError):
                     state.finish_run(run_id, source.id, result.status, _summary(result))
+                exc.source_id = exc.source_id or source.id
                 raise
             except HarvesterError as exc:
                 result.status = "failed"
@@ -220,7 +231,7 @@ def _harvest_locked(
         assert full_snapshot is not None
         return full_snapshot
 
-    merged = merge_snapshot(
+    applied = apply_listing(
         previous,
         load_previous,
         rows,
@@ -230,18 +241,18 @@ def _harvest_locked(
         allow_withdraw=allow_withdraw,
         now=started,
     )
-    if merged.datasets is not None and merged.resources is not None:
-        write_catalog(data_dir, source.id, merged.datasets, merged.resources)
-        result.licences = licence_share(merged.datasets)
+    if applied.datasets is not None and applied.resources is not None:
+        write_catalog(data_dir, source.id, applied.datasets, applied.resources)
+        result.licences = licence_share(applied.datasets)
     elif (kept := read_catalog(data_dir, source.id, ["license_id", "withdrawn_at"])) is not None:
         result.licences = licence_share(kept[0])
-    result.created, result.updated = len(merged.created), len(merged.updated)
+    result.created, result.updated = len(applied.created), len(applied.updated)
     result.unchanged, result.withdrawn, result.restored = (
-        merged.unchanged,
-        len(merged.withdrawn),
-        len(merged.restored),
+        applied.unchanged,
+        len(applied.withdrawn),
+        len(applied.restored),
     )
-    result.total = merged.total
+    result.total = applied.total
     if result.record_errors or not connector.listing_complete:
         result.status = "partial"
     if connector.listing_complete:
@@ -339,11 +350,12 @@ def run_unit(unit: HarvestUnit, spec: RuntimeSpec) -> SourceResult:
     )
 
 
-def commit(report: RunReport, data_dir: Path) -> RunReport:
+def commit(report: HarvestReport, data_dir: Path) -> HarvestReport:
     """In the parent: the run report and errors.jsonl of the harvest stage."""
     report.finished_at = datetime.now(UTC).isoformat()
     report.report_path = str(write_report(data_dir, report.run_id, "report.json", report.to_dict()))
     append_errors(data_dir, report.run_id, [e for s in report.sources for e in s.errors])
+    write_html_report(data_dir, report.run_id)
     return report
 
 
@@ -359,12 +371,20 @@ def harvest_sources(
     progress: Progress | None = None,
     workers: int = 2,
     executor: ExecutorKind | None = None,
-) -> RunReport:
+) -> HarvestReport:
     """Harvest several sources (each an independent unit; `workers` run at once) and write the run report."""
-    report = RunReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
+    report = HarvestReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
     units = plan_units(config, source_ids, run_id=report.run_id, full=full)
     spec = RuntimeSpec.for_data_dir(data_dir, state.url)
     # units run in this process's threads share the parent's HTTP client and state store
-    with bound(spec, state, http, progress):
-        report.sources = run_units(run_unit, units, spec, workers=workers, kind=executor)
+    try:
+        with bound(spec, state, http, progress):
+            report.sources = run_units(run_unit, units, spec, workers=workers, kind=executor)
+    except DiskFullError as exc:  # the run stops; its folder says why if a few bytes are left for it
+        report.error = exc.message
+        failed = SourceResult(exc.source_id or "", status="failed", error=exc.message, errors=[exc.attrs()])
+        report.sources = [failed]
+        with suppress(DiskFullError), disk_guard(run_dir(data_dir, report.run_id), "report"):
+            commit(report, data_dir)
+        raise
     return commit(report, data_dir)

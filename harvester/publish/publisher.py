@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from harvester.catalog import read_catalog
-from harvester.errors import EXIT_OK, EXIT_PARTIAL, HarvesterError, NothingToPublishError, exit_code_of
+from harvester.errors import EXIT_PARTIAL, HarvesterError, NothingToPublishError, exit_code_of
 from harvester.pipelines import PipelineConfig
 from harvester.publish.client import CkanClient
 from harvester.publish.inventory import Published, existing_organizations, names_in_use, owned_datasets
@@ -25,7 +25,8 @@ from harvester.publish.mapping import Target, package_dict
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
 from harvester.publish.writer import Outcome, Progress, Writer
-from harvester.runs import new_run_id, write_report
+from harvester.runreport import write_html_report
+from harvester.runs import new_run_id, stage_exit_code, write_report
 from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
@@ -54,22 +55,24 @@ class PublishReport:
     error: str | None = None
     aborted_exit_code: int | None = None  # the exit code of the error that stopped the run, if one did
 
+    kind: ClassVar[str] = "publish"
+
+    def statuses(self) -> list[str]:
+        """One unit, the pipeline: partial when a dataset failed, was refused or could not be withdrawn."""
+        if self.error:
+            return ["failed"]
+        return ["partial" if self.outcome.failed or self.plan.refused or self.plan.withdraw_blocked else "ok"]
+
     @property
     def exit_code(self) -> int:
-        """The process's own exit code: that of the error that stopped the run, else 3 if anything failed."""
-        if self.aborted_exit_code is not None:
-            return self.aborted_exit_code
-        if self.outcome.failed or self.plan.refused or self.plan.withdraw_blocked:
-            return EXIT_PARTIAL
-        return EXIT_OK
+        """The one rule (runs.py): that of the error that stopped the run, else 3 if anything failed."""
+        return stage_exit_code(self.statuses(), stopped_by=self.aborted_exit_code)
 
     @property
     def run_status(self) -> str:
         if self.aborted_exit_code == EXIT_PARTIAL:
             return "not_harvested"  # NothingToPublishError, the only error that ends a publish with 3
-        if self.error:
-            return "failed"
-        return "ok" if self.exit_code == EXIT_OK else "partial"
+        return self.statuses()[0]
 
     @property
     def browse_url(self) -> str:
@@ -295,6 +298,7 @@ def publish_pipeline(
             report.write_calls, report.read_calls = client.write_calls, client.read_calls
             report.writes_by_action, report.retries = client.writes_by_action(), client.retries
             report.report_path = str(write_report(data_dir, run_id, "publish-report.json", report.to_dict()))
+            write_html_report(data_dir, run_id)
             if not dry_run:
                 state.finish_run(run_id, f"pipeline:{pipeline.name}", report.run_status, report.to_dict())
     return report

@@ -22,6 +22,7 @@ from typing import Any
 
 from harvester import owner as owners
 from harvester.diskspace import disk_guard, is_disk_full
+from harvester.layout import locks_dir
 from harvester.lease import hold_lease, read_lease
 from harvester.state.common import (
     OWNER_COLUMNS,
@@ -315,7 +316,7 @@ class SqliteState:
         return read_lease(self._lock_path(name))
 
     def _lock_path(self, name: str) -> Path:
-        return self.path.parent / "locks" / f"{name}.lock"
+        return locks_dir(self.path.parent) / f"{name}.lock"
 
 
 StateStore = SqliteState  # the name every stage and test imported before there were two backends
