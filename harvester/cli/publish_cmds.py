@@ -46,10 +46,19 @@ def print_publish_summary(report: PublishReport) -> None:
         console.print(f"browse: {report.browse_url}")
 
 
+def print_merge_summary(report: dict[str, Any]) -> None:
+    echo(
+        f"merge {report['pipeline']}: {report['records']} records -> {report['merged_datasets']} datasets "
+        f"({report['multi_source_datasets']} from several sources), links {report['links_by_rule']}; "
+        + (f"wrote {', '.join(report['written'])}" if report["written"] else "nothing changed")
+    )
+
+
 def publish_with_progress(ctx: Ctx, pipeline: PipelineConfig, **kw: Any) -> PublishReport:
     """publish_pipeline, with a progress bar of the writes when stderr is a terminal."""
     from harvester.publish import publish_pipeline
 
+    kw.setdefault("config", ctx.config)
     if not interactive():
         return publish_pipeline(pipeline, ctx.data, ctx.state, **kw)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -92,9 +101,10 @@ def _print_lists(console: Any, report: PublishReport, limit: int = 20) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the publish report as JSON to stdout.")
 @pass_ctx
 def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
-    """Publish a pipeline's catalogue into its CKAN: create, update, withdraw; unchanged datasets cost no write.
+    """Publish a pipeline's merged catalogue into its CKAN: create, update, withdraw; unchanged datasets cost no write.
 
-    The plan is written to runs/<run_id>/publish-plan.json. Exit 3 when some datasets failed or were refused,
+    Reads merged/<pipeline>/, and runs the merge first when it is missing or older than the sources' catalogues
+    (or the pipeline's merge settings). The plan is written to runs/<run_id>/publish-plan.json. Exit 3 when some datasets failed or were refused,
     or when withdrawals were held back by max_delete_share.
 
     Example: CKAN_API_TOKEN=... harvester publish sud --dry-run
@@ -121,7 +131,7 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON to stdout.")
 @pass_ctx
 def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> None:
-    """Harvest a pipeline's sources, normalise their tables, then publish them into its CKAN.
+    """Harvest a pipeline's sources, normalise their tables, merge them, then publish them into its CKAN.
 
     Exit 0 when every stage is ok, 1 when every stage aborted or every source aborted in harvest (then nothing
     is normalised or published), else 3 (each stage's report has its own code).
@@ -159,6 +169,16 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool) -> 
         run_report.add(norm)
         if not as_json:
             print_normalise(norm)
+    from harvester.merge.stage import merge_pipeline
+    from harvester.runs import write_report
+
+    merge_outcome = merge_pipeline(ctx.config, p, ctx.data)
+    run_report.add(merge_outcome)
+    path = write_report(ctx.data, harvest_report.run_id, "merge-report.json", merge_outcome.to_dict())
+    merge_outcome.report_path = str(path)
+    merged = merge_outcome.to_dict()
+    if not as_json:
+        print_merge_summary(merged)
     report = publish_with_progress(ctx, p, run_id=harvest_report.run_id)
     run_report.add(report)
     if as_json:

@@ -21,7 +21,7 @@ ID_EXTRAS = ("harvest:remote_id", "remote_id", "guid", "harvest:dct_identifier")
 URL_EXTRAS = ("harvest:remote_url", "remote_url", "harvest:uri", "dct_source", "harvest_url", "source_url")
 IDENT_EXTRAS = ("uri", "dct_identifier", "adms_identifier", "file_identifier")
 # Our own provenance extras (README "Provenance extras"): a record carrying them is a copy of what we publish.
-OWN_PUBLISH_EXTRAS = ("harvest_pipeline", "harvest_source_id", "harvest_remote_id")
+OWN_PUBLISH_EXTRAS = ("harvest_pipeline", "harvest_source_id", "harvest_remote_id", "harvest_merged_key")
 # Portal types that aggregate others; a record from one ranks after a local portal's by default.
 AGGREGATOR_TYPES = frozenset({"udata"})
 AGGREGATOR_HOSTS = frozenset({"data.gouv.fr", "demo.data.gouv.fr"})

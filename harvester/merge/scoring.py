@@ -9,7 +9,7 @@ from rapidfuzz import fuzz, process
 
 from harvester.merge.blocking import Edge, UnionFind, index, title_blocks
 from harvester.merge.keys import digit_tokens, proper_tokens, words
-from harvester.merge.rules import MergeRecord, claim_keys, own_keys, resource_keys
+from harvester.merge.rules import RULES, MergeRecord, claim_keys, own_keys, resource_keys
 
 MAX_RESOURCE_SHARE = 5  # a resource URL shared by more records than this is boilerplate (a licence, a portal)
 
@@ -33,8 +33,13 @@ def lookalike(a: MergeRecord, b: MergeRecord, strict: bool) -> str | None:
     return None
 
 
-def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
+def decide(
+    records: list[MergeRecord], title_threshold: float, rules: tuple[str, ...] | frozenset[str] = RULES
+) -> Decisions:
+    """`rules`: the rules this pipeline uses (none: an identity merge, every record its own dataset)."""
     uf = UnionFind(len(records), [r.source_id for r in records])
+    if not rules:
+        return Decisions(uf.groups(), [], [])
     edges: list[Edge] = []
     rejected: list[Edge] = []
     owns = [own_keys(r) for r in records]
@@ -46,17 +51,25 @@ def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
         members = claimed[key]
         origins = [i for i in members if key not in claim_sets[i]]
         copies = [i for i in members if key in claim_sets[i]]
+        strong: list[Edge] = []
         if origins:
             hub = origins[0]
-            for i in origins[1:]:
-                _link(uf, edges, Edge(i, hub, "same_identifier", 1.0, key))
-            for i in copies:
-                _link(uf, edges, Edge(i, hub, "harvest_provenance", 1.0, key))
+            strong += [Edge(i, hub, "same_identifier", 1.0, key) for i in origins[1:]]
+            strong += [Edge(i, hub, "harvest_provenance", 1.0, key) for i in copies]
         else:  # copies of one origin we do not have
-            for i in copies[1:]:
-                _link(uf, edges, Edge(i, copies[0], "harvest_provenance", 1.0, key))
+            strong += [Edge(i, copies[0], "harvest_provenance", 1.0, key) for i in copies[1:]]
+        for edge in strong:
+            if edge.rule not in rules:
+                continue
+            if uf.find(edge.a) != uf.find(edge.b) and (
+                records[edge.a].source_id == records[edge.b].source_id or uf.same_source(edge.a, edge.b)
+            ):  # one portal's records are distinct datasets, whatever they share
+                rejected.append(Edge(edge.a, edge.b, edge.rule, edge.score,
+                                     f"{edge.key}: both sides hold a record of the same source"))  # fmt: skip
+                continue
+            _link(uf, edges, edge)
     # 3. shared resource URLs (boilerplate URLs left out), never two records of one source
-    res = index([resource_keys(r) for r in records])
+    res = index([resource_keys(r) for r in records]) if "resource_url" in rules else {}
     for key in sorted(res):
         members = res[key]
         if len(members) > MAX_RESOURCE_SHARE:
@@ -70,7 +83,8 @@ def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
             _weak(uf, edges, rejected, edge, lookalike(a, b, strict=False), records)
     # 4. similar titles of one publisher, inside blocks
     titles = [r.norm_title for r in records]
-    for block in title_blocks([r.norm_publisher for r in records], titles):
+    blocks = title_blocks([r.norm_publisher for r in records], titles) if "title_publisher" in rules else []
+    for block in blocks:
         for i, j, score in _similar([titles[k] for k in block], title_threshold):
             a, b = records[block[i]], records[block[j]]
             edge = Edge(

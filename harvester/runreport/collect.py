@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harvester.runs import run_dir
+from harvester.layout import run_dir, runs_root
 
 STAGES = ("harvest", "normalise", "merge", "publish")
 PLAN_FILE = "publish-plan.json"
@@ -272,7 +272,7 @@ def _first_write(folder: Path) -> float:
 
 def ordered_runs(data_dir: Path) -> list[str]:
     """Run folders holding a report, oldest first: by the start second in the run id, then by first write."""
-    root = data_dir / "runs"
+    root = runs_root(data_dir)
     if not root.is_dir():
         return []
     runs = [

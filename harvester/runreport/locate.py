@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harvester.errors import UsageError
+from harvester.layout import run_dir
 from harvester.runreport.collect import ordered_runs
 from harvester.runreport.render import HTML_NAME, write_html_report
 
@@ -34,7 +35,7 @@ def resolve_run(data_dir: Path, run_id: str | None) -> str:
 
 def report_page(data_dir: Path, run_id: str) -> Path:
     """runs/<run_id>/report.html, written now if that run has none yet (runs from before the page existed)."""
-    path = data_dir / "runs" / run_id / HTML_NAME
+    path = run_dir(data_dir, run_id) / HTML_NAME
     if not path.exists():
         written = write_html_report(data_dir, run_id)
         if written is None:

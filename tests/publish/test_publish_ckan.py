@@ -84,7 +84,9 @@ def s(ckan: CkanTestbed, token_env: None, tmp_path_factory: pytest.TempPathFacto
     pipeline, org, nice, hand_org = unique("t-"), unique("org-"), unique("nice-"), unique("hand-")
     sa, sb = unique("sa"), unique("sb")
     root = tmp_path_factory.mktemp("publish")
-    cfg = write_project(root, pipeline=pipeline, sources=[sa, sb], org=org, org_map={"Ville de Nice": nice})
+    # an identity merge (no merge rules): the two sources' look-alike test datasets stay ten datasets
+    cfg = write_project(root, pipeline=pipeline, sources=[sa, sb], org=org, org_map={"Ville de Nice": nice},
+                        merge={"rules": []})  # fmt: skip
     rows_a, res_a = catalogue(sa, 6)
     rows_b, res_b = catalogue(sb, 4)
     for r in rows_b:

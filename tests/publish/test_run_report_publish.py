@@ -53,7 +53,7 @@ def test_run_report_page_shows_every_stage_and_the_publication(
         assert shown("published_failed") == "0" and shown("datasets") == "4"
         assert shown("resources_converted") == "3" and shown("resources_failed") == "1"
         assert shown("errors") == "1" and shown("exit_code") == "3"
-        assert page.xpath("//tr[@data-stage]/@data-stage") == ["harvest", "normalise", "publish"]
+        assert page.xpath("//tr[@data-stage]/@data-stage") == ["harvest", "normalise", "merge", "publish"]
         [summary] = page.xpath("//section[@id='publish']//details/summary/text()")
         assert summary.strip() == f"plan: create — {plan['counts']['create']}"
         names = page.xpath("//section[@id='publish']//details//td[2]/text()")
