@@ -45,6 +45,19 @@ class HarvesterGroup(click.Group):
         ctx.exit(exit_code_of(exc))
 
 
+def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--state` is checked before any command runs (so before any request is sent)."""
+    if value is None:
+        return None
+    from harvester.state.urls import StateUrlError, parse_state_url
+
+    try:
+        parse_state_url(value)
+    except StateUrlError as exc:
+        raise click.BadParameter(f"{exc} (from --state or HARVESTER_STATE)") from None
+    return value
+
+
 @click.group(cls=HarvesterGroup, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--config",
@@ -67,6 +80,16 @@ class HarvesterGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.option("--log-json", is_flag=True, help="Log JSON lines to stderr (for cron and log collectors).")
 @click.option(
+    "--state",
+    "state_url",
+    envvar="HARVESTER_STATE",
+    default=None,
+    metavar="URL",
+    callback=_check_state,
+    help="Where runs, cursors and locks are kept: a SQLite file path (sqlite:///path) or "
+    "postgresql://user:password@host:port/dbname.  [default: DATA_DIR/state.sqlite]",
+)
+@click.option(
     "--executor",
     type=click.Choice(["local", "processes"]),
     default="local",
@@ -82,6 +105,7 @@ def cli(
     verbose: int,
     debug: bool,
     log_json: bool,
+    state_url: str | None,
     executor: str,
 ) -> None:
     """Harvest French open-data portals into Parquet and publish them to CKAN.
@@ -90,7 +114,12 @@ def cli(
     """
     setup_logging(verbose, log_json)
     ctx.obj = Ctx(
-        config_path=config_path, data_dir=data_dir, debug=debug, log_json=log_json, executor=executor
+        config_path=config_path,
+        data_dir=data_dir,
+        debug=debug,
+        log_json=log_json,
+        executor=executor,
+        state_url=state_url,
     )
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # imported on use: `harvester --help` loads no more than clic
     from harvester.config import Config
     from harvester.http import HttpClient
     from harvester.http_deadline import Deadline
-    from harvester.state import StateStore
+    from harvester.state import StateBackend
 
 
 class JsonFormatter(logging.Formatter):
@@ -66,8 +66,9 @@ class Ctx:
     debug: bool = False
     log_json: bool = False
     executor: str = "local"  # local (threads) | processes: how work units run (see harvester/runner.py)
+    state_url: str | None = None  # --state: a path or URL (harvester/state/urls.py); None: data/state.sqlite
     _config: Config | None = field(default=None, repr=False)
-    _state: StateStore | None = field(default=None, repr=False)
+    _state: StateBackend | None = field(default=None, repr=False)
     deadline: Deadline | None = None  # `--deadline` of harvest / normalise / run
     _http: HttpClient | None = field(default=None, repr=False)
 
@@ -84,25 +85,30 @@ class Ctx:
         return Path(self.data_dir)
 
     @property
-    def state(self) -> StateStore:
+    def state_target(self) -> str:
+        """Where the state is: `--state`, or state.sqlite in the data dir."""
+        return self.state_url or str(state_file(self.data))
+
+    @property
+    def state(self) -> StateBackend:
         """The state store, writable: opening it closes the runs of dead processes and removes their leftovers."""
         if self._state is None or self._state.readonly:
             if self._state is not None:
                 self._state.close()
             from harvester.leftovers import reclaim
-            from harvester.state import StateStore
+            from harvester.state import open_state
 
             reclaim(self.data)
-            self._state = StateStore(state_file(self.data))
+            self._state = open_state(self.state_target)
         return self._state
 
     @property
-    def read_state(self) -> StateStore:
+    def read_state(self) -> StateBackend:
         """The state store for commands that only read: opened read-only (works on a full disk)."""
         if self._state is None:
-            from harvester.state import StateStore
+            from harvester.state import open_state
 
-            self._state = StateStore(state_file(self.data), readonly=True)
+            self._state = open_state(self.state_target, readonly=True)
         return self._state
 
     def http_client(self) -> HttpClient:

@@ -28,7 +28,7 @@ from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live
 from harvester.snapshot import INDEX_COLUMNS, apply_listing
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def harvest_source(
     source: SourceConfig,
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str,
     full: bool = False,
@@ -188,7 +188,7 @@ def _summary(r: SourceResult) -> dict[str, Any]:
 def _harvest_locked(
     source: SourceConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     full: bool,
     result: SourceResult,
@@ -373,7 +373,7 @@ def harvest_sources(
     source_ids: list[str],
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     full: bool = False,
     run_id: str | None = None,
@@ -384,7 +384,7 @@ def harvest_sources(
     """Harvest several sources (each an independent unit; `workers` run at once) and write the run report."""
     report = HarvestReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
     units = plan_units(config, source_ids, run_id=report.run_id, full=full)
-    spec = replace(RuntimeSpec.for_data_dir(data_dir, state.path), deadline=http.run_deadline)
+    spec = replace(RuntimeSpec.for_data_dir(data_dir, state.url), deadline=http.run_deadline)
     # units run in this process's threads share the parent's HTTP client and state store
     try:
         with bound(spec, state, http, progress):

@@ -35,7 +35,7 @@ from harvester.runner import ExecutorKind, run_units
 from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, write_report
 from harvester.runtime import RuntimeSpec, bound, live
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 __all__ = [
     "NormaliseReport",
@@ -62,7 +62,7 @@ def normalise_source(
     source: SourceConfig,
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str,
     force: bool = False,
@@ -121,7 +121,7 @@ def normalise_source(
 def _normalise_locked(
     source: SourceConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str,
     force: bool,
@@ -154,7 +154,7 @@ def _normalise_locked(
     result.skipped = len(plan.skipped)
     if on_start is not None:
         on_start(source.id, len(plan.units))
-    spec = RuntimeSpec.for_data_dir(data_dir, state.path)
+    spec = RuntimeSpec.for_data_dir(data_dir, state.url)
     done = None if on_done is None else (lambda _u, o: on_done(source.id, o))
     with bound(spec, state, http):
         outcomes = run_units(run_unit, plan.units, spec, workers=workers, kind=executor, on_done=done)
@@ -168,7 +168,7 @@ def _normalise_locked(
 def commit(
     plan: SourcePlan,
     outcomes: list[ResourceOutcome],
-    state: StateStore,
+    state: StateBackend,
     *,
     data_dir: Path,
     run_id: str,
@@ -266,7 +266,7 @@ def normalise_sources(
     source_ids: list[str],
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str | None = None,
     force: bool = False,

@@ -33,7 +33,7 @@ from harvester.redact import redact_obj
 from harvester.runreport import write_html_report
 from harvester.runs import new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def make_client(pipeline: PipelineConfig, token: str | None = None) -> CkanClien
     )
 
 
-def _rebuild_state(state: StateStore, pipeline: str, owned: dict[str, Published]) -> int:
+def _rebuild_state(state: StateBackend, pipeline: str, owned: dict[str, Published]) -> int:
     """Make the state store agree with CKAN for every dataset the pipeline owns there."""
     known = state.read_publish_records(pipeline)
     n = 0
@@ -221,7 +221,7 @@ def plan_publication(
     pipeline: PipelineConfig,
     cat: Catalogue,
     client: CkanClient,
-    state: StateStore,
+    state: StateBackend,
     *,
     check_names: bool = True,
 ) -> tuple[Plan, dict[str, Published]]:
@@ -270,7 +270,7 @@ def _org_titles(pipeline: PipelineConfig) -> dict[str, str]:
 def publish_pipeline(
     pipeline: PipelineConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     *,
     dry_run: bool = False,
     run_id: str | None = None,
@@ -324,7 +324,7 @@ def publish_pipeline(
 def _publish(
     pipeline: PipelineConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     client: CkanClient,
     report: PublishReport,
     progress: Progress | None,
@@ -396,7 +396,7 @@ def _publish(
         fallback_name=fallback,
         progress=progress,
         spec=spec,
-        runtime=RuntimeSpec.for_data_dir(data_dir),
+        runtime=RuntimeSpec.for_data_dir(data_dir, state.url),
         run_id=report.run_id,
     )
     writer.create_organizations(plan.organizations_to_create, _org_titles(pipeline), report.outcome)

@@ -27,7 +27,7 @@ from harvester.errors import PublishError, TargetError
 from harvester.publish.inventory import Published
 from harvester.publish.plan import Action
 from harvester.runtime import RuntimeSpec
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def run_unit(unit: PublishUnit, spec: RuntimeSpec) -> UnitOutcome:
     return out
 
 
-def commit(outcomes: list[UnitOutcome], state: StateStore, pipeline: str) -> None:
+def commit(outcomes: list[UnitOutcome], state: StateBackend, pipeline: str) -> None:
     """Record every write that succeeded (in the parent)."""
     for o in outcomes:
         for d in o.done:

@@ -35,7 +35,7 @@ from harvester.publish.units import (
 from harvester.runner import default_executor, run_units_until
 from harvester.runs import new_run_id
 from harvester.runtime import RuntimeSpec
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Writer:
     def __init__(
         self,
         client: Client,
-        state: StateStore,
+        state: StateBackend,
         pipeline: str,
         build: BuildPackage,
         *,
