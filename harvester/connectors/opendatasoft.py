@@ -287,7 +287,7 @@ class OpenDataSoftConnector(BaseConnector):
             raise ValueError("no `dataset_id` (slug): export URLs cannot be built")
         meta = _default(item)
         dcat = _metas(item, "dcat")
-        # same keys as the DCAT export mapping (`dcat_parse`), so both modes join the same way in the merge
+        # same keys as the DCAT export mapping (`dcat.parse`), so both modes join the same way in the merge
         extras = {"ods_dataset_id": slug, "ods_domain": urlsplit(self.url).netloc}
         for key in (
             "license_url",

@@ -12,7 +12,7 @@ from lxml import etree
 
 from harvester.catalog import read_catalog
 from harvester.config import parse_sources
-from harvester.connectors.csw import CswConnector, CswParams
+from harvester.connectors.csw.connector import CswConnector, CswParams
 from harvester.errors import SourceError
 from harvester.harvest import SourceResult, harvest_source, new_run_id
 from harvester.http import HttpClient, HttpPolicy

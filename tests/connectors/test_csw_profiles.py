@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from harvester.connectors.csw import CswConnector, CswParams
+from harvester.connectors.csw.connector import CswConnector, CswParams
 from harvester.http import HttpClient
 from harvester.records import DatasetRecord
 from tests.fixture_server import FixtureServer, Reply, Request

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harvester.connectors.dcat import DcatConnector, DcatParams
+from harvester.connectors.dcat.connector import DcatConnector, DcatParams
 from harvester.errors import SourceError
 from harvester.http import HttpClient, HttpPolicy
 from harvester.records import DatasetRecord

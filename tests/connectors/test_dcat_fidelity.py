@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harvester.connectors.dcat import DcatConnector, DcatParams
+from harvester.connectors.dcat.connector import DcatConnector, DcatParams
 from harvester.errors import SourceError
 from harvester.http import HttpClient
 from harvester.licenses import normalise_license
@@ -88,7 +88,7 @@ def test_unknown_dataset_licence_link_is_kept_when_nothing_better(
 def test_unknown_dataset_licence_link_gives_way_to_the_distributions() -> None:
     from rdflib import Graph
 
-    from harvester.connectors.dcat_parse import records_from_graph
+    from harvester.connectors.dcat.parse import records_from_graph
 
     ttl = b"""@prefix dcat: <http://www.w3.org/ns/dcat#> . @prefix dct: <http://purl.org/dc/terms/> .
     <http://x/d> a dcat:Dataset ; dct:title "D" ; dct:license <https://portal.example/legal-notice> ;
@@ -183,7 +183,7 @@ def test_unknown_remote_context_is_refused_naming_it(server: FixtureServer, http
 def test_schema_org_context_is_read_offline() -> None:
     from rdflib import RDF, URIRef
 
-    from harvester.connectors.jsonld_contexts import parse_jsonld
+    from harvester.connectors.dcat.jsonld_contexts import parse_jsonld
 
     doc = b'{"@context": "https://schema.org/", "@id": "http://x/d", "@type": "Dataset", "name": "D"}'
     graph = parse_jsonld(doc, "http://x/page")

@@ -27,8 +27,8 @@ from pydantic import Field
 from rdflib import Graph
 
 from harvester.connectors.base import BaseConnector, Params
-from harvester.connectors.csw_iso import IsoRecordError, file_identifier, map_iso
-from harvester.connectors.csw_request import (
+from harvester.connectors.csw.iso import IsoRecordError, file_identifier, map_iso
+from harvester.connectors.csw.request import (
     DCAT,
     GMD,
     ISO_RECORDS,
@@ -39,7 +39,7 @@ from harvester.connectors.csw_request import (
     post_body,
     read_page,
 )
-from harvester.connectors.dcat_parse import dataset_nodes, records_from_graph
+from harvester.connectors.dcat.parse import dataset_nodes, records_from_graph
 from harvester.errors import SourceError
 from harvester.paging import PageGuard, PaginationLoop
 from harvester.records import DatasetRecord

@@ -14,8 +14,8 @@ from rdflib import Graph, URIRef
 from rdflib.term import Node
 
 from harvester.connectors.base import BaseConnector, Outcomes, Params
-from harvester.connectors.dcat_parse import dataset_nodes, parse_rdf, records_from_graph
-from harvester.connectors.rdf_terms import HYDRA
+from harvester.connectors.dcat.parse import dataset_nodes, parse_rdf, records_from_graph
+from harvester.connectors.dcat.rdf_terms import HYDRA
 from harvester.dates import to_iso
 from harvester.paging import PageGuard
 from harvester.records import DatasetRecord
