@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from harvester.connectors.dcat.connector import DcatConnector, DcatParams
+from harvester.connectors.listing import read_listing
 from harvester.errors import SourceError
 from harvester.http import HttpClient
 from harvester.licenses import normalise_license
@@ -21,8 +22,9 @@ def harvest(
 ) -> dict[str, DatasetRecord]:
     server.file(path, rel)
     conn = DcatConnector("dcat-test", server.url + path, DcatParams(**params), http)
-    records = {r.remote_id: r for r in conn.list_datasets()}
-    assert conn.record_errors == []
+    listing = read_listing(conn.list_datasets())
+    records = {r.remote_id: r for r in listing.records}
+    assert listing.errors == []
     return records
 
 
@@ -173,7 +175,7 @@ def test_unknown_remote_context_is_refused_naming_it(server: FixtureServer, http
     server.route("/cat.jsonld", Reply(200, doc, content_type="application/ld+json"))
     conn = DcatConnector("dcat-test", server.url + "/cat.jsonld", DcatParams(), http)
     with pytest.raises(SourceError) as err:
-        list(conn.list_datasets())
+        read_listing(conn.list_datasets())
     msg = str(err.value)
     assert f"remote @context '{server.url}/ctx.jsonld'" in msg and "never fetched" in msg
     assert "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld" in msg  # what is read offline

@@ -196,7 +196,7 @@ class CswConnector(BaseConnector):
             start = nxt
         self.check_served(guard, self.url, "records")
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         server_since = since if self.params.incremental_filter else None
         try:
             yield from self._records(server_since, since)
@@ -320,7 +320,7 @@ class CswConnector(BaseConnector):
             self.on_record_error(fid, f"cannot map ISO record: {type(exc).__name__}: {exc}", where)
         return None
 
-    def list_ids(self) -> set[str]:
+    def ids(self) -> set[str]:
         """Every fileIdentifier of the catalogue, read from brief records (used on incremental runs)."""
         if not self.params.id_listing:
             raise NotImplementedError
