@@ -161,7 +161,7 @@ def _measure(row: Row, work: Path) -> dict[str, Any]:
         conn = cls("bench", url, cls.Params.model_validate(params), http)
         n0 = len(server.requests)
         t0 = time.perf_counter()
-        listed = sum(1 for _ in read_listing(conn.list_datasets()).records)
+        listed = len(read_listing(conn.list_datasets()).records)
         list_s = time.perf_counter() - t0
         list_requests = len(server.requests) - n0
 
