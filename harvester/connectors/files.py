@@ -110,7 +110,7 @@ class FilesConnector(BaseConnector):
 
     params: FilesParams
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         for entry in self.params.files:
             self.outcomes.listed += 1
             remote_id = entry.id or entry.url

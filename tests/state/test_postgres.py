@@ -210,7 +210,7 @@ def test_a_lost_connection_is_reopened_and_said(pg_empty: str, caplog: pytest.Lo
         st.write_cursor("src", None)  # run again on a new connection
         st.reset_cursor("src")
     assert sum("connection to the state database" in r.getMessage() for r in caplog.records) == 1
-    assert "harvester_state:***@" in caplog.records[0].getMessage()
+    assert "postgresql://***@127.0.0.1" in caplog.records[0].getMessage()  # redact.py: userinfo hidden
     with st.lock("source-cut"):
         _cut(pg_empty, st)  # lost while held: the lease is still let go at the end
     assert st.read_lease("source-cut") is None

@@ -93,7 +93,7 @@ def test_a_bad_state_fails_before_any_request(tmp_path: Path, server: FixtureSer
     # a PostgreSQL server that does not answer: one clear error naming the option, the password hidden
     down = _cli(tmp_path, "--state", "postgresql://u:secret@127.0.0.1:1/x", "harvest", "demo")
     assert down.returncode == 1, down.stderr
-    assert "the state database postgresql://u:***@127.0.0.1:1/x can't be used" in down.stderr
+    assert "the state database postgresql://***@127.0.0.1:1/x can't be used" in down.stderr
     assert "--state" in down.stderr and "secret" not in down.stderr
     assert server.requests == []
     assert not (tmp_path / "data" / "state.sqlite").exists()

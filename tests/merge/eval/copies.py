@@ -14,8 +14,9 @@ import re
 import uuid
 from typing import Any
 
-from harvester.connectors import get_connector_class
 from harvester.connectors.dcat_parse import parse_rdf, records_from_graph
+
+from harvester.connectors import get_connector_class
 from harvester.merge.keys import host_of
 from harvester.records import DatasetRecord
 from tests.merge.eval.corpus import Source

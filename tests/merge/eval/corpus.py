@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harvester.connectors.csw_iso import map_iso
+from harvester.connectors.dcat_parse import parse_rdf, records_from_graph
 from lxml import etree
 
 from harvester.connectors import get_connector_class
-from harvester.connectors.csw_iso import map_iso
-from harvester.connectors.dcat_parse import parse_rdf, records_from_graph
 from harvester.merge.keys import norm_url
 from harvester.records import DatasetRecord
 from tests.portals.udata_portal import udata_records
