@@ -108,7 +108,9 @@ def _every_stage(cfg: Config, tmp_path: Path, state: StateStore) -> None:
         assert isinstance(got, harvest_stage.HarvestOutcome), got
         assert got.result.status == "ok", got.result.error
         assert got.result.created == got.result.listed > 0
-        assert got.cursor is not None and state.read_cursor(unit.source.id) is None  # the child wrote no state
+        assert (
+            got.cursor is not None and state.read_cursor(unit.source.id) is None
+        )  # the child wrote no state
         harvest_stage.commit_source(got, state, "r1")  # the parent stores what the unit found
     assert pq.read_metadata(data / "catalog/other/datasets.parquet").num_rows == 6
     assert state.read_cursor("other") is not None

@@ -217,7 +217,7 @@ def test_a_lost_connection_is_reopened_and_said(pg_empty: str, caplog: pytest.Lo
         st.reset_cursor("src")
     assert sum("connection to the state database" in r.getMessage() for r in caplog.records) == 1
     said = caplog.records[0].getMessage()  # the password hidden (by the store, or by redact.py's log filter)
-    assert "***@127.0.0.1" in said and pg_password(pg_empty) not in said
+    assert "***@127.0.0.1" in said and f":{pg_password(pg_empty)}@" not in said
     with st.lock("source-cut"):
         _cut(pg_empty, st)  # lost while held: the lease is still let go at the end
     assert st.read_lease("source-cut") is None
