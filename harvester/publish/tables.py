@@ -166,6 +166,19 @@ def held_tables(client: Client, ckan_ids: Mapping[str, str]) -> dict[str, list[d
     return out
 
 
+def beside(resources: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`resources` with each table resource moved right after the source resource it was converted from."""
+    tables: dict[str, list[Mapping[str, Any]]] = {}
+    for r in resources:
+        if r.get(MARKER):
+            tables.setdefault(str(r[MARKER]), []).append(r)
+    out: list[Mapping[str, Any]] = []
+    for r in resources:
+        if not r.get(MARKER):
+            out += [r, *tables.pop(str(r.get("harvest_resource_key")), [])]
+    return out + [t for ts in tables.values() for t in ts]  # tables whose source is not there: at the end
+
+
 def _same(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
     if any(str(have.get(k) or "") != str(want.get(k) or "") for k in COMPARED):
         return False
@@ -186,6 +199,7 @@ class TablePublisher:
         except NotFound:
             return
         have = {r["id"]: r for r in pkg.get("resources") or [] if r.get(MARKER)}
+        created = self.outcome.created
         for t in wanted:
             try:
                 self._one(ckan_id, t, have.get(t.id))
@@ -201,6 +215,14 @@ class TablePublisher:
             except NotFound:
                 continue
             self.outcome.deleted += 1
+        if self.outcome.created > created:  # resource_create appends: put the new tables beside their sources
+            self._reorder(ckan_id)
+
+    def _reorder(self, ckan_id: str) -> None:
+        resources = self.client.call("package_show", {"id": ckan_id}).get("resources") or []
+        order = [r["id"] for r in beside(resources)]
+        if order != [r["id"] for r in resources]:
+            self.client.call("package_resource_reorder", {"id": ckan_id, "order": order})
 
     def _one(self, ckan_id: str, t: TableResource, have: Mapping[str, Any] | None) -> None:
         data = {**t.fields, "package_id": ckan_id}
@@ -277,7 +299,7 @@ class Tables:
                 for r in res
                 if r.get("table_status") in READABLE
             }
-            pkg["resources"] = [*pkg["resources"], *kept_tables(held, ids)]
+            pkg["resources"] = beside([*pkg["resources"], *kept_tables(held, ids)])
         return pkg
 
     def publish(self, state: Any, active: set[str]) -> dict[str, Any] | None:

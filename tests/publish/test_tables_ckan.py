@@ -126,6 +126,8 @@ def test_upload_mode_publishes_a_parquet_resource_beside_each_csv(up: Project) -
         csvs = [r for r in pkg["resources"] if r["format"] == "CSV"]
         tables = tables_of(pkg)
         assert sorted(tables) == sorted(f"{r['name']} (Parquet)" for r in csvs)
+        names = [r["name"] for r in pkg["resources"]]  # each table right after its CSV
+        assert names == [n for r in csvs for n in (r["name"], f"{r['name']} (Parquet)")]
         for csv in csvs:
             t = tables[f"{csv['name']} (Parquet)"]
             assert t["url_type"] == "upload" and "/download/" in t["url"]
