@@ -73,3 +73,15 @@ def test_package_update_keeps_held_tables_beside_their_sources() -> None:
     assert [k["id"] for k in kept] == ["t1"] and kept[0]["url"] == "a.parquet" and kept[0][SHA] == "s"
     sources = [{"id": "r1", "harvest_resource_key": "k1"}, {"id": "r2", "harvest_resource_key": "k2"}]
     assert [r["id"] for r in beside([*sources, *kept])] == ["r1", "t1", "r2"]
+
+
+def test_a_geoparquet_table_is_published_as_geoparquet(tmp_path: Path) -> None:
+    path = "tables/src/ds/points.parquet"
+    (tmp_path / path).parent.mkdir(parents=True)
+    geo = b'{"version": "1.0.0", "primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB"}}}'
+    table = pa.table({"nom": ["Nice"], "geometry": [b"\x01\x01\x00\x00\x00" + bytes(16)]})
+    pq.write_table(table.replace_schema_metadata({b"geo": geo}), tmp_path / path)
+    res = {"resource_key": "k", "title": "points", "table_path": path, "table_rows": 1, "table_status": "ok"}
+    [t] = wanted_tables(tmp_path, TablesConfig(mode="upload"), Target("p"), "src:ds", [res])
+    assert t.fields["format"] == "GeoParquet" and t.fields["name"] == "points (GeoParquet)"
+    assert "url" not in t.fields  # upload mode: the file name is sent with the upload
