@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from harvester.config import SLUG, Config, Model, format_errors, read_yaml
 from harvester.errors import ConfigError
@@ -78,8 +78,31 @@ class CkanTargetConfig(Model):
         return os.environ.get(self.token_env) or None
 
 
+class TablesConfig(Model):
+    mode: Literal["off", "upload", "link"] = Field(
+        "off",
+        description="Publish each converted table as a Parquet resource: `upload` to CKAN's FileStore, "
+        "`link` to `base_url` + its table path, or `off`.",
+    )
+    base_url: str | None = Field(
+        None,
+        description="Where the data dir's `tables/` are served (mode `link`), e.g. https://files.example.org/",
+    )
+
+    @model_validator(mode="after")
+    def _base_url(self) -> TablesConfig:
+        if self.mode == "link" and not self.base_url:
+            raise ValueError("mode `link` needs `base_url` (where the tables are served)")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return self
+
+
 class PublishConfig(Model):
     ckan: CkanTargetConfig = Field(description="The CKAN instance the pipeline publishes into.")
+    tables: TablesConfig = Field(
+        default_factory=TablesConfig, description="Converted tables as resources of their CKAN datasets."
+    )
 
 
 MergeRule = Literal["harvest_provenance", "same_identifier", "resource_url", "title_publisher"]

@@ -117,7 +117,8 @@ def main() -> int:
                     "url": ckan_url,
                     "token_env": "CKAN_API_TOKEN",
                     "organizations": {"default": "harvester-demo", "create_missing": True},
-                }
+                },
+                "tables": {"mode": "upload"},  # a Parquet resource beside each converted CSV
             },
         }
         (out / "pipelines" / "demo.yaml").write_text(

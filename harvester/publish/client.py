@@ -14,6 +14,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from ckanapi import RemoteCKAN  # type: ignore[import-untyped]
@@ -116,7 +118,10 @@ class CkanClient:
         return {a: n for a, n in sorted(self.calls.items()) if a not in READ_ACTIONS}
 
     # --- calls -------------------------------------------------------------------------------------------------
-    def call(self, action: str, data: dict[str, Any] | None = None) -> Any:
+    def call(
+        self, action: str, data: dict[str, Any] | None = None, files: dict[str, Path] | None = None
+    ) -> Any:
+        """`files` (field -> path) are sent as a multipart upload, each file opened anew for every attempt."""
         is_write = action not in READ_ACTIONS
         deadline = self.http.deadline_for(self.policy, None)
 
@@ -126,7 +131,13 @@ class CkanClient:
                 self._writes.wait_turn()
             with self._lock:
                 self.calls[action] += 1
-            return self._remote.call_action(action, data or {}, requests_kwargs={"deadline": deadline})
+            if not files:
+                return self._remote.call_action(action, data or {}, requests_kwargs={"deadline": deadline})
+            with ExitStack() as stack:
+                opened = {k: (p.name, stack.enter_context(p.open("rb"))) for k, p in files.items()}
+                return self._remote.call_action(
+                    action, data or {}, files=opened, requests_kwargs={"deadline": deadline}
+                )
 
         try:
             result, _ = self.http.with_retries(

@@ -27,6 +27,7 @@ from harvester.publish.mapping import Target, package_dict
 from harvester.publish.matching import keys_of, match
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
+from harvester.publish.tables import Tables
 from harvester.publish.units import CkanSpec
 from harvester.publish.writer import Outcome, Progress, Writer
 from harvester.redact import redact_obj
@@ -61,6 +62,7 @@ class PublishReport:
     error: str | None = None
     aborted_exit_code: int | None = None  # the exit code of the error that stopped the run, if one did
     merge: dict[str, Any] | None = None  # the merge publish ran first (None: merged/<pipeline>/ was fresh)
+    tables: dict[str, Any] | None = None  # the table resources written (publish.tables), None when off
 
     kind: ClassVar[str] = "publish"
 
@@ -68,7 +70,8 @@ class PublishReport:
         """One unit, the pipeline: partial when a dataset failed, was refused or could not be withdrawn."""
         if self.error:
             return ["failed"]
-        return ["partial" if self.outcome.failed or self.plan.refused or self.plan.withdraw_blocked else "ok"]
+        failed = self.outcome.failed or (self.tables or {}).get("failed")
+        return ["partial" if failed or self.plan.refused or self.plan.withdraw_blocked else "ok"]
 
     @property
     def exit_code(self) -> int:
@@ -127,6 +130,7 @@ class PublishReport:
             "report_path": self.report_path,
             "browse_url": self.browse_url,
             "merge": self.merge,
+            "tables": self.tables,
             "error": self.error,
         }
 
@@ -362,16 +366,17 @@ def _publish(
         return
     report.state_rebuilt = _rebuild_state(state, pipeline.name, owned)
     target = Target(pipeline.name, target_licences(client, pipeline.ckan.licenses))  # license_list, once
+    tables = Tables(pipeline, data_dir, client, target, cat.resources, plan)  # publish.tables
 
     def build(key: str, name: str, organization: str) -> dict[str, Any]:
-        return package_dict(
+        return tables.keep(key, package_dict(
             cat.rows[key],
             cat.resources.get(key, []),
             name=name,
             organization=organization,
             target=target,
             sources=cat.sources.get(key),
-        )
+        ))  # fmt: skip
 
     def fallback(key: str) -> str:
         row = cat.rows[key]
@@ -401,3 +406,4 @@ def _publish(
     )
     writer.create_organizations(plan.organizations_to_create, _org_titles(pipeline), report.outcome)
     writer.run(plan, report.outcome)
+    report.tables = tables.publish(state, {k for k, r in cat.rows.items() if r.get("withdrawn_at") is None})

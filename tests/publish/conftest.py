@@ -123,6 +123,7 @@ def write_project(
     org_map: dict[str, str] | None = None,
     source_urls: dict[str, str] | None = None,
     merge: dict[str, Any] | None = None,
+    tables: dict[str, Any] | None = None,
     **ckan_options: Any,
 ) -> Config:
     """sources.yaml + pipelines/<pipeline>.yaml under `root`, loaded through the real config code."""
@@ -147,7 +148,11 @@ def write_project(
     (root / "pipelines").mkdir(exist_ok=True)
     (root / "pipelines" / f"{pipeline}.yaml").write_text(
         yaml.safe_dump(
-            {"name": pipeline, "sources": sources, "publish": {"ckan": ckan_cfg}}
+            {
+                "name": pipeline,
+                "sources": sources,
+                "publish": {"ckan": ckan_cfg} | ({"tables": tables} if tables is not None else {}),
+            }
             | ({"merge": merge} if merge is not None else {})
         ),
         encoding="utf-8",
