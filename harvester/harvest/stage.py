@@ -23,7 +23,7 @@ from harvester.http import HttpClient
 from harvester.http_hosts import errors_by_host
 from harvester.layout import catalog_dir, run_dir
 from harvester.redact import redact_obj
-from harvester.runner import ExecutorKind, run_units
+from harvester.runner import ExecutorKind, run_units, take_retried
 from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live
@@ -75,6 +75,7 @@ class HarvestReport:
         return [s.status for s in self.sources]
 
     unreachable_hosts: list[dict[str, Any]] = field(default_factory=list)  # the HTTP client's circuit breaker
+    retried: list[dict[str, Any]] = field(default_factory=list)  # units a Dask cluster ran more than once
 
     @property
     def exit_code(self) -> int:
@@ -91,6 +92,7 @@ class HarvestReport:
             "sources": [asdict(s) for s in self.sources],
             "errors_by_host": errors_by_host([e for s in self.sources for e in s.errors]),
             "unreachable_hosts": self.unreachable_hosts,
+            "retried": self.retried,
         }
 
 
@@ -390,6 +392,7 @@ def harvest_sources(
         with bound(spec, state, http, progress):
             report.sources = run_units(run_unit, units, spec, workers=workers, kind=executor)
         report.unreachable_hosts = http.breaker.report()
+        report.retried = take_retried()
     except DiskFullError as exc:  # the run stops; its folder says why if a few bytes are left for it
         report.error = exc.message
         failed = SourceResult(exc.source_id or "", status="failed", error=exc.message, errors=[exc.attrs()])
