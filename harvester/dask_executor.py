@@ -85,7 +85,9 @@ def _task_runs(keys: list[str], dask_scheduler: Any = None) -> dict[str, dict[st
 
 
 class DaskExecutor(Executor):
-    def __init__(self, address: str, *, retries: int = 2, name: str = "harvester", timeout: float = 20) -> None:
+    def __init__(
+        self, address: str, *, retries: int = 2, name: str = "harvester", timeout: float = 20
+    ) -> None:
         try:
             from distributed import Client
         except ImportError as exc:

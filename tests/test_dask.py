@@ -164,7 +164,9 @@ def test_a_worker_killed_during_normalisation_is_replaced(
     data = tmp_path / "dask"
     base = ["--executor", "dask", "--scheduler", cluster]
     for cmd in (["harvest", "--all"],):
-        done = subprocess.run(harvester_cmd(tmp_path, *base, *cmd, data=data), capture_output=True, timeout=120)
+        done = subprocess.run(
+            harvester_cmd(tmp_path, *base, *cmd, data=data), capture_output=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr.decode()
     normalise = subprocess.Popen(
         harvester_cmd(tmp_path, *base, "normalise", "tables", "commune", data=data),
@@ -174,7 +176,9 @@ def test_a_worker_killed_during_normalisation_is_replaced(
     try:
         assert arrived.wait(120), "slow.csv was never requested"
         with Client(cluster, timeout=30) as client:
-            busy = [w for w, keys in client.processing().items() if any(slow_key[:80] in str(k) for k in keys)]
+            busy = [
+                w for w, keys in client.processing().items() if any(slow_key[:80] in str(k) for k in keys)
+            ]
             assert len(busy) == 1, client.processing()
             (pid,) = client.run(os.getpid, workers=busy).values()
         os.kill(pid, signal.SIGKILL)

@@ -101,7 +101,9 @@ def cli(
     from harvester.runner import set_default_executor
 
     if executor == "dask" and not scheduler:
-        raise click.UsageError("--executor dask needs --scheduler tcp://HOST:8786 (or HARVESTER_DASK_SCHEDULER)")
+        raise click.UsageError(
+            "--executor dask needs --scheduler tcp://HOST:8786 (or HARVESTER_DASK_SCHEDULER)"
+        )
     if executor == "dask":  # workers run in their own directories: every path they are given is absolute
         config_path, data_dir = str(Path(config_path).resolve()), str(Path(data_dir).resolve())
     set_scheduler(scheduler)
