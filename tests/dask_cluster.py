@@ -35,6 +35,8 @@ def loopback_cluster(root: Path, workers: int = 2) -> Iterator[str]:
     root.mkdir(parents=True, exist_ok=True)
     sched_file = root / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
+    repo = str(Path(__file__).resolve().parents[1])  # workers can import tests.* (test-only task functions)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
     procs: list[subprocess.Popen[bytes]] = []
     logs = []
     try:
@@ -44,7 +46,7 @@ def loopback_cluster(root: Path, workers: int = 2) -> Iterator[str]:
             subprocess.Popen(
                 [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                  "--scheduler-file", str(sched_file)],
-                cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -62,13 +64,13 @@ def loopback_cluster(root: Path, workers: int = 2) -> Iterator[str]:
                 subprocess.Popen(
                     [*dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
                      "--host", "127.0.0.1", "--name", f"w{i}", "--local-directory", str(wdir)],
-                    cwd=wdir, stdout=log, stderr=subprocess.STDOUT,
+                    cwd=wdir, env=env, stdout=log, stderr=subprocess.STDOUT,
                 )
             )  # fmt: skip
         with Client(address, timeout=30) as client:
             client.wait_for_workers(workers, timeout=120)
         yield address
-    finally:
+    finally:  # terminate: the nannies stop their workers
         for p in reversed(procs):
             p.terminate()
         for p in reversed(procs):
@@ -78,3 +80,12 @@ def loopback_cluster(root: Path, workers: int = 2) -> Iterator[str]:
                 p.kill()
         for log in logs:
             log.close()
+
+
+def fail_once(marker: str, _spec: object) -> str:
+    """A task that raises the first time it runs (it leaves `marker` behind), then returns the worker's pid."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("failed once")
+        raise RuntimeError("first attempt fails")
+    return str(os.getpid())

@@ -24,7 +24,7 @@ import yaml
 from click.testing import CliRunner
 
 from harvester.cli import cli
-from tests.dask_cluster import loopback_cluster, require_distributed
+from tests.dask_cluster import fail_once, loopback_cluster, require_distributed
 from tests.fixture_server import FixtureServer, Reply, Request
 from tests.normalise.served import CSV_FR, Files, ckan_with_resources
 from tests.portals.ckan_portal import CkanPortal, build_packages
@@ -194,3 +194,23 @@ def test_a_worker_killed_during_normalisation_is_replaced(
     reports = [json.loads(p.read_text()) for p in data.glob("runs/*/normalise-report.json")]
     retried = [r for rep in reports for r in rep["retried"]]
     assert [r["worker_deaths"] for r in retried if r["unit"] == slow_key] == [1], retried
+
+
+def test_a_unit_that_raises_is_retried_and_reported(cluster: str, tmp_path: Path) -> None:
+    from harvester import runner
+    from harvester.dask_executor import set_scheduler
+    from harvester.runtime import RuntimeSpec
+
+    set_scheduler(cluster)
+    try:
+        runner.take_retried()
+        spec = RuntimeSpec.for_data_dir(tmp_path)
+        out = runner.run_units(
+            fail_once, [str(tmp_path / "m1"), str(tmp_path / "m2")], spec, workers=2, kind="dask"
+        )
+    finally:
+        set_scheduler(None)
+    assert all(pid.isdigit() for pid in out) and (tmp_path / "m1").exists()
+    retried = runner.take_retried()
+    assert sorted(r["retries_used"] for r in retried) == [1, 1]
+    assert [r["worker_deaths"] for r in retried] == [0, 0]
