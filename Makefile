@@ -14,10 +14,10 @@ help: ## list the targets
 $(BIN)/harvester: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,dask]'
 	touch $(BIN)/harvester
 
-install: $(BIN)/harvester ## create .venv and install harvester with its dev extras
+install: $(BIN)/harvester ## create .venv and install harvester with its dev and dask extras
 
 lint: install ## ruff and mypy
 	$(BIN)/ruff check harvester tests bench

@@ -18,6 +18,7 @@ BENCHES: tuple[str, ...] = (
     "tables",
     "iot",
     "merge",
+    "executors",
 )
 
 

@@ -1,26 +1,37 @@
 """The runner: the one module that creates a pool. Units go in, outcomes come out, in the order of the plan.
 
 `--executor local` (the default) runs units in threads of this process; `--executor processes` runs them in
-fresh processes (spawned, so no handle is inherited). A unit and the runtime spec are plain picklable values;
+fresh processes (spawned, so no handle is inherited); `--executor dask` submits them as tasks of a Dask
+cluster (`harvester/dask_executor.py`, `--scheduler tcp://HOST:8786`). A unit and the runtime spec are plain picklable values;
 a unit's function is a module-level `run_unit(unit, spec)` that opens what it needs from the spec.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from typing import Literal, TypeVar
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
 from harvester.runtime import RuntimeSpec
 
 U = TypeVar("U")
 R = TypeVar("R")
 
-ExecutorKind = Literal["local", "processes"]
-EXECUTORS: tuple[str, ...] = ("local", "processes")
+ExecutorKind = Literal["local", "processes", "dask"]
+EXECUTORS: tuple[str, ...] = ("local", "processes", "dask")
 _default: list[ExecutorKind] = ["local"]
+_retried: list[dict[str, Any]] = []  # units a Dask cluster ran more than once, since the last take_retried()
+
+
+def take_retried() -> list[dict[str, Any]]:
+    """The units retried (a worker died under them, or they raised) since the last call; for the run report."""
+    out = list(_retried)
+    _retried.clear()
+    return out
 
 
 def set_default_executor(kind: ExecutorKind) -> None:
@@ -40,6 +51,16 @@ def executor(workers: int, kind: ExecutorKind | None = None, name: str = "harves
     kind = kind or _default[0]
     n = max(1, workers)
     pool: Executor
+    if kind == "dask":
+        from harvester.dask_executor import DaskExecutor, scheduler_address
+
+        dask = DaskExecutor(scheduler_address(), name=name)
+        try:
+            yield dask
+        finally:
+            dask.shutdown()
+            _retried.extend(dask.retried)
+        return
     if kind == "processes":
         pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
     else:
@@ -60,6 +81,7 @@ def run_units(
     """Run every unit; outcomes in the order of `units`. `on_done` is called in this process as each one ends."""
     if not units:
         return []
+    spec = _for_cluster(spec, kind)
     with executor(min(workers, len(units)), kind) as pool:
         futures: list[Future[R]] = [pool.submit(run_unit, u, spec) for u in units]
         out: list[R] = []
@@ -86,6 +108,7 @@ def run_units_until(
     `on_stop` is called (to tell running units of this process to stop early), and the running ones are awaited."""
     if not units:
         return []
+    spec = _for_cluster(spec, kind)
     with executor(min(workers, len(units)), kind) as pool:
         futures: dict[Future[R], U] = {pool.submit(run_unit, u, spec): u for u in units}
         out: list[R] = []
@@ -104,3 +127,13 @@ def run_units_until(
                 if on_stop is not None:
                     on_stop()
         return out
+
+
+def _for_cluster(spec: RuntimeSpec, kind: ExecutorKind | None) -> RuntimeSpec:
+    """On Dask, workers run in their own directories: the data dir and the SQLite path become absolute."""
+    if (kind or _default[0]) != "dask":
+        return spec
+    state = spec.state_url
+    if "://" not in state or state.startswith("sqlite:///"):
+        state = str(spec.state_path.resolve())
+    return dataclasses.replace(spec, data_dir=str(Path(spec.data_dir).resolve()), state_url=state)

@@ -46,6 +46,16 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(autouse=True)
+def _local_executor() -> Iterator[None]:
+    """`harvester --executor …` sets the process-wide default: every test starts (and ends) on `local`."""
+    from harvester.runner import set_default_executor
+
+    set_default_executor("local")
+    yield
+    set_default_executor("local")
+
+
 @pytest.fixture
 def server() -> Iterator[FixtureServer]:
     srv = FixtureServer().start()

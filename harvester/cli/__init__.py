@@ -91,10 +91,17 @@ def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) 
 )
 @click.option(
     "--executor",
-    type=click.Choice(["local", "processes"]),
+    type=click.Choice(["local", "processes", "dask"]),
     default="local",
     show_default=True,
-    help="Run the harvest's work units in threads of this process, or in separate processes.",
+    help="Run the work units of every stage in threads of this process, in separate processes, or on a Dask cluster.",
+)
+@click.option(
+    "--scheduler",
+    envvar="HARVESTER_DASK_SCHEDULER",
+    default=None,
+    metavar="tcp://HOST:8786",
+    help="The Dask scheduler of --executor dask.",
 )
 @click.version_option(__version__, prog_name="harvester")
 @click.pass_context
@@ -107,12 +114,24 @@ def cli(
     log_json: bool,
     state_url: str | None,
     executor: str,
+    scheduler: str | None,
 ) -> None:
     """Harvest French open-data portals into Parquet and publish them to CKAN.
 
     Example: harvester validate && harvester harvest --all
     """
     setup_logging(verbose, log_json)
+    from harvester.dask_executor import set_scheduler
+    from harvester.runner import set_default_executor
+
+    if executor == "dask" and not scheduler:
+        raise click.UsageError(
+            "--executor dask needs --scheduler tcp://HOST:8786 (or HARVESTER_DASK_SCHEDULER)"
+        )
+    if executor == "dask":  # workers run in their own directories: every path they are given is absolute
+        config_path, data_dir = str(Path(config_path).resolve()), str(Path(data_dir).resolve())
+    set_scheduler(scheduler)
+    set_default_executor(executor)  # type: ignore[arg-type]
     ctx.obj = Ctx(
         config_path=config_path,
         data_dir=data_dir,

@@ -28,7 +28,7 @@ from harvester.http import HttpClient
 from harvester.http_hosts import errors_by_host
 from harvester.layout import catalog_dir, run_dir
 from harvester.redact import redact_obj
-from harvester.runner import ExecutorKind, run_units
+from harvester.runner import ExecutorKind, run_units, take_retried
 from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live
@@ -50,6 +50,7 @@ class HarvestReport:
     report_path: str | None = None
     error: str | None = None  # what stopped the whole stage (a full disk)
     unreachable_hosts: list[dict[str, Any]] = field(default_factory=list)  # the HTTP client's circuit breaker
+    retried: list[dict[str, Any]] = field(default_factory=list)  # units a Dask cluster ran more than once
     kind: ClassVar[str] = "harvest"
 
     def statuses(self) -> list[str]:
@@ -70,6 +71,7 @@ class HarvestReport:
             "sources": [asdict(s) for s in self.sources],
             "errors_by_host": errors_by_host([e for s in self.sources for e in s.errors]),
             "unreachable_hosts": self.unreachable_hosts,
+            "retried": self.retried,
         }
 
 
@@ -301,5 +303,6 @@ def harvest_sources(
         with bound(spec, state, http, progress):
             done = iter(run_units(run_unit, todo, spec, workers=workers, kind=executor))
         report.unreachable_hosts = http.breaker.report()
+        report.retried = take_retried()
         outcomes = [locked[u.source.id] if u.source.id in locked else next(done) for u in units]
         return commit(report, outcomes, state, data_dir)

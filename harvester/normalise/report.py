@@ -42,6 +42,7 @@ class NormaliseReport:
     report_path: str | None = None
     error: str | None = None  # what stopped the whole stage (a full disk)
     unreachable_hosts: list[dict[str, Any]] = field(default_factory=list)  # the HTTP client's circuit breaker
+    retried: list[dict[str, Any]] = field(default_factory=list)  # units a Dask cluster ran more than once
     kind: ClassVar[str] = "normalise"
 
     def statuses(self) -> list[str]:
@@ -79,4 +80,5 @@ class NormaliseReport:
             "sources": [asdict(s) for s in self.sources],
             "errors_by_host": errors_by_host(self.errors()),
             "unreachable_hosts": self.unreachable_hosts,
+            "retried": self.retried,
         }

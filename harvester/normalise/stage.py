@@ -31,7 +31,7 @@ from harvester.normalise.report import NormaliseReport, SourceNormalise
 from harvester.normalise.resource import ResourceOutcome, ResourceUnit, normalise_resource
 from harvester.normalise.schemacheck import check_schemas
 from harvester.redact import redact_obj, stored_form
-from harvester.runner import ExecutorKind, run_units
+from harvester.runner import ExecutorKind, run_units, take_retried
 from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, write_report
 from harvester.runtime import RuntimeSpec, bound, live
@@ -307,6 +307,7 @@ def normalise_sources(
                 break  # every next source would meet the same full disk
     report.finished_at = datetime.now(UTC).isoformat()
     report.unreachable_hosts = http.breaker.report()
+    report.retried = take_retried()
     if report.error:  # say so in the run folder if a few bytes are left for it, then stop the command
         with suppress(DiskFullError), disk_guard(run_dir(data_dir, report.run_id), "report"):
             _write_outputs(data_dir, report)

@@ -109,7 +109,7 @@ class Writer:
             return
         kind = default_executor()
         spec = self.spec
-        if kind == "processes" and spec.max_writes_per_second:  # one rate gate per process: share the limit
+        if kind in ("processes", "dask") and spec.max_writes_per_second:  # a rate gate per process: share it
             spec = CkanSpec(
                 **{**vars(spec), "max_writes_per_second": spec.max_writes_per_second / self.concurrency}
             )
