@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
 
-from harvester import USER_AGENT
+from harvester import USER_AGENT, interrupt
 from harvester.errors import SourceError, TransientError
 
 if TYPE_CHECKING:  # requests is imported by the client itself: `harvester --help` does not pay for it
@@ -310,6 +310,7 @@ class HttpClient:
         pol: HttpPolicy,
         source_id: str | None,
     ) -> Response:
+        interrupt.check()  # a stop signal ends the run between requests, never inside one
         with self._open(
             method, url, params=params, body=body, headers=headers, pol=pol, source_id=source_id
         ) as r:

@@ -327,6 +327,51 @@ class StateStore:
         with hold_lease(self.path.parent / "locks" / f"{name}.lock", name):
             yield
 
+    # --- scheduled runs (`harvester run --due`) and run history (`harvester status`) -------------------------
+    def _ensure_scheduled(self) -> None:
+        if not self.readonly:
+            self._exec(
+                "CREATE TABLE IF NOT EXISTS scheduled_runs (kind TEXT NOT NULL, name TEXT NOT NULL, "
+                "slot TEXT NOT NULL, recorded_at TEXT NOT NULL, PRIMARY KEY (kind, name))"
+            )
+
+    def last_scheduled(self, kind: str, name: str) -> datetime | None:
+        """The cron slot of the last scheduled run of a source or pipeline (`kind` is source|pipeline)."""
+        self._ensure_scheduled()
+        try:
+            rows = self._exec("SELECT slot FROM scheduled_runs WHERE kind=? AND name=?", (kind, name))
+        except sqlite3.OperationalError:  # a read-only store written before scheduling existed
+            return None
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
+    def record_scheduled(self, kind: str, name: str, at: datetime) -> None:
+        self._ensure_scheduled()
+        self._exec(
+            "INSERT INTO scheduled_runs(kind, name, slot, recorded_at) VALUES (?,?,?,?) "
+            "ON CONFLICT(kind, name) DO UPDATE SET slot=excluded.slot, recorded_at=excluded.recorded_at",
+            (kind, name, at.isoformat(), utcnow().isoformat()),
+        )
+
+    def recent_runs(self, subject: str, kinds: tuple[str, ...], limit: int = 50) -> list[dict[str, Any]]:
+        """The last runs of `subject` of these kinds, newest first."""
+        marks = ",".join("?" for _ in kinds)
+        return self._select_runs(
+            f"subject=? AND kind IN ({marks})",
+            (subject, *kinds),
+            f"ORDER BY started_at DESC LIMIT {int(limit)}",
+        )
+
+    def close_own_runs(self, status: str, error: str) -> list[tuple[str, str]]:
+        """Close the runs this process left open (it is stopping on a signal): (run_id, subject) of each."""
+        me = owners.current()
+        rows = self._exec(
+            "SELECT run_id, subject FROM runs WHERE finished_at IS NULL AND status IS NULL AND owner_pid=?",
+            (me.pid,),
+        )
+        for run_id, subject in rows:
+            self.finish_run(run_id, subject, status, {"error": error})
+        return [(r[0], r[1]) for r in rows]
+
 
 def lock_name(subject: str, kind: str) -> str:
     """The lock a run of `kind` on `subject` holds (see harvest_source, normalise_source, publish_pipeline)."""

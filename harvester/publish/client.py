@@ -19,7 +19,7 @@ import requests
 from ckanapi import RemoteCKAN  # type: ignore[import-untyped]
 from ckanapi.errors import CKANAPIError, NotFound  # type: ignore[import-untyped]
 
-from harvester import USER_AGENT
+from harvester import USER_AGENT, interrupt
 from harvester.errors import TargetError, TransientError
 from harvester.http import RETRY_STATUSES, retry_delay
 
@@ -132,6 +132,7 @@ class CkanClient:
     # --- calls -------------------------------------------------------------------------------------------------
     def call(self, action: str, data: dict[str, Any] | None = None) -> Any:
         is_write = action not in READ_ACTIONS
+        interrupt.check()  # a stop signal ends the publish between CKAN calls, never inside one
         attempt = 0
         while True:
             attempt += 1

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from harvester.catalog import read_catalog
 from harvester.errors import EXIT_OK, EXIT_PARTIAL, HarvesterError, NothingToPublishError, exit_code_of
+from harvester.interrupt import EXIT_SIGINT, EXIT_SIGTERM
 from harvester.pipelines import PipelineConfig
 from harvester.publish.client import CkanClient
 from harvester.publish.inventory import Published, existing_organizations, names_in_use, owned_datasets
@@ -65,6 +66,8 @@ class PublishReport:
 
     @property
     def run_status(self) -> str:
+        if self.aborted_exit_code in (EXIT_SIGINT, EXIT_SIGTERM):
+            return "interrupted"  # stopped by a signal between two writes
         if self.aborted_exit_code == EXIT_PARTIAL:
             return "not_harvested"  # NothingToPublishError, the only error that ends a publish with 3
         if self.error:
