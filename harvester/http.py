@@ -267,6 +267,7 @@ class HttpClient:
         TransientError, and errors while the body is read too."""
         import requests
 
+        interrupt.check()  # a stop signal ends the run between requests, never inside one
         with self._gate(url, pol).slot():
             self.requests_sent += 1
             if source_id:
@@ -310,7 +311,6 @@ class HttpClient:
         pol: HttpPolicy,
         source_id: str | None,
     ) -> Response:
-        interrupt.check()  # a stop signal ends the run between requests, never inside one
         with self._open(
             method, url, params=params, body=body, headers=headers, pol=pol, source_id=source_id
         ) as r:

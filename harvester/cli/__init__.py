@@ -14,6 +14,7 @@ from harvester.cli.context import Ctx, setup_logging
 from harvester.diskspace import disk_full_error, is_disk_full
 from harvester.errors import HarvesterError, exit_code_of
 from harvester.interrupt import Terminated
+from harvester.interrupt import check as check_stop
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -23,7 +24,9 @@ class HarvesterGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            out = super().invoke(ctx)
+            check_stop()  # a stop signal during the last write: the command completed, and still says so
+            return out
         except (OSError, sqlite3.OperationalError) as exc:
             data = Path(ctx.obj.data_dir) if isinstance(ctx.obj, Ctx) else Path.cwd()
             if not is_disk_full(exc, data):

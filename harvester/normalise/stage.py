@@ -20,6 +20,7 @@ from harvester.config import Config, SourceConfig
 from harvester.diskspace import disk_guard
 from harvester.errors import DiskFullError, HarvesterError, LockedError, exit_code_for
 from harvester.http import HttpClient
+from harvester.interrupt import Terminated
 from harvester.leftovers import reclaim, run_tmp_dir, tmp_root
 from harvester.normalise.archive import ZipLimits
 from harvester.normalise.drift import append_schema_changes, diff_columns
@@ -33,6 +34,7 @@ from harvester.normalise.resource import (
 )
 from harvester.normalise.schemacheck import check_schemas
 from harvester.normalise.sniff import resource_kind
+from harvester.normalise.staging import discard, promote, stage_units
 from harvester.runner import executor
 from harvester.runs import new_run_id, write_jsonl, write_report
 from harvester.runtime import RuntimeSpec, bound, live
@@ -268,16 +270,62 @@ def _normalise_locked(
         on_start(source.id, len(units))
     outcomes: list[ResourceOutcome] = []
     spec = RuntimeSpec.for_data_dir(data_dir, state.path)
-    with bound(spec, state, http), executor(workers, name="normalise") as pool:
-        futures = [pool.submit(run_unit, u, spec) for u in units]
-        for fut in as_completed(futures):
-            outcome = fut.result()
-            outcomes.append(outcome)
-            if on_done is not None:
-                on_done(source.id, outcome)
+    units, real_paths = stage_units(units)  # new tables are put in place at the commit only
+    stopped: Terminated | None = None
+    try:
+        with bound(spec, state, http), executor(workers, name="normalise") as pool:
+            futures = [pool.submit(run_unit, u, spec) for u in units]
+            try:
+                for fut in as_completed(futures):
+                    outcome = fut.result()
+                    outcomes.append(outcome)
+                    if on_done is not None:
+                        on_done(source.id, outcome)
+            except Terminated as exc:  # SIGTERM: commit what completed, then stop
+                stopped = exc
+                pool.shutdown(wait=True, cancel_futures=True)
+                seen = {id(o) for o in outcomes}
+                done = [f for f in futures if f.done() and not f.cancelled() and f.exception() is None]
+                outcomes += [f.result() for f in done if id(f.result()) not in seen]
+        _commit(
+            source,
+            data_dir,
+            state,
+            run_id,
+            datasets,
+            resources,
+            units,
+            real_paths,
+            outcomes,
+            skipped,
+            http,
+            result,
+        )
+    finally:
+        discard(units, data_dir)
+    if stopped is not None:
+        raise stopped
+
+
+def _commit(
+    source: SourceConfig,
+    data_dir: Path,
+    state: StateStore,
+    run_id: str,
+    datasets: pa.Table,
+    resources: pa.Table,
+    units: list[ResourceUnit],
+    real_paths: dict[str, str],
+    outcomes: list[ResourceOutcome],
+    skipped: list[str],
+    http: HttpClient,
+    result: SourceNormalise,
+) -> None:
     by_unit = {u.resource_key: u for u in units}
     outcomes.sort(key=lambda o: o.resource_key)
     result.schema_invalid = check_schemas(source, data_dir, datasets, outcomes, http)
+    promote(outcomes, real_paths, data_dir)  # the tables, then the catalogue that lists them, then the state
+    _update_resources(data_dir, source.id, outcomes, by_unit, set(skipped))
     now = datetime.now(UTC)
     changes: list[dict[str, Any]] = []
     for o in outcomes:
@@ -306,7 +354,6 @@ def _normalise_locked(
     if changes:
         append_schema_changes(data_dir, source.id, changes, now)
         result.schema_changes = len(changes)
-    _update_resources(data_dir, source.id, outcomes, by_unit, set(skipped))
     result.resources = outcomes
     if result.failed:
         result.status = "partial"

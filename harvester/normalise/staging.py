@@ -1,0 +1,45 @@
+"""Staged tables: a resource's new table is written beside the old one and put in place only at the commit.
+
+A unit converts into `.<name>.<pid>.tmp` (pid: the process that commits). The commit renames each staged table
+onto its real path just before `resources.parquet` is replaced, so a run killed while converting (kill -9, a crash)
+leaves the previous tables and the catalogue that describes them untouched; its staged files are removed by the
+next run (harvester/leftovers.py knows the name). A run stopped by SIGTERM commits what it had completed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+from harvester.normalise.resource import ResourceOutcome, ResourceUnit
+
+
+def staged_path(table_path: str, pid: int) -> str:
+    p = PurePosixPath(table_path)
+    return str(p.with_name(f".{p.name}.{pid}.tmp"))
+
+
+def stage_units(units: list[ResourceUnit]) -> tuple[list[ResourceUnit], dict[str, str]]:
+    """The units writing to staged paths, and resource key → real table path."""
+    pid = os.getpid()
+    real = {u.resource_key: u.table_path for u in units}
+    return [replace(u, table_path=staged_path(u.table_path, pid)) for u in units], real
+
+
+def promote(outcomes: list[ResourceOutcome], real: dict[str, str], data_dir: Path) -> None:
+    """Put each converted table in place (an atomic rename) and point its outcome at the real path."""
+    for o in outcomes:
+        target = real.get(o.resource_key)
+        if o.status != "ok" or target is None or o.table_path == target:
+            continue
+        staged = data_dir / str(o.table_path)
+        if staged.exists():
+            os.replace(staged, data_dir / target)
+        o.table_path = target
+
+
+def discard(units: list[ResourceUnit], data_dir: Path) -> None:
+    """Remove the staged tables that were not put in place (the run stopped, or a unit failed)."""
+    for u in units:
+        (data_dir / u.table_path).unlink(missing_ok=True)
