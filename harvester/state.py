@@ -362,15 +362,20 @@ class StateStore:
         )
 
     def close_own_runs(self, status: str, error: str) -> list[tuple[str, str]]:
-        """Close the runs this process left open (it is stopping on a signal): (run_id, subject) of each."""
+        """Close the runs this process left open (it is stopping on a signal) with `status`; returns (run_id,
+        subject) of every run of this process that now has that status (closed here or by its stage)."""
         me = owners.current()
+        mine = "owner_pid=? AND owner_host=? AND (owner_started IS ? OR abs(owner_started - ?) < 1)"
+        args = (me.pid, me.host, me.started, me.started or 0)
         rows = self._exec(
-            "SELECT run_id, subject FROM runs WHERE finished_at IS NULL AND status IS NULL AND owner_pid=?",
-            (me.pid,),
+            f"SELECT run_id, subject FROM runs WHERE finished_at IS NULL AND status IS NULL AND {mine}", args
         )
         for run_id, subject in rows:
             self.finish_run(run_id, subject, status, {"error": error})
-        return [(r[0], r[1]) for r in rows]
+        closed = self._exec(
+            f"SELECT run_id, subject FROM runs WHERE status=? AND {mine} ORDER BY started_at", (status, *args)
+        )
+        return [(r[0], r[1]) for r in closed]
 
 
 def lock_name(subject: str, kind: str) -> str:

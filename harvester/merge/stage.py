@@ -8,6 +8,7 @@ writing them in the parent (temp files then renames; a file whose bytes would no
 from __future__ import annotations
 
 import io
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from harvester.merge.rules import MergeRecord, is_our_copy
 from harvester.merge.scoring import decide
 from harvester.pipelines import PipelineConfig
 from harvester.runtime import RuntimeSpec
+
+log = logging.getLogger(__name__)
 
 FILES = ("datasets", "resources", "provenance")
 _DATASET_COLUMNS = [
@@ -190,7 +193,12 @@ def merge_inputs(unit: MergeUnit, inputs: Inputs) -> MergeOutcome:
 
 def run_unit(unit: MergeUnit, spec: RuntimeSpec) -> MergeOutcome:
     t0 = time.monotonic()
-    outcome = merge_inputs(unit, load_inputs(spec.data, unit.sources))
+    inputs = load_inputs(spec.data, unit.sources)
+    log.info(
+        "merge %s: matching %d records of %d sources", unit.pipeline, len(inputs.records), len(unit.sources),
+        extra={"stage": "merge", "event": "merge_matching"},
+    )  # fmt: skip
+    outcome = merge_inputs(unit, inputs)
     outcome.seconds = time.monotonic() - t0
     return outcome
 
