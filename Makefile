@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export CKAN_TESTBED_DIR ?= $(CURDIR)/.ckan-testbed
 export CKAN_URL ?= http://127.0.0.1:5000
 
-.PHONY: help install lint test test-fast demo bench ckan-up ckan-down clean
+.PHONY: help install lint test test-fast demo bench soak ckan-up ckan-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: lint ckan-up ## lint, start the CKAN testbed, run the whole test suite
 test-fast: install ## tests that need no CKAN (developer loop)
 	HARVESTER_NO_CKAN=1 $(BIN)/pytest -q -m 'not ckan'
 
+soak: install ckan-up ## run --due every minute for SOAK_MINUTES (10) with a CKAN and a portal outage; writes bench/soak.md
+	$(BIN)/python -m bench.soak
+
 ckan-up: ## start (or restart) the local CKAN 2.12 testbed on 127.0.0.1:5000 (idempotent)
 	@if [ "$${HARVESTER_NO_CKAN:-}" = 1 ] && [ "$${CI:-}" != true ]; then \
 	  echo "HARVESTER_NO_CKAN=1: CKAN testbed not started (tests marked ckan are skipped; CI never does this)"; \
@@ -45,4 +48,4 @@ bench: install ## run the benchmarks and write bench/report.md
 	$(BIN)/python -m bench
 
 clean: ## remove the venv and local data
-	rm -rf $(VENV) data demo-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data demo-data soak-data .pytest_cache .mypy_cache .ruff_cache
