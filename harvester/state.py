@@ -31,7 +31,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL,
     started_at TEXT NOT NULL, finished_at TEXT, status TEXT, summary TEXT,
-    PRIMARY KEY (run_id, subject)
+    PRIMARY KEY (run_id, subject, kind)
 );
 CREATE TABLE IF NOT EXISTS cursors (
     source_id TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT NOT NULL
@@ -114,6 +114,20 @@ class StateStore:
         for table, column, decl in MIGRATIONS:
             if column not in self._columns(table):
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        pk = [
+            r[1]
+            for r in sorted(self._db.execute("PRAGMA table_info(runs)").fetchall(), key=lambda r: r[5])
+            if r[5]
+        ]
+        if pk == ["run_id", "subject"]:  # before the stages of one `run` (one run id) each had their own row
+            cols = f"{RUN_COLUMNS}, {OWNER_COLUMNS}"
+            self._db.executescript(
+                "BEGIN; CREATE TABLE runs_by_kind (run_id TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL, "
+                "started_at TEXT NOT NULL, finished_at TEXT, status TEXT, summary TEXT, owner_pid INTEGER, "
+                "owner_host TEXT, owner_started REAL, PRIMARY KEY (run_id, subject, kind)); "
+                f"INSERT INTO runs_by_kind({cols}) SELECT {cols} FROM runs; DROP TABLE runs; "
+                "ALTER TABLE runs_by_kind RENAME TO runs; COMMIT;"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -162,7 +176,7 @@ class StateStore:
 
     def finish_run(self, run_id: str, subject: str, status: str, summary: dict[str, Any]) -> None:
         self._exec(
-            "UPDATE runs SET finished_at=?, status=?, summary=? WHERE run_id=? AND subject=?",
+            "UPDATE runs SET finished_at=?, status=?, summary=? WHERE run_id=? AND subject=? AND finished_at IS NULL",
             (utcnow().isoformat(), status, json.dumps(summary, default=str), run_id, subject),
         )
 

@@ -138,3 +138,25 @@ def test_run_of_a_pipeline_another_process_runs_skips_with_exit_75(tmp_path: Pat
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_stages_of_one_run_keep_a_row_each_and_an_old_store_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "state.sqlite"
+    old = sqlite3.connect(db)  # the runs table as it was: one row per (run_id, subject)
+    old.executescript(
+        "CREATE TABLE runs (run_id TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL, started_at TEXT NOT NULL,"
+        " finished_at TEXT, status TEXT, summary TEXT, PRIMARY KEY (run_id, subject));"
+        "INSERT INTO runs VALUES ('r1','a','harvest','2026-01-01T00:00:00+00:00','2026-01-01T00:01:00+00:00','ok','{}');"
+    )
+    old.commit()
+    old.close()
+    st = StateStore(db)
+    st.start_run("r2", "a", "harvest")  # `harvester run`: harvest, then normalise, under one run id
+    st.finish_run("r2", "a", "ok", {"created": 3})
+    st.start_run("r2", "a", "normalise")
+    st.finish_run("r2", "a", "partial", {"failed": 1})
+    assert st.last_run("a", "harvest")["summary"] == {"created": 3}  # type: ignore[index]
+    assert st.last_run("a", "normalise")["status"] == "partial"  # type: ignore[index]
+    assert [r["run_id"] for r in st.recent_runs("a", ("harvest",))] == ["r2", "r1"]
