@@ -353,7 +353,7 @@ def verify(root: Path, ckan: str, token: str, ticks: list[Tick]) -> list[tuple[s
     src = next(s for s in doc["sources"] if s["id"] == DOWN_PORTAL)
     checks.append(
         (
-            f"status: {DOWN_PORTAL} recovered, its last failure is the 503",
+            f"status: {DOWN_PORTAL} failures in a row match the timeline, last failure the 503",
             (src["consecutive_failures"] == 0) == ticks[-1].portal_up
             and "503" in str((src["last_failure"] or {}).get("error")),
             f"consecutive {src['consecutive_failures']}, last failure {str((src['last_failure'] or {}).get('error'))[:90]}",

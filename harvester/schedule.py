@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from harvester import interrupt
 from harvester.errors import LockedError
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ def lease(state: StateStore, name: str, what: str, wait: float = 0.0) -> Iterato
                         hint="another process is running it; pass --wait SECONDS to wait for it",
                     ) from None
                 time.sleep(POLL_SECONDS)
+                interrupt.check()  # a stop signal ends the wait
         _held.add(name)
         try:
             yield

@@ -323,9 +323,9 @@ def _commit(
 ) -> None:
     by_unit = {u.resource_key: u for u in units}
     outcomes.sort(key=lambda o: o.resource_key)
-    result.schema_invalid = check_schemas(source, data_dir, datasets, outcomes, http)
     promote(outcomes, real_paths, data_dir)  # the tables, then the catalogue that lists them, then the state
     _update_resources(data_dir, source.id, outcomes, by_unit, set(skipped))
+    result.schema_invalid = check_schemas(source, data_dir, datasets, outcomes, http)
     now = datetime.now(UTC)
     changes: list[dict[str, Any]] = []
     for o in outcomes:

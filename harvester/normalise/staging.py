@@ -21,10 +21,14 @@ def staged_path(table_path: str, pid: int) -> str:
 
 
 def stage_units(units: list[ResourceUnit]) -> tuple[list[ResourceUnit], dict[str, str]]:
-    """The units writing to staged paths, and resource key → real table path."""
+    """The units writing to staged paths, and resource key → real table path of each staged one.
+
+    API feeds (SensorThings observations, NGSI entities) are not staged: they append to, or compare with, the
+    table they already have, and write each of their files atomically themselves."""
     pid = os.getpid()
-    real = {u.resource_key: u.table_path for u in units}
-    return [replace(u, table_path=staged_path(u.table_path, pid)) for u in units], real
+    real = {u.resource_key: u.table_path for u in units if u.feed is None}
+    staged = [replace(u, table_path=staged_path(u.table_path, pid)) if u.feed is None else u for u in units]
+    return staged, real
 
 
 def promote(outcomes: list[ResourceOutcome], real: dict[str, str], data_dir: Path) -> None:
@@ -42,4 +46,5 @@ def promote(outcomes: list[ResourceOutcome], real: dict[str, str], data_dir: Pat
 def discard(units: list[ResourceUnit], data_dir: Path) -> None:
     """Remove the staged tables that were not put in place (the run stopped, or a unit failed)."""
     for u in units:
-        (data_dir / u.table_path).unlink(missing_ok=True)
+        if u.feed is None:
+            (data_dir / u.table_path).unlink(missing_ok=True)
