@@ -14,12 +14,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harvester.layout import datasets_file, resources_file
 from harvester.records import DatasetRecord
 from harvester.schema import DATASETS, RESOURCES, TABLE_COLUMNS
-
-
-def catalog_dir(data_dir: Path, source_id: str) -> Path:
-    return data_dir / "catalog" / source_id
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
@@ -42,27 +39,28 @@ def read_catalog(
 
     With `columns`, only those dataset columns are read, and resources are not (an empty table is returned).
     """
-    d = catalog_dir(data_dir, source_id)
-    if not (d / "datasets.parquet").exists():
+    ds_path = datasets_file(data_dir, source_id)
+    if not ds_path.exists():
         return None
-    datasets = pq.read_table(d / "datasets.parquet", columns=columns)
+    datasets = pq.read_table(ds_path, columns=columns)
     if columns is not None:
         return datasets, RESOURCES.empty_table()
-    res_path = d / "resources.parquet"
-    resources = pq.read_table(res_path) if res_path.exists() else RESOURCES.empty_table()
-    return datasets, resources
+    res_path = resources_file(data_dir, source_id)
+    if not res_path.exists():
+        return datasets, RESOURCES.empty_table()
+    # a data dir written before the normalise index has table_* columns here too: they are not harvest's
+    return datasets, pq.read_table(res_path, columns=RESOURCES.names)
 
 
 def read_snapshot_count(data_dir: Path, source_id: str) -> int | None:
-    path = catalog_dir(data_dir, source_id) / "datasets.parquet"
+    path = datasets_file(data_dir, source_id)
     return pq.ParquetFile(path).metadata.num_rows if path.exists() else None
 
 
 def write_catalog(data_dir: Path, source_id: str, datasets: pa.Table, resources: pa.Table) -> None:
     """Replace the snapshot. Both files are written in full before either is renamed into place."""
-    d = catalog_dir(data_dir, source_id)
-    write_table_atomic(resources.cast(RESOURCES), d / "resources.parquet")
-    write_table_atomic(datasets.cast(DATASETS), d / "datasets.parquet")
+    write_table_atomic(resources.cast(RESOURCES), resources_file(data_dir, source_id))
+    write_table_atomic(datasets.cast(DATASETS), datasets_file(data_dir, source_id))
 
 
 # --- records → rows ---------------------------------------------------------------------------------------

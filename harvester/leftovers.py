@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harvester import owner as owners
+from harvester.layout import staged_subtrees, tmp_root
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,6 @@ _PARTIAL = re.compile(r"^\..+\.(\d+)\.(?:part|tmp)$")  # .<name>.<pid>.part | .<
 class Reclaimed:
     paths: list[str]
     bytes: int
-
-
-def tmp_root(data_dir: Path) -> Path:
-    return data_dir / "tmp"
 
 
 @contextmanager
@@ -97,8 +94,8 @@ def reclaim(data_dir: Path) -> Reclaimed:
     candidates: list[Path] = []
     if root.is_dir():
         candidates += [p for p in sorted(root.iterdir()) if p.is_dir() and _dir_owner_gone(p)]
-    for sub in ("tables", "catalog"):
-        candidates += list(_dead_partials(data_dir / sub))
+    for sub in staged_subtrees(data_dir):
+        candidates += list(_dead_partials(sub))
     for path in candidates:
         size = _size(path)
         try:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harvester.layout import http_cache_dir, state_file
+
 if TYPE_CHECKING:
     from harvester.http import HttpClient
     from harvester.state import StateStore
@@ -29,7 +31,7 @@ class RuntimeSpec:
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, state_path: Path | None = None) -> RuntimeSpec:
-        return cls(str(data_dir), str(state_path or data_dir / "state.sqlite"))
+        return cls(str(data_dir), str(state_path or state_file(data_dir)))
 
     @property
     def data(self) -> Path:
@@ -83,6 +85,6 @@ def live(spec: RuntimeSpec) -> Live:
         from harvester.state import StateStore
 
         state = StateStore(spec.state_path)
-        http = HttpClient(validators=state, cache_dir=spec.data / "http-cache" if spec.http_cache else None)
+        http = HttpClient(validators=state, cache_dir=http_cache_dir(spec.data) if spec.http_cache else None)
         found = _live[spec] = Live(state, http, os.getpid())
         return found

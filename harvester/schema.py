@@ -51,15 +51,19 @@ RESOURCES = pa.schema(
         pa.field("media_type", pa.string()),
         pa.field("size_bytes", pa.int64()),
         pa.field("modified", TS),
-        # Filled by the normalise stage; carried over by harvests while the resource is unchanged.
-        pa.field(
-            "table_path", pa.string()
-        ),  # relative to the data dir: tables/<source>/<dataset>/<resource>.parquet
-        pa.field("table_rows", pa.int64()),
-        pa.field("table_schema_hash", pa.string()),
-        pa.field("table_status", pa.string()),  # ok | unchanged | skipped | failed
-        pa.field("table_error", pa.string()),
     ]
 )
 
-TABLE_COLUMNS = ("table_path", "table_rows", "table_schema_hash", "table_status", "table_error")
+# What the normalise stage says of a resource's table: columns of its own index, tables/<source>/index.parquet
+# (harvester/normalise/index.py), and of merged/<pipeline>/resources.parquet. Data dirs written before the
+# index kept them in catalog/<source>/resources.parquet: they are read from there once, never written.
+TABLE_FIELDS = [
+    pa.field(
+        "table_path", pa.string()
+    ),  # relative to the data dir: tables/<source>/<dataset>/<resource>.parquet
+    pa.field("table_rows", pa.int64()),
+    pa.field("table_schema_hash", pa.string()),
+    pa.field("table_status", pa.string()),  # ok | unchanged | skipped | failed
+    pa.field("table_error", pa.string()),
+]
+TABLE_COLUMNS = tuple(f.name for f in TABLE_FIELDS)

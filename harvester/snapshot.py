@@ -1,4 +1,4 @@
-"""Merging a run's listing into a source's previous snapshot: created, updated, unchanged, withdrawn, restored.
+"""Applying a run's listing to a source's previous snapshot (`apply_listing`): created, updated, unchanged, withdrawn, restored.
 
 Vectorised with Arrow: an unchanged run reads only the key, hash and withdrawal columns of the previous snapshot
 and writes nothing, which keeps incremental runs of large catalogues cheap.
@@ -14,13 +14,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from harvester.schema import DATASETS, RESOURCES, TABLE_COLUMNS
+from harvester.schema import DATASETS, RESOURCES
 
 INDEX_COLUMNS = ["dataset_key", "remote_id", "metadata_hash", "withdrawn_at"]
 
 
 @dataclass
-class MergeResult:
+class AppliedListing:
     datasets: pa.Table | None  # None when nothing changed: the previous snapshot stays as it is
     resources: pa.Table | None
     created: list[str] = field(default_factory=list)
@@ -35,7 +35,7 @@ class MergeResult:
         return bool(self.created or self.updated or self.withdrawn or self.restored)
 
 
-def merge_snapshot(
+def apply_listing(
     index: pa.Table | None,
     load_previous: Callable[[], tuple[pa.Table, pa.Table]],
     rows: list[dict[str, Any]],
@@ -45,16 +45,16 @@ def merge_snapshot(
     present_ids: set[str] | None,
     allow_withdraw: bool,
     now: datetime,
-) -> MergeResult:
+) -> AppliedListing:
     """Combine the previous snapshot (`index`: its INDEX_COLUMNS; `load_previous` reads it whole) with a listing.
 
     - `full`: the listing was the whole catalogue; previous datasets missing from it are withdrawn.
     - not `full` (incremental): listed datasets replace their previous versions, others are kept; with
       `present_ids` (every id still listed), missing ones are withdrawn as in a full run.
     - `allow_withdraw=False` (incomplete listing): nothing is withdrawn, whatever is missing.
-    Unchanged datasets keep their previous row (and `harvested_at`) and resources (with their table_* columns).
+    Unchanged datasets keep their previous row (and `harvested_at`) and resources.
     """
-    out = MergeResult(None, None)
+    out = AppliedListing(None, None)
     if index is None or index.num_rows == 0:
         out.created = [r["dataset_key"] for r in rows]
         out.datasets = pa.Table.from_pylist(rows, schema=DATASETS).sort_by("dataset_key")
@@ -120,15 +120,8 @@ def merge_snapshot(
     prev_res = prev_res.cast(RESOURCES)
     is_replaced = pc.is_in(prev_res.column("dataset_key"), value_set=replaced_keys)
     kept_res = prev_res.filter(pc.invert(is_replaced))
-    old_of_replaced: dict[str, dict[str, Any]] = {
-        r["resource_key"]: r for r in prev_res.filter(is_replaced).to_pylist()
-    }
     replaced_set = set(replaced_keys.to_pylist())
-    new_res = [
-        _carry_tables(r, old_of_replaced.get(r["resource_key"]))
-        for r in resource_rows
-        if r["dataset_key"] in replaced_set
-    ]
+    new_res = [r for r in resource_rows if r["dataset_key"] in replaced_set]
     out.resources = _sorted(pa.concat_tables([kept_res, pa.Table.from_pylist(new_res, schema=RESOURCES)]))
     return out
 
@@ -136,10 +129,3 @@ def merge_snapshot(
 def _sorted(resources: pa.Table) -> pa.Table:
     # Arrow's sort is stable: resources keep their order within a dataset.
     return resources.sort_by("dataset_key")
-
-
-def _carry_tables(new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
-    """Keep the normalise stage's table_* columns for a resource whose key and URL did not change."""
-    if old is not None and old.get("url") == new.get("url"):
-        return {**new, **{c: old.get(c) for c in TABLE_COLUMNS}}
-    return new

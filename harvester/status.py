@@ -82,6 +82,7 @@ def source_status(
     state: StateStore, data_dir: Path, source: SourceConfig, now: datetime, runs_with: str | None
 ) -> dict[str, Any]:
     from harvester.catalog import read_snapshot_count
+    from harvester.normalise.index import table_count
 
     runs = {kind: state.last_run(source.id, kind) for kind in ("harvest", "normalise")}
     harvest = runs["harvest"]
@@ -93,6 +94,7 @@ def source_status(
         "runs": runs,
         "cursor": state.read_cursor(source.id),
         "datasets": read_snapshot_count(data_dir, source.id),
+        "tables": table_count(data_dir, source.id),
         **history(state.recent_runs(source.id, ("harvest", "normalise"))),
         "counts": {k: summary.get(k) for k in ("listed", *COUNTS)} if harvest else None,
         "duration_seconds": _duration(harvest),

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from harvester.layout import http_cache_dir, state_file
+
 if TYPE_CHECKING:  # imported on use: `harvester --help` loads no more than click
     from harvester.config import Config
     from harvester.http import HttpClient
@@ -79,7 +81,7 @@ class Ctx:
             from harvester.state import StateStore
 
             reclaim(self.data)
-            self._state = StateStore(self.data / "state.sqlite")
+            self._state = StateStore(state_file(self.data))
         return self._state
 
     @property
@@ -88,13 +90,13 @@ class Ctx:
         if self._state is None:
             from harvester.state import StateStore
 
-            self._state = StateStore(self.data / "state.sqlite", readonly=True)
+            self._state = StateStore(state_file(self.data), readonly=True)
         return self._state
 
     def http_client(self) -> HttpClient:
         from harvester.http import HttpClient
 
-        return HttpClient(validators=self.state, cache_dir=self.data / "http-cache")
+        return HttpClient(validators=self.state, cache_dir=http_cache_dir(self.data))
 
 
 def echo(message: str = "", **kw: Any) -> None:

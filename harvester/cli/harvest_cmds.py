@@ -11,7 +11,7 @@ from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, prin
 from harvester.errors import ConfigError, SourceError, UsageError
 
 if TYPE_CHECKING:  # the harvest machinery (pyarrow…) is imported by the commands that run it
-    from harvester.harvest import RunReport
+    from harvester.harvest import HarvestReport
     from harvester.pipelines import PipelineConfig
 
 
@@ -83,7 +83,7 @@ def harvest(ctx: Ctx, source_ids: tuple[str, ...], all_: bool, full: bool, as_js
     finish(report.exit_code)
 
 
-def run_with_progress(ctx: Ctx, ids: list[str], full: bool) -> RunReport:
+def run_with_progress(ctx: Ctx, ids: list[str], full: bool) -> HarvestReport:
     from harvester.harvest import harvest_sources
 
     kwargs: dict[str, Any] = {
@@ -110,7 +110,7 @@ def run_with_progress(ctx: Ctx, ids: list[str], full: bool) -> RunReport:
         )
 
 
-def print_summary(report: RunReport) -> None:
+def print_summary(report: HarvestReport) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -37,7 +37,8 @@ def normalise(
     max_bytes: int | None,
     as_json: bool,
 ) -> None:
-    """Convert the tabular resources of harvested sources into tables/<source>/<dataset>/<resource>.parquet.
+    """Convert the tabular resources of harvested sources into tables/<source>/<dataset>/<resource>.parquet
+    (listed in tables/<source>/index.parquet).
 
     CSV/TSV/TXT, XLSX/XLS/ODS, JSON arrays, GeoJSON and ZIP archives holding them become typed Parquet (zstd);
     lat/lon, WKT and GeoJSON geometries become GeoParquet. Unchanged resources are skipped (conditional requests).

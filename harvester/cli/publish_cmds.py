@@ -8,7 +8,6 @@ import click
 
 from harvester import interrupt
 from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
-from harvester.errors import EXIT_ABORTED
 
 if TYPE_CHECKING:  # the publisher (pyarrow, the CKAN client) is imported by the commands that run it
     from harvester.pipelines import PipelineConfig
@@ -155,22 +154,23 @@ def run(
     from harvester.cli.harvest_cmds import print_summary, run_with_progress
     from harvester.due import hold_pipeline
     from harvester.pipelines import get_pipeline
-    from harvester.runs import all_aborted, run_exit_code
+    from harvester.runs import RunReport
 
     p = get_pipeline(ctx.config, pipeline)
     hold_pipeline(ctx, p.name, wait, as_json)
     harvest_report = run_with_progress(ctx, list(p.sources), full)
     if not as_json:
         print_summary(harvest_report)
-    out: dict[str, Any] = {"harvest": harvest_report.to_dict()}
-    codes = [harvest_report.exit_code]
+    run_report = RunReport(harvest_report.run_id)
+    run_report.add(harvest_report)
     interrupt.check()  # a stop signal: stop between the stages
-    if all_aborted([src.status for src in harvest_report.sources]):
+    if run_report.all_aborted("harvest"):
         # nothing was harvested: normalising or publishing would only repeat the last run's catalogue
+        run_report.stopped = "every source aborted in harvest: nothing normalised or published"
         if as_json:
-            print_json(out)
-        echo("every source aborted in harvest: nothing normalised or published", fg="red")
-        finish(EXIT_ABORTED)
+            print_json(run_report.to_dict())
+        echo(run_report.stopped, fg="red")
+        finish(run_report.exit_code)
         return
     if normalise:
         from harvester.cli.normalise_cmds import print_summary as print_normalise
@@ -180,18 +180,16 @@ def run(
             ctx.config, list(p.sources), data_dir=ctx.data, state=ctx.state, http=ctx.http_client(),
             run_id=harvest_report.run_id,
         )  # fmt: skip
-        out["normalise"] = norm.to_dict()
-        codes.append(norm.exit_code)
+        run_report.add(norm)
         if not as_json:
             print_normalise(norm)
     interrupt.check()
     report = publish_with_progress(ctx, p, run_id=harvest_report.run_id)
-    out["publish"] = report.to_dict()
-    codes.append(report.exit_code)
+    run_report.add(report)
     if as_json:
-        print_json(out)
+        print_json(run_report.to_dict())
     print_publish_summary(report)
-    finish(run_exit_code(codes))
+    finish(run_report.exit_code)
 
 
 def register(group: click.Group) -> None:

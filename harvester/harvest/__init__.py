@@ -1,7 +1,7 @@
 """The harvest stage: plan_units, run_unit, commit (see stage.py); the names the CLI and tests use."""
 
 from harvester.harvest.stage import (
-    RunReport,
+    HarvestReport,
     SourceResult,
     harvest_source,
     harvest_sources,
@@ -10,7 +10,7 @@ from harvester.harvest.stage import (
 from harvester.runs import new_run_id, write_jsonl, write_report
 
 __all__ = [
-    "RunReport",
+    "HarvestReport",
     "SourceResult",
     "harvest_source",
     "harvest_sources",

@@ -9,21 +9,22 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from harvester.catalog import Defaults, catalog_dir, licence_share, read_catalog, record_rows, write_catalog
+from harvester.catalog import Defaults, licence_share, read_catalog, record_rows, write_catalog
 from harvester.config import Config, SourceConfig
 from harvester.connectors import get_connector_class
 from harvester.connectors.base import BaseConnector, Outcomes
 from harvester.diskspace import disk_guard
 from harvester.errors import ConfigError, DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
+from harvester.layout import catalog_dir
 from harvester.runner import ExecutorKind, run_units
 from harvester.runs import append_errors, new_run_id, stage_exit_code, write_report
 from harvester.runtime import RuntimeSpec, bound, live
-from harvester.snapshot import INDEX_COLUMNS, merge_snapshot
+from harvester.snapshot import INDEX_COLUMNS, apply_listing
 from harvester.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -56,16 +57,22 @@ class SourceResult:
 
 
 @dataclass
-class RunReport:
+class HarvestReport:
+    """The harvest stage's report (`--json`, report.json): one result per source."""
+
     run_id: str
     started_at: str
     finished_at: str | None = None
     sources: list[SourceResult] = field(default_factory=list)
     report_path: str | None = None
+    kind: ClassVar[str] = "harvest"
+
+    def statuses(self) -> list[str]:
+        return [s.status for s in self.sources]
 
     @property
     def exit_code(self) -> int:
-        return stage_exit_code([s.status for s in self.sources])
+        return stage_exit_code(self.statuses())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,7 +227,7 @@ def _harvest_locked(
         assert full_snapshot is not None
         return full_snapshot
 
-    merged = merge_snapshot(
+    applied = apply_listing(
         previous,
         load_previous,
         rows,
@@ -230,18 +237,18 @@ def _harvest_locked(
         allow_withdraw=allow_withdraw,
         now=started,
     )
-    if merged.datasets is not None and merged.resources is not None:
-        write_catalog(data_dir, source.id, merged.datasets, merged.resources)
-        result.licences = licence_share(merged.datasets)
+    if applied.datasets is not None and applied.resources is not None:
+        write_catalog(data_dir, source.id, applied.datasets, applied.resources)
+        result.licences = licence_share(applied.datasets)
     elif (kept := read_catalog(data_dir, source.id, ["license_id", "withdrawn_at"])) is not None:
         result.licences = licence_share(kept[0])
-    result.created, result.updated = len(merged.created), len(merged.updated)
+    result.created, result.updated = len(applied.created), len(applied.updated)
     result.unchanged, result.withdrawn, result.restored = (
-        merged.unchanged,
-        len(merged.withdrawn),
-        len(merged.restored),
+        applied.unchanged,
+        len(applied.withdrawn),
+        len(applied.restored),
     )
-    result.total = merged.total
+    result.total = applied.total
     if result.record_errors or not connector.listing_complete:
         result.status = "partial"
     if connector.listing_complete:
@@ -339,7 +346,7 @@ def run_unit(unit: HarvestUnit, spec: RuntimeSpec) -> SourceResult:
     )
 
 
-def commit(report: RunReport, data_dir: Path) -> RunReport:
+def commit(report: HarvestReport, data_dir: Path) -> HarvestReport:
     """In the parent: the run report and errors.jsonl of the harvest stage."""
     report.finished_at = datetime.now(UTC).isoformat()
     report.report_path = str(write_report(data_dir, report.run_id, "report.json", report.to_dict()))
@@ -359,9 +366,9 @@ def harvest_sources(
     progress: Progress | None = None,
     workers: int = 2,
     executor: ExecutorKind | None = None,
-) -> RunReport:
+) -> HarvestReport:
     """Harvest several sources (each an independent unit; `workers` run at once) and write the run report."""
-    report = RunReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
+    report = HarvestReport(run_id or new_run_id(), datetime.now(UTC).isoformat())
     units = plan_units(config, source_ids, run_id=report.run_id, full=full)
     spec = RuntimeSpec.for_data_dir(data_dir, state.path)
     # units run in this process's threads share the parent's HTTP client and state store

@@ -9,7 +9,7 @@ import pyarrow as pa
 from harvester.merge.blocking import Edge
 from harvester.merge.precedence import fill, rank, union_resources
 from harvester.merge.rules import STRENGTH, MergeRecord
-from harvester.schema import DATASETS, RESOURCES
+from harvester.schema import DATASETS, RESOURCES, TABLE_FIELDS
 
 _KEEP = [f for f in DATASETS if f.name not in ("dataset_key", "withdrawn_at", "raw")]
 
@@ -22,7 +22,7 @@ MERGED_DATASETS = pa.schema(
         pa.field("filled_from", pa.map_(pa.string(), pa.string())),  # field -> dataset_key it was taken from
     ]
 )
-MERGED_RESOURCES = pa.schema([pa.field("merged_key", pa.string(), nullable=False), *RESOURCES])
+MERGED_RESOURCES = pa.schema([pa.field("merged_key", pa.string(), nullable=False), *RESOURCES, *TABLE_FIELDS])
 PROVENANCE = pa.schema(
     [
         pa.field("merged_key", pa.string(), nullable=False),

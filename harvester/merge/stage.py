@@ -13,19 +13,22 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harvester.catalog import read_catalog
 from harvester.config import Config
+from harvester.layout import merged_dir
 from harvester.merge.blocking import Edge
 from harvester.merge.keys import host_of, norm_url
 from harvester.merge.provenance import build_tables
 from harvester.merge.rules import MergeRecord, is_our_copy
 from harvester.merge.scoring import decide
+from harvester.normalise.index import table_columns
 from harvester.pipelines import PipelineConfig
+from harvester.runs import stage_exit_code
 from harvester.runtime import RuntimeSpec
 
 log = logging.getLogger(__name__)
@@ -89,6 +92,15 @@ class MergeOutcome:
     rejected: list[Edge]
     seconds: float
     written: list[str] = field(default_factory=list)
+    kind: ClassVar[str] = "merge"
+
+    def statuses(self) -> list[str]:
+        """One unit, the pipeline: a merge that returned is ok (a failure raises)."""
+        return ["ok"]
+
+    @property
+    def exit_code(self) -> int:
+        return stage_exit_code(self.statuses())
 
     def to_dict(self) -> dict[str, Any]:
         ds = self.tables["datasets"]
@@ -104,10 +116,6 @@ class MergeOutcome:
             "written": self.written,
             "seconds": round(self.seconds, 3),
         }
-
-
-def merged_dir(data_dir: Path, pipeline: str) -> Path:
-    return data_dir / "merged" / pipeline
 
 
 def plan_units(cfg: Config, pipeline: PipelineConfig) -> list[MergeUnit]:
@@ -158,9 +166,9 @@ def load_inputs(data_dir: Path, sources: tuple[SourceInfo, ...]) -> Inputs:
                     extras=extras,
                 )
             )
-        for r in resources.to_pylist():
-            if r["dataset_key"] in keep:
-                out.resources.setdefault(r["dataset_key"], []).append(r)
+        kept = [r for r in resources.to_pylist() if r["dataset_key"] in keep]
+        for r in table_columns(data_dir, s.id, kept):  # the normalised table of each, from normalise's index
+            out.resources.setdefault(r["dataset_key"], []).append(r)
     for rec in out.records:
         urls = (norm_url(r.get("url")) for r in out.resources.get(rec.key, []))
         rec.resource_urls = frozenset(u for u in urls if u)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harvester.layout import legacy_schema_changes_file, schema_changes_file
 from harvester.schema import TS
 
 Columns = list[tuple[str, str]]  # [(name, arrow type)], in file order
@@ -78,13 +80,19 @@ def _change(
 
 
 def schema_changes_path(data_dir: Path, source_id: str) -> Path:
-    return data_dir / "catalog" / source_id / "schema_changes.parquet"
+    """`tables/<source>/schema_changes.parquet`; a log left under `catalog/<source>/` by older runs is moved."""
+    path = schema_changes_file(data_dir, source_id)
+    legacy = legacy_schema_changes_file(data_dir, source_id)
+    if not path.exists() and legacy.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(legacy, path)
+    return path
 
 
 def append_schema_changes(
     data_dir: Path, source_id: str, rows: list[dict[str, Any]], detected_at: datetime
 ) -> Path:
-    """Add rows to `catalog/<source>/schema_changes.parquet` (append-only; the file is rewritten atomically)."""
+    """Add rows to `tables/<source>/schema_changes.parquet` (append-only; the file is rewritten atomically)."""
     from harvester.catalog import write_table_atomic
 
     path = schema_changes_path(data_dir, source_id)

@@ -19,6 +19,7 @@ from harvester.connectors.ngsi_entity import flatten, location_wkb
 from harvester.connectors.ngsi_query import iter_entity_pages
 from harvester.errors import RecordError
 from harvester.http import HttpClient
+from harvester.layout import table_location
 from harvester.normalise.sink import ParquetSink
 
 GEOMETRY = "geometry"
@@ -137,7 +138,7 @@ def convert_entities(unit: Any, client: HttpClient, work: Path, out: Any, feed: 
     if rows == 0:
         raise RecordError(f"the broker lists no {entity_type} entities", url=unit.url)
     out.sha256 = _sha256(spill)
-    dest = Path(unit.data_dir) / unit.table_path
+    dest = table_location(Path(unit.data_dir), unit.table_path)
     prev = unit.previous
     if not unit.force and prev.sha256 == out.sha256 and prev.table_path and dest.exists():
         out.status, out.table_path, out.rows = "unchanged", prev.table_path, prev.table_rows

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from harvester.dates import parse_datetime, to_iso
 from harvester.errors import RecordError
 from harvester.http import HttpClient
+from harvester.layout import observations_dir
 from harvester.normalise.obs_columns import TS, ObservationColumns
 from harvester.paging import PageGuard
 
@@ -35,7 +36,7 @@ MAX_PARTS = 24  # parts per month folder before they are merged into one
 
 
 def table_dir(data_dir: Path, table_path: str) -> Path:
-    return data_dir / table_path.removesuffix(".parquet")
+    return observations_dir(data_dir, table_path)
 
 
 def _parts(root: Path) -> list[Path]:

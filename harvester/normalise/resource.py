@@ -17,6 +17,7 @@ import requests
 from harvester.diskspace import disk_full_error, is_disk_full
 from harvester.errors import HarvesterError, RecordError
 from harvester.http import HttpClient, HttpPolicy, download
+from harvester.layout import table_location, tmp_root
 from harvester.normalise.archive import ZipLimits, extract_table_member
 from harvester.normalise.geo import write_with_geometry
 from harvester.normalise.sink import ParquetSink
@@ -107,7 +108,7 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
     t0 = time.monotonic()
     data_dir = Path(unit.data_dir)
     try:
-        work_root = Path(unit.work_dir) if unit.work_dir else data_dir / "tmp"
+        work_root = Path(unit.work_dir) if unit.work_dir else tmp_root(data_dir)
         work_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work_root, prefix="normalise-") as work:
             _run(unit, client, Path(work), out)
@@ -142,7 +143,7 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
         return
     data_dir = Path(unit.data_dir)
     prev = unit.previous
-    have_table = bool(prev.table_path) and (data_dir / str(prev.table_path)).exists()
+    have_table = bool(prev.table_path) and table_location(data_dir, str(prev.table_path)).exists()
     reuse = have_table and not unit.force and prev.url == unit.url
     validators = (
         {k: v for k, v in (("etag", prev.etag), ("last_modified", prev.last_modified)) if v}
@@ -164,7 +165,7 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
     if reuse and dl.sha256 == prev.sha256:
         _unchanged(unit, out)
         return
-    dest = data_dir / unit.table_path
+    dest = table_location(data_dir, unit.table_path)
     convert_file(
         raw,
         dest,

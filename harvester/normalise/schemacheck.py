@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from harvester.config import SourceConfig
 from harvester.http import HttpClient
+from harvester.layout import table_location
 from harvester.normalise.resource import ResourceOutcome
 from harvester.normalise.validation import previous_validation, validate_table, write_validation
 from harvester.tableschema import declared_schema, resolve
@@ -50,7 +51,7 @@ def check_schemas(
             o.warnings.append(str(why))
             continue
         try:
-            result = validate_table(data_dir / o.table_path, descriptor, ref.label)
+            result = validate_table(table_location(data_dir, o.table_path), descriptor, ref.label)
         except Exception as exc:  # noqa: BLE001 - a validator failure must not lose the converted table
             o.warnings.append(f"Table Schema {ref.label} could not be checked: {exc}")
             log.warning("%s: %s: schema %s not checked: %s", source.id, o.resource_key, ref.label, exc)

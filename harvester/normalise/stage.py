@@ -1,45 +1,50 @@
-"""The normalise stage: every tabular resource of a source's catalogue → tables/<source>/<dataset>/<resource>.parquet."""
+"""The normalise stage: every tabular resource of a source's catalogue → a typed (Geo)Parquet table.
+
+Shaped like the other stages: `plan_units` (plan.py: one plain unit per resource), a module-level
+`run_unit(unit, spec)` that downloads and converts with this process's HTTP client, and `commit` in the parent,
+the one place where normalise writes the state store and its index, `tables/<source>/index.parquet`.
+Units run on the runner (`--executor local|processes`); sources run one after the other, each under its lock.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable
-from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from harvester.catalog import catalog_dir, read_catalog, write_table_atomic
+from harvester.catalog import read_catalog
 from harvester.config import Config, SourceConfig
 from harvester.diskspace import disk_guard
-from harvester.errors import DiskFullError, HarvesterError, LockedError, exit_code_for
+from harvester.errors import DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
 from harvester.interrupt import Terminated
-from harvester.leftovers import reclaim, run_tmp_dir, tmp_root
+from harvester.layout import table_location, tmp_root
+from harvester.leftovers import reclaim, run_tmp_dir
 from harvester.normalise.archive import ZipLimits
-from harvester.normalise.drift import append_schema_changes, diff_columns
-from harvester.normalise.feeds import FEED_KINDS, feed_options
-from harvester.normalise.resource import (
-    Previous,
-    ResourceOutcome,
-    ResourceUnit,
-    normalise_resource,
-    with_policy,
-)
+from harvester.normalise.drift import append_schema_changes, diff_columns, schema_changes_path
+from harvester.normalise.index import write_index
+from harvester.normalise.plan import SourcePlan, adopt_tables, plan_units
+from harvester.normalise.report import NormaliseReport, SourceNormalise
+from harvester.normalise.resource import ResourceOutcome, ResourceUnit, normalise_resource
 from harvester.normalise.schemacheck import check_schemas
-from harvester.normalise.sniff import resource_kind
 from harvester.normalise.staging import discard, promote, stage_units
-from harvester.runner import executor
-from harvester.runs import new_run_id, write_jsonl, write_report
+from harvester.runner import ExecutorKind, run_units
+from harvester.runs import append_errors, new_run_id, write_report
 from harvester.runtime import RuntimeSpec, bound, live
-from harvester.schema import RESOURCES
 from harvester.state import StateStore
+
+__all__ = [
+    "NormaliseReport",
+    "SourceNormalise",
+    "commit",
+    "normalise_source",
+    "normalise_sources",
+    "plan_units",
+    "run_unit",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,131 +52,9 @@ OnStart = Callable[[str, int], None]  # (source_id, resources to process)
 OnDone = Callable[[str, ResourceOutcome], None]  # called after each resource
 
 
-@dataclass
-class SourceNormalise:
-    source_id: str
-    status: str = "ok"  # ok | partial (some resources failed) | failed | locked | not_harvested
-    converted: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    skipped: int = 0  # not tabular
-    rows: int = 0  # rows written by this run
-    bytes: int = 0  # bytes downloaded
-    seconds: float = 0.0
-    error: str | None = None
-    schema_changes: int = 0
-    schema_invalid: int = 0  # tables that fail their declared Table Schema (still converted)
-    resources: list[ResourceOutcome] = field(default_factory=list)
-
-
-@dataclass
-class NormaliseReport:
-    run_id: str
-    started_at: str
-    finished_at: str | None = None
-    sources: list[SourceNormalise] = field(default_factory=list)
-    report_path: str | None = None
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code_for([s.status for s in self.sources], aborted=("failed", "locked", "not_harvested"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "kind": "normalise",
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "exit_code": self.exit_code,
-            "sources": [asdict(s) for s in self.sources],
-        }
-
-
-def _segment(text: str) -> str:
-    """A safe file name part: unchanged when already safe, else cleaned and suffixed with a short hash."""
-    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-")[:80]
-    if clean == text and clean:
-        return clean
-    return f"{clean or 'x'}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
-
-
-def table_path_for(source_id: str, dataset_key: str, resource_key: str) -> str:
-    """`tables/<source>/<dataset>/<resource>.parquet`, relative to the data dir."""
-    dataset = dataset_key.removeprefix(f"{source_id}:")
-    resource = resource_key.removeprefix(f"{dataset_key}:")
-    return f"tables/{_segment(source_id)}/{_segment(dataset)}/{_segment(resource)}.parquet"
-
-
-def _previous(state: StateStore, row: dict[str, Any]) -> Previous:
-    st = state.read_resource_state(row["resource_key"]) or {}
-    cols = st.get("columns")
-    return Previous(
-        url=st.get("url"),
-        etag=st.get("etag"),
-        last_modified=st.get("last_modified"),
-        sha256=st.get("sha256"),
-        columns=tuple((str(n), str(t)) for n, t in cols) if cols else None,
-        table_path=row.get("table_path"),
-        table_rows=row.get("table_rows"),
-        table_schema_hash=row.get("table_schema_hash"),
-    )
-
-
-def plan_units(
-    source: SourceConfig,
-    datasets: pa.Table,
-    resources: pa.Table,
-    *,
-    data_dir: Path,
-    state: StateStore,
-    force: bool,
-    max_bytes: int | None,
-    zip_limits: ZipLimits,
-    work_dir: Path | None = None,
-) -> tuple[list[ResourceUnit], list[str]]:
-    """The work units of a source (tabular resources of live datasets) and the keys of the non-tabular ones."""
-    withdrawn = {
-        k
-        for k, w in zip(
-            datasets.column("dataset_key").to_pylist(),
-            datasets.column("withdrawn_at").to_pylist(),
-            strict=True,
-        )
-        if w
-    }
-    policy = with_policy(source.http.policy(), max_bytes)
-    by_key: dict[str, dict[str, Any]] | None = None  # dataset rows, read for feed resources only
-    units: list[ResourceUnit] = []
-    skipped: list[str] = []
-    for row in resources.to_pylist():
-        if row["dataset_key"] in withdrawn:
-            continue
-        kind = resource_kind(row.get("format"), row.get("url"))
-        if kind is None or not row.get("url"):
-            skipped.append(row["resource_key"])
-            continue
-        feed = None
-        if kind in FEED_KINDS:
-            by_key = by_key if by_key is not None else {d["dataset_key"]: d for d in datasets.to_pylist()}
-            feed = feed_options(kind, source, by_key.get(row["dataset_key"]), row)
-        units.append(
-            ResourceUnit(
-                source_id=source.id,
-                dataset_key=row["dataset_key"],
-                resource_key=row["resource_key"],
-                url=row["url"],
-                kind=kind,
-                table_path=table_path_for(source.id, row["dataset_key"], row["resource_key"]),
-                data_dir=str(data_dir),
-                policy=policy,
-                previous=_previous(state, row),
-                force=force,
-                zip_limits=zip_limits,
-                work_dir=str(work_dir) if work_dir else None,
-                feed=feed,
-            )
-        )
-    return units, skipped
+def run_unit(unit: ResourceUnit, spec: RuntimeSpec) -> ResourceOutcome:
+    """Normalise one resource with this process's HTTP client for `spec` (the unit is plain data)."""
+    return normalise_resource(unit, live(spec).http)
 
 
 def normalise_source(
@@ -188,6 +71,7 @@ def normalise_source(
     on_start: OnStart | None = None,
     on_done: OnDone | None = None,
     work_dir: Path | None = None,
+    executor: ExecutorKind | None = None,
 ) -> SourceNormalise:
     """Normalise one source's tabular resources. Never raises for a resource or source failure.
 
@@ -198,21 +82,26 @@ def normalise_source(
         with state.lock(f"source-{source.id}"):
             state.start_run(run_id, source.id, "normalise")
             try:
-                _normalise_locked(
-                    source,
-                    data_dir,
-                    state,
-                    http,
-                    run_id,
-                    force,
-                    workers,
-                    max_bytes,
-                    zip_limits or ZipLimits(),
-                    result,
-                    on_start,
-                    on_done,
-                    work_dir,
-                )
+                snapshot = read_catalog(data_dir, source.id)
+                if snapshot is None:
+                    result.status = "not_harvested"
+                    result.error = "no catalogue yet: run `harvester harvest` first"
+                else:
+                    plan = plan_units(
+                        source,
+                        *snapshot,
+                        data_dir=data_dir,
+                        state=state,
+                        force=force,
+                        max_bytes=max_bytes,
+                        zip_limits=zip_limits or ZipLimits(),
+                        work_dir=work_dir,
+                    )
+                    plan.units = adopt_tables(plan.units)
+                    result.skipped = len(plan.skipped)
+                    if on_start is not None:
+                        on_start(source.id, len(plan.units))
+                    _run_and_commit(plan, state, http, data_dir, run_id, workers, executor, on_done, result)
             except DiskFullError:
                 raise  # the whole run stops: the next sources would meet the same full disk
             except HarvesterError as exc:
@@ -221,128 +110,82 @@ def normalise_source(
                 log.exception("normalise of %s crashed", source.id, extra={"source_id": source.id})
                 result.status, result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
             result.seconds = round(time.monotonic() - t0, 3)
-            summary = {k: v for k, v in asdict(result).items() if k != "resources"}
-            state.finish_run(run_id, source.id, result.status, summary)
+            state.finish_run(run_id, source.id, result.status, result.summary())
     except LockedError as exc:
         result.status, result.error = "locked", str(exc)
     return result
 
 
-def run_unit(unit: ResourceUnit, spec: RuntimeSpec) -> ResourceOutcome:
-    """Normalise one resource with this process's HTTP client for `spec` (the unit is plain data)."""
-    return normalise_resource(unit, live(spec).http)
-
-
-def _normalise_locked(
-    source: SourceConfig,
-    data_dir: Path,
+def _run_and_commit(
+    plan: SourcePlan,
     state: StateStore,
     http: HttpClient,
+    data_dir: Path,
     run_id: str,
-    force: bool,
     workers: int,
-    max_bytes: int | None,
-    zip_limits: ZipLimits,
-    result: SourceNormalise,
-    on_start: OnStart | None,
+    executor: ExecutorKind | None,
     on_done: OnDone | None,
-    work_dir: Path | None,
+    result: SourceNormalise,
 ) -> None:
-    snapshot = read_catalog(data_dir, source.id)
-    if snapshot is None:
-        result.status = "not_harvested"
-        result.error = "no catalogue yet: run `harvester harvest` first"
-        return
-    datasets, resources = snapshot
-    units, skipped = plan_units(
-        source,
-        datasets,
-        resources,
-        data_dir=data_dir,
-        state=state,
-        force=force,
-        max_bytes=max_bytes,
-        zip_limits=zip_limits,
-        work_dir=work_dir,
-    )
-    result.skipped = len(skipped)
-    if on_start is not None:
-        on_start(source.id, len(units))
-    outcomes: list[ResourceOutcome] = []
+    """Run the units on staged table paths, then put the tables in place and commit (harvester/normalise/staging.py).
+
+    A stop signal (SIGTERM) ends the units under way, commits the ones that completed, and raises Terminated."""
     spec = RuntimeSpec.for_data_dir(data_dir, state.path)
-    units, real_paths = stage_units(units)  # new tables are put in place at the commit only
+    plan.units, real_paths = stage_units(plan.units)
+    completed: list[ResourceOutcome] = []
+
+    def done(_unit: ResourceUnit, outcome: ResourceOutcome) -> None:
+        completed.append(outcome)
+        if on_done is not None:
+            on_done(plan.source.id, outcome)
+
     stopped: Terminated | None = None
     try:
-        with bound(spec, state, http), executor(workers, name="normalise") as pool:
-            futures = [pool.submit(run_unit, u, spec) for u in units]
-            try:
-                for fut in as_completed(futures):
-                    outcome = fut.result()
-                    outcomes.append(outcome)
-                    if on_done is not None:
-                        on_done(source.id, outcome)
-            except Terminated as exc:  # SIGTERM: commit what completed, then stop
-                stopped = exc
-                pool.shutdown(wait=True, cancel_futures=True)
-                seen = {id(o) for o in outcomes}
-                done = [f for f in futures if f.done() and not f.cancelled() and f.exception() is None]
-                outcomes += [f.result() for f in done if id(f.result()) not in seen]
-        _commit(
-            source,
-            data_dir,
-            state,
-            run_id,
-            datasets,
-            resources,
-            units,
-            real_paths,
-            outcomes,
-            skipped,
-            http,
-            result,
-        )
+        try:
+            with bound(spec, state, http):
+                outcomes = run_units(run_unit, plan.units, spec, workers=workers, kind=executor, on_done=done)
+        except Terminated as exc:
+            stopped, outcomes = exc, completed
+        promote(outcomes, real_paths, data_dir)
+        result.schema_invalid = check_schemas(plan.source, data_dir, plan.datasets, outcomes, http)
+        commit(plan, outcomes, state, data_dir=data_dir, run_id=run_id, result=result)
     finally:
-        discard(units, data_dir)
+        discard(plan.units, data_dir)
     if stopped is not None:
         raise stopped
 
 
-def _commit(
-    source: SourceConfig,
-    data_dir: Path,
-    state: StateStore,
-    run_id: str,
-    datasets: pa.Table,
-    resources: pa.Table,
-    units: list[ResourceUnit],
-    real_paths: dict[str, str],
+def commit(
+    plan: SourcePlan,
     outcomes: list[ResourceOutcome],
-    skipped: list[str],
-    http: HttpClient,
+    state: StateStore,
+    *,
+    data_dir: Path,
+    run_id: str,
     result: SourceNormalise,
-) -> None:
-    by_unit = {u.resource_key: u for u in units}
-    outcomes.sort(key=lambda o: o.resource_key)
-    promote(outcomes, real_paths, data_dir)  # the tables, then the catalogue that lists them, then the state
-    _update_resources(data_dir, source.id, outcomes, by_unit, set(skipped))
-    result.schema_invalid = check_schemas(source, data_dir, datasets, outcomes, http)
+) -> SourceNormalise:
+    """In the parent: resource state, schema drift and the source's index; the counts into `result`."""
+    units = {u.resource_key: u for u in plan.units}
+    outcomes = sorted(outcomes, key=lambda o: o.resource_key)
     now = datetime.now(UTC)
+    # the index first, then the resource state: a process killed between the two downloads again next time
+    write_index(data_dir, plan.source.id, index_rows(plan, outcomes, data_dir, run_id, now))
     changes: list[dict[str, Any]] = []
     for o in outcomes:
-        unit = by_unit[o.resource_key]
-        _record_state(state, unit, o)
+        unit = units[o.resource_key]
+        if o.status == "ok" or (o.status == "unchanged" and o.sha256):
+            state.write_resource_state(
+                o.resource_key,
+                url=unit.url,
+                etag=o.etag,
+                last_modified=o.last_modified,
+                sha256=o.sha256,
+                columns=o.columns,
+            )
         if o.status == "ok" and unit.previous.columns and o.columns is not None:
             o.schema_changes = diff_columns(list(unit.previous.columns), o.columns)
-            for c in o.schema_changes:
-                changes.append(
-                    {
-                        **c,
-                        "source_id": source.id,
-                        "dataset_key": o.dataset_key,
-                        "resource_key": o.resource_key,
-                        "run_id": run_id,
-                    }
-                )
+            meta = {"source_id": plan.source.id, "dataset_key": o.dataset_key, "resource_key": o.resource_key}
+            changes.extend({**c, **meta, "run_id": run_id} for c in o.schema_changes)
         result.bytes += o.bytes
         if o.status == "ok":
             result.converted += 1
@@ -351,73 +194,62 @@ def _commit(
             result.unchanged += 1
         else:
             result.failed += 1
+    schema_changes_path(data_dir, plan.source.id)  # an older data dir's drift log moves beside the index
     if changes:
-        append_schema_changes(data_dir, source.id, changes, now)
+        append_schema_changes(data_dir, plan.source.id, changes, now)
         result.schema_changes = len(changes)
     result.resources = outcomes
     if result.failed:
         result.status = "partial"
+    return result
 
 
-def _record_state(state: StateStore, unit: ResourceUnit, o: ResourceOutcome) -> None:
-    if o.status == "ok" or (o.status == "unchanged" and o.sha256):
-        state.write_resource_state(
-            o.resource_key,
-            url=unit.url,
-            etag=o.etag,
-            last_modified=o.last_modified,
-            sha256=o.sha256,
-            columns=o.columns,
-        )
-
-
-def _update_resources(
-    data_dir: Path,
-    source_id: str,
-    outcomes: list[ResourceOutcome],
-    units: dict[str, ResourceUnit],
-    skipped: set[str],
-) -> None:
-    """Write the table_* columns into resources.parquet (re-read under the source lock, replaced atomically)."""
-    snapshot = read_catalog(data_dir, source_id)
-    if snapshot is None:
-        return
+def index_rows(
+    plan: SourcePlan, outcomes: list[ResourceOutcome], data_dir: Path, run_id: str, now: datetime
+) -> list[dict[str, Any]]:
+    """One row per catalogue resource, in the catalogue's order; resources not planned keep their last row."""
     by_key = {o.resource_key: o for o in outcomes}
-    rows = snapshot[1].to_pylist()
-    for row in rows:
-        key = row["resource_key"]
+    units = {u.resource_key: u for u in plan.units}
+    skipped = set(plan.skipped)
+    rows: list[dict[str, Any]] = []
+    for res in plan.resources:
+        key = res["resource_key"]
+        base = {
+            "resource_key": key,
+            "dataset_key": res["dataset_key"],
+            "source_id": plan.source.id,
+            "title": res.get("title"),
+            "url": res.get("url"),
+            "kind": plan.kinds.get(key),
+        }
         o = by_key.get(key)
         if o is None:
             if key in skipped:
-                row.update(
-                    table_path=None,
-                    table_rows=None,
-                    table_schema_hash=None,
-                    table_status="skipped",
-                    table_error=None,
-                )
+                rows.append({**base, "table_status": "skipped", "run_id": run_id, "normalised_at": now})
+            elif (prev := plan.previous.get(key)) is not None:  # a withdrawn dataset: its table stays listed
+                rows.append({**base, **prev, **{k: base[k] for k in ("title", "source_id")}})
             continue
+        row = {**base, "sha256": o.sha256, "run_id": run_id, "normalised_at": now}
+        row.update(table_schema=o.table_schema, schema_valid=o.schema_valid, table_status=o.status)
         if o.status in ("ok", "unchanged"):
-            row.update(
-                table_path=o.table_path,
-                table_rows=o.rows,
-                table_schema_hash=o.schema_hash,
-                table_status=o.status,
-                table_error=None,
-            )
+            row.update(table_path=o.table_path, table_rows=o.rows, table_schema_hash=o.schema_hash)
+            row["columns"] = _columns(o.columns)
         else:  # failed: the previous table (if any) stays usable and listed
-            prev = units[key].previous
-            still = bool(prev.table_path) and (data_dir / str(prev.table_path)).exists()
-            row.update(
-                table_path=prev.table_path if still else None,
-                table_rows=prev.table_rows if still else None,
-                table_schema_hash=prev.table_schema_hash if still else None,
-                table_status="failed",
-                table_error=o.error,
-            )
-    write_table_atomic(
-        pa.Table.from_pylist(rows, schema=RESOURCES), catalog_dir(data_dir, source_id) / "resources.parquet"
-    )
+            last = units[key].previous
+            if last.table_path and table_location(data_dir, last.table_path).exists():
+                row.update(
+                    table_path=last.table_path,
+                    table_rows=last.table_rows,
+                    table_schema_hash=last.table_schema_hash,
+                    columns=_columns(list(last.columns) if last.columns else None),
+                )
+            row["table_error"] = o.error
+        rows.append(row)
+    return rows
+
+
+def _columns(columns: list[tuple[str, str]] | None) -> list[dict[str, str]] | None:
+    return None if columns is None else [{"name": n, "type": t} for n, t in columns]
 
 
 def normalise_sources(
@@ -434,6 +266,7 @@ def normalise_sources(
     zip_limits: ZipLimits | None = None,
     on_start: OnStart | None = None,
     on_done: OnDone | None = None,
+    executor: ExecutorKind | None = None,
 ) -> NormaliseReport:
     """Normalise several sources one after the other (resources in parallel) and write `normalise-report.json`.
 
@@ -458,23 +291,10 @@ def normalise_sources(
                     on_start=on_start,
                     on_done=on_done,
                     work_dir=work,
+                    executor=executor,
                 )
             )
     report.finished_at = datetime.now(UTC).isoformat()
     report.report_path = str(write_report(data_dir, report.run_id, "normalise-report.json", report.to_dict()))
-    errors = [
-        {
-            "stage": "normalise",
-            "source_id": s.source_id,
-            "dataset_key": o.dataset_key,
-            "resource_key": o.resource_key,
-            "url": o.url,
-            "message": o.error,
-        }
-        for s in report.sources
-        for o in s.resources
-        if o.status == "failed"
-    ]
-    if errors:
-        write_jsonl(data_dir / "runs" / report.run_id / "errors.jsonl", errors)
+    append_errors(data_dir, report.run_id, report.errors())
     return report

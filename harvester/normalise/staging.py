@@ -1,7 +1,7 @@
 """Staged tables: a resource's new table is written beside the old one and put in place only at the commit.
 
 A unit converts into `.<name>.<pid>.tmp` (pid: the process that commits). The commit renames each staged table
-onto its real path just before `resources.parquet` is replaced, so a run killed while converting (kill -9, a crash)
+onto its real path just before the source's table index is replaced, so a run killed while converting (kill -9, a crash)
 leaves the previous tables and the catalogue that describes them untouched; its staged files are removed by the
 next run (harvester/leftovers.py knows the name). A run stopped by SIGTERM commits what it had completed.
 """
@@ -12,6 +12,7 @@ import os
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+from harvester.layout import table_location
 from harvester.normalise.resource import ResourceOutcome, ResourceUnit
 
 
@@ -37,9 +38,9 @@ def promote(outcomes: list[ResourceOutcome], real: dict[str, str], data_dir: Pat
         target = real.get(o.resource_key)
         if o.status != "ok" or target is None or o.table_path == target:
             continue
-        staged = data_dir / str(o.table_path)
+        staged = table_location(data_dir, str(o.table_path))
         if staged.exists():
-            os.replace(staged, data_dir / target)
+            os.replace(staged, table_location(data_dir, target))
         o.table_path = target
 
 
@@ -47,4 +48,4 @@ def discard(units: list[ResourceUnit], data_dir: Path) -> None:
     """Remove the staged tables that were not put in place (the run stopped, or a unit failed)."""
     for u in units:
         if u.feed is None:
-            (data_dir / u.table_path).unlink(missing_ok=True)
+            table_location(data_dir, u.table_path).unlink(missing_ok=True)

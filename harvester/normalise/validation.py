@@ -17,6 +17,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from harvester.layout import validation_file
+
 MAX_ERRORS = 1000
 
 _FR = {
@@ -152,7 +154,7 @@ def _error(
 
 def validation_path(data_dir: Path, table_path: str) -> Path:
     """`validation.json` in the table's folder (one file per dataset folder, one entry per table)."""
-    return (data_dir / table_path).parent / "validation.json"
+    return validation_file(data_dir, table_path)
 
 
 def write_validation(data_dir: Path, table_path: str, resource_key: str, result: Validation | None) -> Path:

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from harvester.catalog import read_catalog
-from harvester.errors import EXIT_OK, EXIT_PARTIAL, HarvesterError, NothingToPublishError, exit_code_of
+from harvester.errors import EXIT_PARTIAL, HarvesterError, NothingToPublishError, exit_code_of
 from harvester.interrupt import EXIT_SIGINT, EXIT_SIGTERM
 from harvester.pipelines import PipelineConfig
 from harvester.publish.client import CkanClient
@@ -26,7 +26,7 @@ from harvester.publish.mapping import Target, package_dict
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
 from harvester.publish.writer import Outcome, Progress, Writer
-from harvester.runs import new_run_id, write_report
+from harvester.runs import new_run_id, stage_exit_code, write_report
 from harvester.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,18 @@ class PublishReport:
     error: str | None = None
     aborted_exit_code: int | None = None  # the exit code of the error that stopped the run, if one did
 
+    kind: ClassVar[str] = "publish"
+
+    def statuses(self) -> list[str]:
+        """One unit, the pipeline: partial when a dataset failed, was refused or could not be withdrawn."""
+        if self.error:
+            return ["failed"]
+        return ["partial" if self.outcome.failed or self.plan.refused or self.plan.withdraw_blocked else "ok"]
+
     @property
     def exit_code(self) -> int:
-        """The process's own exit code: that of the error that stopped the run, else 3 if anything failed."""
-        if self.aborted_exit_code is not None:
-            return self.aborted_exit_code
-        if self.outcome.failed or self.plan.refused or self.plan.withdraw_blocked:
-            return EXIT_PARTIAL
-        return EXIT_OK
+        """The one rule (runs.py): that of the error that stopped the run, else 3 if anything failed."""
+        return stage_exit_code(self.statuses(), stopped_by=self.aborted_exit_code)
 
     @property
     def run_status(self) -> str:
@@ -70,9 +74,7 @@ class PublishReport:
             return "interrupted"  # stopped by a signal between two writes
         if self.aborted_exit_code == EXIT_PARTIAL:
             return "not_harvested"  # NothingToPublishError, the only error that ends a publish with 3
-        if self.error:
-            return "failed"
-        return "ok" if self.exit_code == EXIT_OK else "partial"
+        return self.statuses()[0]
 
     @property
     def browse_url(self) -> str:

@@ -160,7 +160,7 @@ def write_sources(tmp_path: Path, url: str, **params: Any) -> None:
 
 
 def tables_rows(data: Path) -> int:
-    rows = pq.read_table(data / "catalog/bgs/resources.parquet").to_pylist()
+    rows = pq.read_table(data / "tables/bgs/index.parquet").to_pylist()
     return sum(existing_state(data / r["table_path"])[0] for r in rows if r["table_path"])
 
 
@@ -182,7 +182,7 @@ def test_done_when_100k_observations_then_1000_new_through_the_cli(
     assert (src["converted"], src["failed"]) == (50, 0)
     assert portal.obs_served == 100_000
     assert len(obs_paths(server)) == 50 * 4  # 2,000 / 500 pages each
-    resources = pq.read_table(tmp_path / "data/catalog/bgs/resources.parquet").to_pylist()
+    resources = pq.read_table(tmp_path / "data/tables/bgs/index.parquet").to_pylist()
     assert {r["table_status"] for r in resources} == {"ok"} and len(resources) == 50
     assert all(r["table_rows"] == 2000 for r in resources)
     table = pq.read_table(tmp_path / "data" / resources[0]["table_path"])
@@ -205,7 +205,7 @@ def test_done_when_100k_observations_then_1000_new_through_the_cli(
     filters = {r.arg("$filter") for r in server.requests if r.path.endswith("/Observations")}
     assert all(f and f.startswith("phenomenonTime gt 2023-01-") for f in filters)
     assert tables_rows(tmp_path / "data") == 101_000
-    glob = str(tmp_path / "data/tables/bgs/**/*.parquet")
+    glob = str(tmp_path / "data/tables/bgs/*/*/**/*.parquet")
     con = duckdb.connect()
     n, distinct, months = con.execute(
         f"select count(*), count(distinct id), count(distinct month) from read_parquet('{glob}', hive_partitioning=true)"
@@ -223,7 +223,7 @@ def test_first_window_and_json_format_with_real_quality(server: FixtureServer, t
     assert tables_rows(tmp_path / "data") == 2 * (7 * 96 + 1)  # the week before the latest observation
     req = next(r for r in server.requests if r.path.endswith("/Observations"))
     assert req.arg("$resultFormat") is None and req.arg("$orderby") == "phenomenonTime asc"
-    resources = pq.read_table(tmp_path / "data/catalog/bgs/resources.parquet").to_pylist()
+    resources = pq.read_table(tmp_path / "data/tables/bgs/index.parquet").to_pylist()
     table = pq.read_table(tmp_path / "data" / resources[0]["table_path"])
     assert table.column("resultQuality_reason")[0].as_py() == "Data Verified (manual check)"
 
@@ -344,7 +344,7 @@ def test_many_appends_are_compacted_per_month(
         assert invoke(tmp_path, "normalise", "bgs").exit_code == 0
         portal.add_observations(10)
     data = tmp_path / "data"
-    (month,) = {p.parent for p in data.glob("tables/bgs/*/observations/year=*/month=*/*.parquet")}
+    (month,) = {p.parent for p in data.glob("tables/bgs/*/*/year=*/month=*/*.parquet")}
     parts = sorted(month.glob("*.parquet"))
     assert len(parts) == 2 and sum(p.name.endswith("-compacted.parquet") for p in parts) == 1
     rows, latest, _ = existing_state(month.parent.parent)
@@ -374,6 +374,6 @@ def test_force_rewrites_and_a_broken_page_fails_the_resource_only(
     outs = json.loads(res.stdout)["sources"][0]["resources"]
     assert [o["status"] for o in outs] == ["ok", "failed"]
     assert "HTML" in outs[1]["error"]
-    resources = pq.read_table(tmp_path / "data/catalog/bgs/resources.parquet").to_pylist()
+    resources = pq.read_table(tmp_path / "data/tables/bgs/index.parquet").to_pylist()
     assert [r["table_rows"] for r in resources] == [45, 40]  # the failed one keeps its table
     assert tables_rows(tmp_path / "data") == 85

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from harvester.normalise.index import read_index
 from tests.faults.stage_kill import Gate, cli, expected_code, start, status, stop, tree_digest
 from tests.fixture_server import FixtureServer
 from tests.normalise.served import CSV_FR, Files, ckan_with_resources
@@ -37,7 +39,7 @@ def test_stopped_mid_normalise(tmp_path: Path, server: FixtureServer, sig: int) 
     first = cli(tmp_path, "normalise", "src", "--workers", "1")
     assert first.returncode == 0, first.stderr
     data = tmp_path / "data"
-    before = {**tree_digest(data / "catalog"), **tree_digest(data / "tables")}
+    before = outputs(data)
 
     # every file changes upstream; the second download is held: the normalisation is under way
     for i in range(len(NAMES)):
@@ -54,7 +56,7 @@ def test_stopped_mid_normalise(tmp_path: Path, server: FixtureServer, sig: int) 
         if proc.poll() is None:
             proc.kill()
     assert code == expected_code(sig), err
-    after = {**tree_digest(data / "catalog"), **tree_digest(data / "tables")}
+    after = outputs(data)
     staged = sorted(k for k in after if Path(k).name.startswith("."))
     # the previous tables and the catalogue that lists them are intact, byte for byte; a killed process may
     # leave its staged tables (.<name>.<pid>.tmp) and nothing else, a stopped one leaves none
@@ -64,11 +66,16 @@ def test_stopped_mid_normalise(tmp_path: Path, server: FixtureServer, sig: int) 
         assert {k: v for k, v in after.items() if k not in staged} == before
     else:  # the download under way was finished and committed: its table and the catalogue, nothing else
         assert not staged and set(after) - set(before) == {
-            "src/schema_changes.parquet"
+            "tables/src/schema_changes.parquet"
         }  # its drift, recorded
-        assert len([k for k in changed if k.endswith(".parquet") and "/res-" in k]) == 1
-        assert "src/resources.parquet" in changed
-    res = pq.read_table(data / "catalog/src/resources.parquet").to_pylist()
+        tables = [
+            k
+            for k in changed
+            if k.startswith("tables/") and not k.endswith(("/index.parquet", "/schema_changes.parquet"))
+        ]
+        assert len(tables) == 1, changed
+        assert "tables/src/index.parquet" in changed
+    res = index(data)
     for r in res:  # every table the catalogue names exists and has the rows it says
         assert pq.read_metadata(data / r["table_path"]).num_rows == r["table_rows"]
     if sig == signal.SIGTERM:
@@ -86,7 +93,7 @@ def test_stopped_mid_normalise(tmp_path: Path, server: FixtureServer, sig: int) 
     report = json.loads(again.stdout)["sources"][0]
     # what the stopped run completed is not converted again (304); a killed run had committed nothing
     assert (report["converted"], report["unchanged"]) == ((2, 1) if sig == signal.SIGTERM else (3, 0))
-    res = {r["title"]: r for r in pq.read_table(data / "catalog/src/resources.parquet").to_pylist()}
+    res = {r["title"]: r for r in index(data)}
     rows = {"bnlc": 37, "irve": 100, "ssmsi": 9898}
     assert res["t0"]["table_rows"] == rows["irve"] and res["t1"]["table_rows"] == rows["ssmsi"]
     assert res["t2"]["table_rows"] == rows["bnlc"]
@@ -99,3 +106,14 @@ def test_stopped_mid_normalise(tmp_path: Path, server: FixtureServer, sig: int) 
     assert third.returncode == 0, third.stderr
     revalidated = [r for r in server.requests[n1:] if r.path.startswith("/d/")]
     assert all("If-None-Match" in r.headers for r in revalidated)  # what completed is not converted again
+
+
+def outputs(data: Path) -> dict[str, str]:
+    """Digests of the catalogue and the tables (with their index), keyed by their path under the data dir."""
+    return {f"{top}/{k}": v for top in ("catalog", "tables") for k, v in tree_digest(data / top).items()}
+
+
+def index(data: Path) -> list[dict[str, Any]]:
+    table = read_index(data, "src")
+    assert table is not None
+    return [r for r in table.to_pylist() if r["table_path"]]

@@ -67,7 +67,7 @@ def test_normalise_command_end_to_end(server: FixtureServer, tmp_path: Path) -> 
     assert src["rows"] == 37 + 100 + 9898
     data = tmp_path / "data"
     assert (data / "runs" / report["run_id"] / "normalise-report.json").exists()
-    res = {r["title"]: r for r in pq.read_table(data / "catalog/demo/resources.parquet").to_pylist()}
+    res = {r["title"]: r for r in pq.read_table(data / "tables/demo/index.parquet").to_pylist()}
     bnlc = pq.read_table(data / res["bnlc"]["table_path"])
     assert bnlc.num_rows == 37 and "geometry" in bnlc.column_names
     irve = pq.read_table(data / res["irve"]["table_path"])
@@ -84,8 +84,7 @@ def test_normalise_command_end_to_end(server: FixtureServer, tmp_path: Path) -> 
     file_requests = [r for r in server.requests[n0:] if r.path.startswith("/d/")]
     assert len(file_requests) == 3 and all("If-None-Match" in r.headers for r in file_requests)
     res2 = {
-        r["title"]: r["table_status"]
-        for r in pq.read_table(data / "catalog/demo/resources.parquet").to_pylist()
+        r["title"]: r["table_status"] for r in pq.read_table(data / "tables/demo/index.parquet").to_pylist()
     }
     assert res2 == {"bnlc": "unchanged", "irve": "unchanged", "ssmsi": "unchanged", "notice": "skipped"}
 

@@ -123,9 +123,7 @@ def test_one_hostile_file_never_stops_its_source(server: FixtureServer, tmp_path
     assert "coordinates nested deeper than 6 levels" in by_url[hostile["geo-profond"][1]]["message"]
     assert f"over the budget of {SPREADSHEET_MAX_CELLS}" in by_url[hostile["classeur-geant"][1]]["message"]
 
-    rows = {
-        r["title"]: r for r in pq.read_table(tmp_path / "data/catalog/demo/resources.parquet").to_pylist()
-    }
+    rows = {r["title"]: r for r in pq.read_table(tmp_path / "data/tables/demo/index.parquet").to_pylist()}
     assert pq.read_table(tmp_path / "data" / rows["antennes"]["table_path"]).num_rows == 4
     communes = pq.read_table(tmp_path / "data" / rows["communes"]["table_path"]).to_pylist()
     assert [r["nom"] for r in communes] == ["Marseille", "Nice"]

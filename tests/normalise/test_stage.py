@@ -72,7 +72,7 @@ def normalise(cfg: Config, data: Path, state: StateStore, http: HttpClient, **kw
 
 
 def by_name(data: Path) -> dict[str, dict[str, Any]]:
-    rows = pq.read_table(data / "catalog/demo/resources.parquet").to_pylist()
+    rows = pq.read_table(data / "tables/demo/index.parquet").to_pylist()
     return {r["title"]: r for r in rows}
 
 
@@ -289,7 +289,7 @@ def test_schema_drift_is_recorded_and_a_failure_keeps_the_previous_table(
     report = normalise(cfg, data, state, http)
     src = report.sources[0]
     assert src.converted == 1 and src.schema_changes >= 3
-    changes = pq.read_table(data / "catalog/demo/schema_changes.parquet").to_pylist()
+    changes = pq.read_table(data / "tables/demo/schema_changes.parquet").to_pylist()
     kinds = {(c["change"], c["column"]) for c in changes}
     assert ("renamed", _name(changes, "libelle")) in kinds
     assert ("removed", _name(changes, "surface")) in kinds
