@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export CKAN_TESTBED_DIR ?= $(CURDIR)/.ckan-testbed
 export CKAN_URL ?= http://127.0.0.1:5000
 
-.PHONY: help install lint test test-fast demo bench soak ckan-up ckan-down clean
+.PHONY: help install lint test test-fast demo bench soak ckan-up ckan-down clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ lint: install ## ruff and mypy
 	$(BIN)/ruff format --check harvester tests bench
 	$(BIN)/mypy
 
-test: lint ckan-up ## lint, start the CKAN testbed, run the whole test suite
+test: lint ckan-up chromium ## lint, start the CKAN testbed, install chromium if missing, run the whole test suite
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: install ## tests that need no CKAN (developer loop)
@@ -32,6 +32,9 @@ test-fast: install ## tests that need no CKAN (developer loop)
 
 soak: install ckan-up ## run --due every minute for SOAK_MINUTES (10) with a CKAN and a portal outage; writes bench/soak.md
 	$(BIN)/python -m bench.soak
+
+chromium: ## install Debian's chromium when missing (the run report is rendered in it by tests marked browser)
+	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 ckan-up: ## start (or restart) the local CKAN 2.12 testbed on 127.0.0.1:5000 (idempotent)
 	@if [ "$${HARVESTER_NO_CKAN:-}" = 1 ] && [ "$${CI:-}" != true ]; then \

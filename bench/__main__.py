@@ -17,6 +17,7 @@ BENCHES: tuple[str, ...] = (
     "publish",
     "tables",
     "iot",
+    "merge",
 )
 
 

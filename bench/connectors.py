@@ -18,6 +18,7 @@ from typing import Any
 
 from harvester.config import parse_sources
 from harvester.connectors import REGISTRY
+from harvester.connectors.listing import read_listing
 from harvester.harvest import harvest_source, new_run_id
 from harvester.http import HttpClient, HttpPolicy
 from harvester.state import StateStore
@@ -160,7 +161,7 @@ def _measure(row: Row, work: Path) -> dict[str, Any]:
         conn = cls("bench", url, cls.Params.model_validate(params), http)
         n0 = len(server.requests)
         t0 = time.perf_counter()
-        listed = sum(1 for _ in conn.list_datasets())
+        listed = len(read_listing(conn.list_datasets()).records)
         list_s = time.perf_counter() - t0
         list_requests = len(server.requests) - n0
 

@@ -128,6 +128,7 @@ def record_rows(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Normalise one record into a datasets row and its resources rows (metadata_hash included)."""
     from harvester.formats import normalise_format
+    from harvester.redact import without_userinfo
 
     key = rec.dataset_key
     license_raw = rec.license_raw or defaults.license
@@ -139,8 +140,8 @@ def record_rows(
         "name": rec.name,
         "title": " ".join(rec.title.split()) if rec.title else rec.remote_id,
         "description": rec.description.strip() if rec.description else None,
-        "landing_page": rec.landing_page,
-        "remote_url": rec.remote_url,
+        "landing_page": without_userinfo(rec.landing_page),
+        "remote_url": without_userinfo(rec.remote_url),
         "publisher": rec.publisher or defaults.publisher,
         "contact_email": rec.contact_email,
         "keywords": _clean_list(rec.keywords),
@@ -166,7 +167,7 @@ def record_rows(
                 "resource_key": rkey,
                 "source_id": rec.source_id,
                 "remote_id": r.remote_id,
-                "url": r.url,
+                "url": without_userinfo(r.url),
                 "title": r.title,
                 "description": r.description,
                 "format": normalise_format(r.format, r.media_type, r.url),

@@ -47,9 +47,26 @@ class HttpConfig(Model):
     backoff: float = Field(
         1.0, ge=0, le=60, description="First retry delay in seconds; doubled at each retry, with jitter."
     )
+    deadline: float = Field(
+        600.0,
+        gt=0,
+        description="Total seconds for one request (connect, headers, whole body, retries), whatever the pace.",
+    )
+    listing_deadline: float | None = Field(
+        None, gt=0, description="Total seconds for the source's whole listing (none by default)."
+    )
+    breaker_failures: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Consecutive connection failures (DNS, refused, TLS, timeouts) after which a host is "
+        "unreachable for the rest of the run.",
+    )
 
     def policy(self) -> HttpPolicy:
         return HttpPolicy(
+            deadline=self.deadline,
+            breaker_failures=self.breaker_failures,
             read_timeout=self.timeout,
             max_retries=self.max_retries,
             max_bytes=self.max_bytes,

@@ -23,7 +23,7 @@ from harvester.state import utcnow
 if TYPE_CHECKING:
     from harvester.config import Config
     from harvester.pipelines import PipelineConfig
-    from harvester.state import StateStore
+    from harvester.state import StateBackend
 
 
 @dataclass
@@ -50,7 +50,7 @@ class DueItem:
 
 
 def scheduled_items(
-    cfg: Config, pipelines: list[PipelineConfig], state: StateStore, now: datetime
+    cfg: Config, pipelines: list[PipelineConfig], state: StateBackend, now: datetime
 ) -> tuple[list[DueItem], list[str]]:
     """Every scheduled pipeline and lone source, with whether it is due; and notes on schedules not used."""
     items: list[DueItem] = []
@@ -75,7 +75,7 @@ def scheduled_items(
     return items, notes
 
 
-def _item(state: StateStore, kind: str, name: str, expr: str, now: datetime) -> DueItem:
+def _item(state: StateBackend, kind: str, name: str, expr: str, now: datetime) -> DueItem:
     last = state.last_scheduled(kind, name)
     item = DueItem(kind, name, expr, slot(expr, now), last, next_time(expr, now))
     if is_due(expr, last, now):

@@ -40,6 +40,7 @@ class HarvesterError(Exception):
     """Root of every error harvester raises on purpose.
 
     Carries the context a user needs to find the problem: which source, which dataset, which URL, which stage.
+    The message, URL and hint are redacted (harvester/redact.py): no credential or API key reaches a message.
     """
 
     exit_code = EXIT_ABORTED
@@ -54,13 +55,16 @@ class HarvesterError(Exception):
         stage: str | None = None,
         hint: str | None = None,
     ) -> None:
+        from harvester.redact import redact  # every message and URL shown goes through redaction
+
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.source_id = source_id
         self.remote_id = remote_id
-        self.url = url
+        self.url = redact(url) if url is not None else None
         self.stage = stage
-        self.hint = hint
+        self.hint = redact(hint) if hint is not None else None
 
     def attrs(self) -> dict[str, Any]:
         """Structured fields, for JSON logs and reports."""

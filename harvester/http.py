@@ -1,28 +1,47 @@
-"""The only module that sends HTTP: one session, timeouts, retries with backoff, politeness, size limits, 304s."""
+"""The only module that sends HTTP: one session, timeouts, retries with backoff, politeness, size limits, 304s.
+
+Every request also runs under a total deadline (harvester/http_deadline.py) and through its host's circuit
+breaker (harvester/http_hosts.py); the CKAN client of the publisher and `download()` (harvester/download.py)
+use the same primitives: `send_once`, `with_retries` and the host gates.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from harvester import USER_AGENT, interrupt
-from harvester.errors import SourceError, TransientError
+from harvester.errors import HarvesterError, SourceError, TransientError
+from harvester.http_deadline import Deadline, Timeouts, deadline_error, earliest, watch_session
+from harvester.http_hosts import Breaker, HostGate, host_of
+from harvester.http_io import (
+    is_dns_failure,
+    parse_retry_after,
+    read_head,
+    read_limited,
+    retry_delay,
+    short_body,
+    short_reason,
+    watched,
+)
+from harvester.redact import redact, stored_form
 
 if TYPE_CHECKING:  # requests is imported by the client itself: `harvester --help` does not pay for it
     import requests
 
 log = logging.getLogger(__name__)
+
+__all__ = ["HttpClient", "HttpPolicy", "Response", "ValidatorStore", "parse_retry_after", "retry_delay"]
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
@@ -49,6 +68,12 @@ class HttpPolicy:
     max_bytes: int = DEFAULT_MAX_BYTES
     rate: float | None = None  # max requests per second to one host; None = unlimited
     concurrency: int = 4  # max requests in flight to one host
+    deadline: float | None = (
+        600.0  # seconds for a whole request (connect, headers, body, retries); None = none
+    )
+    breaker_failures: int = (
+        3  # consecutive connection-level failures that make a host unreachable for the run
+    )
 
 
 @dataclass
@@ -83,31 +108,11 @@ class Response:
             raise SourceError("malformed JSON: nested too deeply", url=self.url, source_id=source_id) from exc
 
 
-@dataclass
-class _HostGate:
-    semaphore: threading.BoundedSemaphore
-    min_interval: float
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    next_at: float = 0.0
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        with self.semaphore:
-            if self.min_interval > 0:
-                with self.lock:
-                    now = time.monotonic()
-                    wait = self.next_at - now
-                    self.next_at = max(now, self.next_at) + self.min_interval
-                if wait > 0:
-                    time.sleep(wait)
-            yield
-
-
 def request_key(method: str, url: str, params: Mapping[str, Any] | None, body: bytes | None) -> str:
     """Stable key of a request, used for validators and the body cache."""
     q = urlencode(sorted((params or {}).items()), doseq=True)
     h = hashlib.sha256(body or b"").hexdigest()[:16] if body else ""
-    return f"{method} {url}?{q} {h}".strip()
+    return stored_form(f"{method} {url}?{q} {h}".strip())  # kept in the state store: no secret in it
 
 
 class HttpClient:
@@ -121,8 +126,10 @@ class HttpClient:
         cache_dir: Path | None = None,
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: Deadline | None = None,
     ) -> None:
         self.policy = policy or HttpPolicy()
+        self.run_deadline = deadline  # `--deadline`: no request of this client goes past it
         self.validators = validators
         self.cache_dir = cache_dir
         import requests
@@ -133,23 +140,43 @@ class HttpClient:
         adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=16, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self._gates: dict[str, _HostGate] = {}
+        watch_session(self.session)
+        self.breaker = Breaker()
+        self._listing_deadlines: dict[str, Deadline] = {}
+        self._gates: dict[str, HostGate] = {}
         self._gates_lock = threading.Lock()
         self._sleep = sleep
         self.requests_sent = 0  # counted for reports and tests ("an unchanged run sends only the listing")
         self.requests_by_source: Counter[str] = Counter()  # the same, per source (sources run in parallel)
 
-    def _gate(self, url: str, policy: HttpPolicy) -> _HostGate:
-        host = urlsplit(url).netloc
+    def gate(self, key: str, rate: float | None, concurrency: int) -> HostGate:
+        """The politeness gate named `key` (a host), made with these limits on first use."""
         with self._gates_lock:
-            gate = self._gates.get(host)
+            gate = self._gates.get(key)
             if gate is None:
-                gate = _HostGate(
-                    threading.BoundedSemaphore(max(1, policy.concurrency)),
-                    1.0 / policy.rate if policy.rate else 0.0,
-                )
-                self._gates[host] = gate
+                gate = self._gates[key] = HostGate.make(rate, concurrency, self._sleep)
             return gate
+
+    def _gate(self, url: str, policy: HttpPolicy) -> HostGate:
+        return self.gate(host_of(url), policy.rate, policy.concurrency)
+
+    @contextmanager
+    def listing_deadline(self, source_id: str, seconds: float | None) -> Iterator[None]:
+        """While open, no request of `source_id` goes past `seconds` from now (`http.listing_deadline`)."""
+        if seconds is None:
+            yield
+            return
+        self._listing_deadlines[source_id] = Deadline.start("http.listing_deadline", seconds)
+        try:
+            yield
+        finally:
+            self._listing_deadlines.pop(source_id, None)
+
+    def deadline_for(self, pol: HttpPolicy, source_id: str | None) -> Deadline | None:
+        """The earliest deadline of a request starting now: its own, its source's listing's, the run's."""
+        own = Deadline.start("http.deadline", pol.deadline) if pol.deadline else None
+        listing = self._listing_deadlines.get(source_id) if source_id else None
+        return earliest(own, listing, self.run_deadline)
 
     def fetch(
         self,
@@ -184,13 +211,18 @@ class HttpClient:
                 hdrs["If-None-Match"] = stored["etag"]
             if "last_modified" in stored:
                 hdrs["If-Modified-Since"] = stored["last_modified"]
-        resp, attempts = self._with_retries(
-            lambda: self._send_once(method, url, params, body, hdrs, pol, source_id),
+        deadline = self.deadline_for(pol, source_id)
+        resp, attempts = self.with_retries(
+            lambda: self.send_once(
+                method, url, params=params, body=body, headers=hdrs, pol=pol, source_id=source_id,
+                deadline=deadline,
+            ),
             url,
             pol,
             source_id,
             retry_hint,
-        )
+            deadline=deadline,
+        )  # fmt: skip
         resp.requests_sent = attempts
         if resp.status == 304 and cached_path is not None and cached_path.exists():
             resp.content = cached_path.read_bytes()
@@ -198,7 +230,7 @@ class HttpClient:
             return resp
         if resp.status >= 400:
             raise SourceError(
-                f"HTTP {resp.status} {_short(resp.content)}",
+                f"HTTP {resp.status} {short_body(resp.content)}",
                 url=resp.url,
                 source_id=source_id,
                 hint="check the URL and credentials" if resp.status in (401, 403, 404) else None,
@@ -221,34 +253,48 @@ class HttpClient:
         """`fetch` and parse JSON (HTML pages and malformed bodies become SourceError)."""
         return self.fetch(url, source_id=source_id, **kw).json(source_id=source_id)
 
-    def _with_retries(
+    def with_retries(
         self,
         send: Callable[[], T],
         url: str,
         pol: HttpPolicy,
         source_id: str | None,
         retry_hint: Callable[[TransientError], float | None] | None = None,
+        *,
+        deadline: Deadline | None = None,
+        on_retry: Callable[[TransientError, float, int], None] | None = None,
     ) -> tuple[T, int]:
-        """Call `send` until it does not raise TransientError; (result, attempts). Gives up as a SourceError."""
+        """Call `send` until it does not raise TransientError; (result, attempts). Gives up as a SourceError
+        (with `attempts`), at once when the deadline passed or the host's circuit breaker opened."""
         attempt = 0
         while True:
             attempt += 1
+            if deadline is not None and deadline.passed:
+                raise deadline_error(deadline, url, source_id)
             try:
                 return send(), attempt
             except TransientError as exc:
+                if attempt <= pol.max_retries and self.breaker.is_open(url):
+                    self.breaker.check(url, source_id)  # the host went unreachable: no more attempts
                 if attempt > pol.max_retries:
-                    raise SourceError(
+                    err = SourceError(
                         f"gave up after {attempt} attempts: {exc.message}",
                         url=exc.url or url,
                         source_id=source_id,
-                    ) from exc
+                    )
+                    err.attempts = attempt  # type: ignore[attr-defined]
+                    raise err from exc
                 hinted = retry_hint(exc) if retry_hint is not None else None
                 delay = (
                     min(max(hinted, 0.0), pol.max_backoff)
                     if hinted is not None
                     else self._delay(attempt, exc, pol)
                 )
-                log.warning("retrying %s in %.1fs (attempt %d): %s", url, delay, attempt, exc.message)
+                if deadline is not None:
+                    delay = min(delay, max(deadline.remaining(), 0.0))
+                if on_retry is not None:
+                    on_retry(exc, delay, attempt)
+                log.warning("retrying %s in %.1fs (attempt %d): %s", redact(url), delay, attempt, exc.message)
                 self._sleep(delay)
 
     @contextmanager
@@ -258,20 +304,28 @@ class HttpClient:
         url: str,
         *,
         params: Mapping[str, Any] | None = None,
-        body: bytes | None = None,
+        body: Any = None,
         headers: Mapping[str, str] | None = None,
         pol: HttpPolicy,
         source_id: str | None,
+        deadline: Deadline | None = None,
+        files: Any = None,
+        allow_redirects: bool = True,
     ) -> Iterator[requests.Response]:
-        """One request through the host's gate, counted; connection problems and retryable statuses become
-        TransientError, and errors while the body is read too."""
+        """One request through the host's circuit breaker and gate, counted, under `deadline`. Connection
+        problems and retryable statuses become TransientError (errors while the body is read too), a DNS
+        failure a SourceError (not worth retrying), a passed deadline a DeadlineError."""
         import requests
 
         interrupt.check()  # a stop signal ends the run between requests, never inside one
-        with self._gate(url, pol).slot():
+        self.breaker.check(url, source_id)
+        if deadline is not None and deadline.passed:
+            raise deadline_error(deadline, url, source_id)
+        with self._gate(url, pol).slot(), watched(deadline) as watch:
             self.requests_sent += 1
             if source_id:
                 self.requests_by_source[source_id] += 1
+            t = Timeouts.capped(pol.connect_timeout, pol.read_timeout, deadline)
             try:
                 r = self.session.request(
                     method,
@@ -279,42 +333,80 @@ class HttpClient:
                     params=params,
                     data=body,
                     headers=headers,
-                    timeout=(pol.connect_timeout, pol.read_timeout),
+                    files=files,
+                    timeout=(t.connect, t.read),
                     stream=True,
+                    allow_redirects=allow_redirects,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise TransientError(f"{type(exc).__name__}: {exc}", url=url, source_id=source_id) from exc
             except requests.RequestException as exc:
+                if deadline is not None and (watch.expired or deadline.passed):
+                    raise deadline_error(deadline, url, source_id) from exc
+                if isinstance(exc, requests.ConnectionError | requests.Timeout):
+                    raise self._connection_failure(exc, url, pol, source_id, "") from exc
                 raise SourceError(f"request failed: {exc}", url=url, source_id=source_id) from exc
+            self.breaker.success(url)
             try:
                 if r.status_code in RETRY_STATUSES:
                     err = TransientError(f"HTTP {r.status_code}", url=r.url, source_id=source_id)
                     err.status = r.status_code
                     err.retry_after = r.headers.get("Retry-After")
-                    err.body = _read_head(r, 1 << 16)
+                    err.body = read_head(r, 1 << 16)
                     raise err
                 yield r
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise TransientError(
-                    f"{type(exc).__name__} while reading: {exc}", url=url, source_id=source_id
-                ) from exc
+                if deadline is not None and watch.expired:  # a body read until close, cut by the watchdog
+                    raise deadline_error(deadline, url, source_id)
+            except Exception as exc:
+                if deadline is not None and (watch.expired or deadline.passed):
+                    raise deadline_error(deadline, url, source_id) from exc
+                if isinstance(exc, requests.ConnectionError | requests.Timeout):
+                    raise self._connection_failure(exc, url, pol, source_id, " while reading") from exc
+                raise
             finally:
                 r.close()
 
-    def _send_once(
+    def _connection_failure(
+        self, exc: Exception, url: str, pol: HttpPolicy, source_id: str | None, when: str
+    ) -> HarvesterError:
+        """Count a connection-level failure on the host's breaker; the error to raise (DNS: not retried)."""
+        message = redact(f"{type(exc).__name__}{when}: {exc}")
+        dns = is_dns_failure(exc)
+        reason = f"no DNS answer for host {host_of(url)}" if dns else short_reason(exc)
+        if self.breaker.failure(url, reason, pol.breaker_failures):
+            log.warning(
+                "host %s unreachable (%d connection failures in a row): its other requests in this run "
+                "fail at once",
+                host_of(url),
+                pol.breaker_failures,
+                extra={"source_id": source_id, "url": redact(url)},
+            )
+        if dns:
+            return SourceError(
+                f"no DNS answer for host {host_of(url)}", url=url, source_id=source_id,
+                hint="check the host name; a name that does not resolve is not retried",
+            )  # fmt: skip
+        return TransientError(message, url=url, source_id=source_id)
+
+    def send_once(
         self,
         method: str,
         url: str,
-        params: Mapping[str, Any] | None,
-        body: bytes | None,
-        headers: Mapping[str, str],
-        pol: HttpPolicy,
-        source_id: str | None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        pol: HttpPolicy | None = None,
+        source_id: str | None = None,
+        deadline: Deadline | None = None,
+        files: Any = None,
+        allow_redirects: bool = True,
     ) -> Response:
+        """One attempt (no retry), the whole body read within the size limit and the deadline."""
+        pol = pol or self.policy
         with self._open(
-            method, url, params=params, body=body, headers=headers, pol=pol, source_id=source_id
-        ) as r:
-            content = _read_limited(r, pol.max_bytes, source_id)
+            method, url, params=params, body=body, headers=headers, pol=pol, source_id=source_id,
+            deadline=deadline, files=files, allow_redirects=allow_redirects,
+        ) as r:  # fmt: skip
+            content = read_limited(r, pol.max_bytes, source_id, deadline)
         return Response(url=r.url, status=r.status_code, headers=r.headers, content=content)
 
     def _delay(self, attempt: int, exc: TransientError, pol: HttpPolicy) -> float:
@@ -324,152 +416,3 @@ class HttpClient:
         assert self.cache_dir is not None
         digest = hashlib.sha256(key.encode()).hexdigest()
         return self.cache_dir / digest[:2] / digest
-
-
-def retry_delay(attempt: int, exc: TransientError, backoff: float, max_backoff: float) -> float:
-    """Seconds before retry `attempt`: the server's Retry-After if it gave one, else exponential backoff with
-    jitter (0.5 to 1.5 × backoff × 2^(attempt-1)), capped at `max_backoff`."""
-    if exc.retry_after:
-        seconds = parse_retry_after(exc.retry_after)
-        if seconds is not None:
-            return min(max(seconds, 0.0), max_backoff)
-    return min(backoff * (2 ** (attempt - 1)) * (0.5 + random.random()), max_backoff)
-
-
-def parse_retry_after(value: str) -> float | None:
-    """Retry-After is either seconds or an HTTP date."""
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    from email.utils import parsedate_to_datetime  # only for the rare HTTP-date form (10 ms of imports)
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when.timestamp() - time.time()
-
-
-def _read_limited(r: requests.Response, max_bytes: int, source_id: str | None) -> bytes:
-    declared = r.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise SourceError(
-            f"response too large: {int(declared)} bytes declared, limit {max_bytes}",
-            url=r.url,
-            source_id=source_id,
-            hint="raise http.max_bytes for this source if the document is legitimate",
-        )
-    chunks = []
-    total = 0
-    for chunk in r.iter_content(chunk_size=1 << 16):
-        total += len(chunk)
-        if total > max_bytes:
-            raise SourceError(
-                f"response too large: more than {max_bytes} bytes",
-                url=r.url,
-                source_id=source_id,
-                hint="raise http.max_bytes for this source if the document is legitimate",
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _read_head(r: requests.Response, n: int) -> bytes:
-    """The first `n` bytes of an error body (for retry hints); never fails."""
-    import requests
-
-    try:
-        return next(r.iter_content(chunk_size=n), b"")[:n]
-    except requests.RequestException:
-        return b""
-
-
-def _short(content: bytes, n: int = 200) -> str:
-    text = content[:n].decode("utf-8", "replace").strip().replace("\n", " ")
-    return text + ("…" if len(content) > n else "")
-
-
-@dataclass
-class Download:
-    """A body streamed to a file (for resources, which may be larger than memory)."""
-
-    url: str
-    path: Path
-    status: int
-    headers: Mapping[str, str]
-    size: int
-    sha256: str
-    not_modified: bool = False
-
-
-def download(
-    client: HttpClient,
-    url: str,
-    dest: Path,
-    *,
-    validators: dict[str, str] | None = None,
-    policy: HttpPolicy | None = None,
-    source_id: str | None = None,
-) -> Download:
-    """Stream `url` into `dest` (written to a temporary name, then renamed), within the size limit.
-
-    `validators` ({"etag":…, "last_modified":…}) from an earlier download make the request conditional; a 304
-    returns `not_modified=True` and leaves `dest` untouched. Retries transient failures like `fetch`.
-    """
-    pol = policy or client.policy
-    hdrs: dict[str, str] = {}
-    if validators:
-        if validators.get("etag"):
-            hdrs["If-None-Match"] = validators["etag"]
-        if validators.get("last_modified"):
-            hdrs["If-Modified-Since"] = validators["last_modified"]
-    result, _attempts = client._with_retries(
-        lambda: _download_once(client, url, dest, hdrs, pol, source_id), url, pol, source_id
-    )
-    return result
-
-
-def _download_once(
-    client: HttpClient, url: str, dest: Path, hdrs: Mapping[str, str], pol: HttpPolicy, source_id: str | None
-) -> Download:
-    with client._open("GET", url, headers=hdrs, pol=pol, source_id=source_id) as r:
-        if r.status_code == 304:
-            return Download(
-                url=r.url, path=dest, status=304, headers=r.headers, size=0, sha256="", not_modified=True
-            )
-        if r.status_code >= 400:
-            raise SourceError(f"HTTP {r.status_code} {_short(r.content)}", url=r.url, source_id=source_id)
-        declared = r.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > pol.max_bytes:
-            raise SourceError(
-                f"download too large: {int(declared)} bytes declared, limit {pol.max_bytes}",
-                url=r.url,
-                source_id=source_id,
-            )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
-        digest = hashlib.sha256()
-        total = 0
-        try:
-            with tmp.open("wb") as fh:
-                for chunk in r.iter_content(chunk_size=1 << 20):
-                    total += len(chunk)
-                    if total > pol.max_bytes:
-                        raise SourceError(
-                            f"download too large: more than {pol.max_bytes} bytes",
-                            url=r.url,
-                            source_id=source_id,
-                        )
-                    digest.update(chunk)
-                    fh.write(chunk)
-            tmp.replace(dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return Download(
-            url=r.url,
-            path=dest,
-            status=r.status_code,
-            headers=r.headers,
-            size=total,
-            sha256=digest.hexdigest(),
-        )

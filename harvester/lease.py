@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,14 @@ def _describe(lease: dict[str, Any] | None) -> str:
     return str(lease.get("holder", "another process"))
 
 
+def _holder(path: Path, wait: float = 0.5) -> dict[str, Any] | None:
+    """The holder of a lock just found taken: it may not have written its lease yet (it writes right after flock)."""
+    deadline = time.monotonic() + wait
+    while (lease := read_lease(path)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return lease
+
+
 def _write(fd: int, path: Path, payload: dict[str, Any]) -> None:
     with disk_guard(path, "lock"):
         os.ftruncate(fd, 0)
@@ -77,7 +86,7 @@ def hold_lease(
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LockedError(
-                f"{name} is already being processed by {_describe(read_lease(path))}",
+                f"{name} is already being processed by {_describe(_holder(path))}",
                 hint="wait for the other run to finish; a lock left by a dead process is taken over by the next run",
             ) from None
         left = read_lease(path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -82,6 +82,10 @@ class PublishConfig(Model):
     ckan: CkanTargetConfig = Field(description="The CKAN instance the pipeline publishes into.")
 
 
+MergeRule = Literal["harvest_provenance", "same_identifier", "resource_url", "title_publisher"]
+MERGE_RULES: tuple[MergeRule, ...] = get_args(MergeRule)
+
+
 class MergeConfig(Model):
     precedence: list[str] = Field(
         default_factory=list,
@@ -89,6 +93,10 @@ class MergeConfig(Model):
     )
     title_threshold: float = Field(
         92.0, ge=80, le=100, description="Title similarity (0-100) above which one publisher's records match."
+    )
+    rules: list[MergeRule] = Field(
+        default_factory=lambda: list(MERGE_RULES),
+        description="The matching rules used; `[]` is an identity merge (every record published on its own).",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Literal, TypeVar
 
@@ -49,11 +49,6 @@ def executor(workers: int, kind: ExecutorKind | None = None, name: str = "harves
         yield pool
 
 
-def thread_pool(workers: int, name: str) -> ThreadPoolExecutor:
-    """A thread pool for work that shares live objects of this process (publish's HTTP writes to one CKAN)."""
-    return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=name)
-
-
 def run_units(
     run_unit: Callable[[U, RuntimeSpec], R],
     units: Sequence[U],
@@ -79,4 +74,39 @@ def run_units(
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+        return out
+
+
+def run_units_until(
+    run_unit: Callable[[U, RuntimeSpec], R],
+    units: Sequence[U],
+    spec: RuntimeSpec,
+    *,
+    workers: int,
+    stop: Callable[[R], bool],
+    on_done: Callable[[U, R], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
+    kind: ExecutorKind | None = None,
+) -> list[R]:
+    """Run units, outcomes in the order they end. Once `stop(outcome)` is true, units not started are cancelled,
+    `on_stop` is called (to tell running units of this process to stop early), and the running ones are awaited."""
+    if not units:
+        return []
+    with executor(min(workers, len(units)), kind) as pool:
+        futures: dict[Future[R], U] = {pool.submit(run_unit, u, spec): u for u in units}
+        out: list[R] = []
+        stopping = False
+        for fut in as_completed(futures):
+            if fut.cancelled():
+                continue
+            outcome = fut.result()
+            out.append(outcome)
+            if on_done is not None:
+                on_done(futures[fut], outcome)
+            if not stopping and stop(outcome):
+                stopping = True
+                for other in futures:
+                    other.cancel()
+                if on_stop is not None:
+                    on_stop()
         return out

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from harvester.diskspace import disk_guard
 from harvester.errors import combine_exit_codes, exit_code_for
 from harvester.layout import errors_file, run_dir
+from harvester.redact import redact_obj
 
 
 class Status(StrEnum):
@@ -104,7 +105,8 @@ def write_report(data_dir: Path, run_id: str, name: str, payload: dict[str, Any]
     with disk_guard(path, "report"):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+            text = json.dumps(redact_obj(payload), ensure_ascii=False, indent=2, default=str)
+            tmp.write_text(text, encoding="utf-8")
             tmp.replace(path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -115,7 +117,7 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
         for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+            fh.write(json.dumps(redact_obj(r), ensure_ascii=False, default=str) + "\n")
 
 
 def append_errors(data_dir: Path, run_id: str, errors: list[dict[str, Any]]) -> None:

@@ -20,18 +20,23 @@ from harvester.layout import http_cache_dir, state_file
 
 if TYPE_CHECKING:
     from harvester.http import HttpClient
-    from harvester.state import StateStore
+    from harvester.http_deadline import Deadline
+    from harvester.state import StateBackend
 
 
 @dataclass(frozen=True)
 class RuntimeSpec:
     data_dir: str
-    state_url: str  # `sqlite:///path` or a plain path to state.sqlite
+    state_url: (
+        str  # a plain path to state.sqlite, `sqlite:///path` or `postgresql://…` (harvester/state/urls.py)
+    )
     http_cache: bool = True
+    deadline: Deadline | None = None  # the run's `--deadline` (wall clock: the same in every process)
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path, state_path: Path | None = None) -> RuntimeSpec:
-        return cls(str(data_dir), str(state_path or state_file(data_dir)))
+    def for_data_dir(cls, data_dir: Path, state: Path | str | None = None) -> RuntimeSpec:
+        """`state`: the store's path or URL (`StateBackend.url`); the data dir's state.sqlite by default."""
+        return cls(str(data_dir), str(state or state_file(data_dir)))
 
     @property
     def data(self) -> Path:
@@ -39,12 +44,13 @@ class RuntimeSpec:
 
     @property
     def state_path(self) -> Path:
+        """The SQLite file (for a SQLite store only)."""
         return Path(self.state_url.removeprefix("sqlite:///") if "://" in self.state_url else self.state_url)
 
 
 @dataclass
 class Live:
-    state: StateStore
+    state: StateBackend
     http: HttpClient
     pid: int
     progress: Callable[[str, int], None] | None = None  # threads of the parent only
@@ -57,7 +63,7 @@ _guard = threading.Lock()
 @contextmanager
 def bound(
     spec: RuntimeSpec,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     progress: Callable[[str, int], None] | None = None,
 ) -> Iterator[None]:
@@ -82,9 +88,13 @@ def live(spec: RuntimeSpec) -> Live:
         if found is not None and found.pid == os.getpid():
             return found
         from harvester.http import HttpClient
-        from harvester.state import StateStore
+        from harvester.state import open_state
 
-        state = StateStore(spec.state_path)
-        http = HttpClient(validators=state, cache_dir=http_cache_dir(spec.data) if spec.http_cache else None)
+        state = open_state(spec.state_url)
+        http = HttpClient(
+            validators=state,
+            cache_dir=http_cache_dir(spec.data) if spec.http_cache else None,
+            deadline=spec.deadline,
+        )
         found = _live[spec] = Live(state, http, os.getpid())
         return found

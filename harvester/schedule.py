@@ -18,7 +18,7 @@ from harvester import interrupt
 from harvester.errors import LockedError
 
 if TYPE_CHECKING:
-    from harvester.state import StateStore
+    from harvester.state import StateBackend
 
 EXIT_BUSY = 75  # EX_TEMPFAIL: the pipeline is being run by another process (and --wait ran out)
 POLL_SECONDS = 0.5
@@ -75,7 +75,7 @@ def due_source_lock(source_id: str) -> str:
 
 
 @contextmanager
-def lease(state: StateStore, name: str, what: str, wait: float = 0.0) -> Iterator[None]:
+def lease(state: StateBackend, name: str, what: str, wait: float = 0.0) -> Iterator[None]:
     """Hold lease `name`, waiting up to `wait` seconds for another holder to let go; BusyError after that."""
     if name in _held:
         yield

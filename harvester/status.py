@@ -12,7 +12,7 @@ from harvester.schedule import is_due, next_time
 if TYPE_CHECKING:
     from harvester.config import SourceConfig
     from harvester.pipelines import PipelineConfig
-    from harvester.state import StateStore
+    from harvester.state import StateBackend
 
 SUCCESS = ("ok", "partial")
 FAILURE = ("failed", "interrupted")
@@ -62,7 +62,7 @@ def _duration(run: dict[str, Any] | None) -> float | None:
 
 
 def _schedule(
-    state: StateStore, kind: str, name: str, expr: str | None, now: datetime, runs_with: str | None = None
+    state: StateBackend, kind: str, name: str, expr: str | None, now: datetime, runs_with: str | None = None
 ) -> dict[str, Any]:
     if runs_with is not None:
         return {"schedule": expr, "runs_with": runs_with, "next_due": None, "due_now": False}
@@ -79,7 +79,7 @@ def _schedule(
 
 
 def source_status(
-    state: StateStore, data_dir: Path, source: SourceConfig, now: datetime, runs_with: str | None
+    state: StateBackend, data_dir: Path, source: SourceConfig, now: datetime, runs_with: str | None
 ) -> dict[str, Any]:
     from harvester.catalog import read_snapshot_count
     from harvester.normalise.index import table_count
@@ -102,7 +102,7 @@ def source_status(
     }
 
 
-def pipeline_status(state: StateStore, pipeline: PipelineConfig, now: datetime) -> dict[str, Any]:
+def pipeline_status(state: StateBackend, pipeline: PipelineConfig, now: datetime) -> dict[str, Any]:
     subject = f"pipeline:{pipeline.name}"
     last = state.last_run(subject, "publish")
     summary = ((last or {}).get("summary") or {}).get("summary") or {}

@@ -17,7 +17,7 @@ so it goes through this module. Two independent defences:
 
 rdflib parses RDF/XML through `xml.sax` (expat). Python's expat reader does not fetch external general entities
 by default, and expat ≥ 2.4 limits entity amplification, but rdflib offers no switch for internal entity
-expansion, so `harvester.connectors.dcat_parse` calls `check_prolog` on every RDF/XML body before handing it to
+expansion, so `harvester.connectors.dcat.parse` calls `check_prolog` on every RDF/XML body before handing it to
 rdflib: a document with entity declarations or an external DTD never reaches expat. expat has no nesting limit,
 so `check_prolog` also runs libxml2 over the body without building anything (`check_depth`, ~15 ms per MB) and
 refuses a document nested deeper than `XML_MAX_DEPTH`.

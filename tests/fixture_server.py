@@ -36,6 +36,7 @@ class Reply:
     body: bytes | str = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (timeouts)
+    drip: tuple[int, float] | None = None  # (bytes, seconds): send the body that many bytes at a time, slowly
     content_type: str = "application/json"
 
 
@@ -81,7 +82,14 @@ class FixtureServer:
                         self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     if self.command != "HEAD" and reply.status != 304:
-                        self.wfile.write(data)
+                        if reply.drip is None:
+                            self.wfile.write(data)
+                        else:
+                            size, pause = reply.drip
+                            for i in range(0, len(data), size):
+                                time.sleep(pause)
+                                self.wfile.write(data[i : i + size])
+                                self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -134,7 +134,7 @@ def test_log_json_gives_one_json_line_per_event_for_cron(tmp_path: Path, portal:
     assert "listed 30" in done[0]["msg"] and done[0]["run_id"]
 
 
-HEAVY = ("pyarrow", "pandas", "rdflib", "lxml", "pyoxigraph", "shapely", "requests")
+HEAVY = ("pyarrow", "pandas", "rdflib", "lxml", "pyoxigraph", "shapely", "requests", "psycopg")
 
 
 def _imported_by(tmp_path: Path, *args: str) -> set[str]:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harvester.download import download
 from harvester.errors import SourceError
-from harvester.http import HttpClient, HttpPolicy, download, parse_retry_after
+from harvester.http import HttpClient, HttpPolicy, parse_retry_after
 from harvester.state import StateStore
 from tests.fixture_server import FixtureServer, Reply, Request
 

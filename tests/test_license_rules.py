@@ -15,7 +15,7 @@ from lxml import etree
 
 from harvester.catalog import Defaults, record_rows
 from harvester.cli import cli
-from harvester.connectors.csw_iso import map_iso
+from harvester.connectors.csw.iso import map_iso
 from harvester.licenses import explain_license, normalise_license
 from harvester.records import DatasetRecord
 from tests.fixture_server import FixtureServer

@@ -56,7 +56,7 @@ def test_harvest_unit_and_spec_pickle_and_run_in_a_fresh_process(
         "import pickle,sys\n"
         "from harvester.harvest.stage import run_unit\n"
         "unit, spec = pickle.loads(open(sys.argv[1], 'rb').read())\n"
-        "r = run_unit(unit, spec)\n"
+        "r = run_unit(unit, spec).result\n"
         "print(r.status, r.listed, r.created)\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(blob)], capture_output=True, text=True, timeout=120)

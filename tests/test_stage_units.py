@@ -105,10 +105,15 @@ def _every_stage(cfg: Config, tmp_path: Path, state: StateStore) -> None:
     units = harvest_stage.plan_units(cfg, ["tables", "other"], run_id="r1", full=True)
     for unit in units:
         got = in_fresh_process(harvest_stage.run_unit, roundtrip(unit), spec)
-        assert isinstance(got, harvest_stage.SourceResult) and got.status == "ok", got.error
-        assert got.created == got.listed > 0
+        assert isinstance(got, harvest_stage.HarvestOutcome), got
+        assert got.result.status == "ok", got.result.error
+        assert got.result.created == got.result.listed > 0
+        assert (
+            got.cursor is not None and state.read_cursor(unit.source.id) is None
+        )  # the child wrote no state
+        harvest_stage.commit_source(got, state, "r1")  # the parent stores what the unit found
     assert pq.read_metadata(data / "catalog/other/datasets.parquet").num_rows == 6
-    assert state.read_cursor("other") is not None  # written by the child, in the shared state file
+    assert state.read_cursor("other") is not None
 
     # normalise: a resource per unit, planned in the parent; the child downloads and converts
     snapshot = read_catalog(data, "tables")

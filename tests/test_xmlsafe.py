@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from harvester.connectors.dcat_parse import parse_rdf
+from harvester.connectors.dcat.parse import parse_rdf
 from harvester.errors import RecordError, SourceError
 from harvester.xmlsafe import XML_MAX_DEPTH, check_prolog, looks_like_html, parse_xml, safe_parser
 from tests.fixture_server import FixtureServer

@@ -15,6 +15,7 @@ from harvester.diskspace import disk_full_error, is_disk_full
 from harvester.errors import HarvesterError, exit_code_of
 from harvester.interrupt import Terminated
 from harvester.interrupt import check as check_stop
+from harvester.redact import redact
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -62,8 +63,21 @@ class HarvesterGroup(click.Group):
         if isinstance(obj, Ctx) and obj.debug:
             logging.getLogger("harvester").exception("error")
         logging.getLogger("harvester").debug("error: %s", exc.attrs())
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(redact(f"error: {exc}"), fg="red", err=True)
         ctx.exit(exit_code_of(exc))
+
+
+def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--state` is checked before any command runs (so before any request is sent)."""
+    if value is None:
+        return None
+    from harvester.state.urls import StateUrlError, parse_state_url
+
+    try:
+        parse_state_url(value)
+    except StateUrlError as exc:
+        raise click.BadParameter(f"{exc} (from --state or HARVESTER_STATE)") from None
+    return value
 
 
 @click.group(cls=HarvesterGroup, context_settings=CONTEXT_SETTINGS)
@@ -88,6 +102,16 @@ class HarvesterGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.option("--log-json", is_flag=True, help="Log JSON lines to stderr (for cron and log collectors).")
 @click.option(
+    "--state",
+    "state_url",
+    envvar="HARVESTER_STATE",
+    default=None,
+    metavar="URL",
+    callback=_check_state,
+    help="Where runs, cursors and locks are kept: a SQLite file path (sqlite:///path) or "
+    "postgresql://user:password@host:port/dbname.  [default: DATA_DIR/state.sqlite]",
+)
+@click.option(
     "--executor",
     type=click.Choice(["local", "processes"]),
     default="local",
@@ -103,6 +127,7 @@ def cli(
     verbose: int,
     debug: bool,
     log_json: bool,
+    state_url: str | None,
     executor: str,
 ) -> None:
     """Harvest French open-data portals into Parquet and publish them to CKAN.
@@ -111,7 +136,12 @@ def cli(
     """
     setup_logging(verbose, log_json)
     ctx.obj = Ctx(
-        config_path=config_path, data_dir=data_dir, debug=debug, log_json=log_json, executor=executor
+        config_path=config_path,
+        data_dir=data_dir,
+        debug=debug,
+        log_json=log_json,
+        executor=executor,
+        state_url=state_url,
     )
 
 
@@ -143,6 +173,9 @@ def _register_commands() -> None:
     from harvester.cli import merge_cmds
 
     merge_cmds.register(cli)
+    from harvester.cli import report_cmds
+
+    report_cmds.register(cli)
 
 
 _register_commands()

@@ -28,7 +28,8 @@ def _fetch(url: str, dest: Path, max_bytes: int | None) -> dict[str, Any]:
     """Download through the project's HTTP layer (retries, size limit, clear errors)."""
     from dataclasses import replace
 
-    from harvester.http import HttpClient, HttpPolicy, download
+    from harvester.download import download
+    from harvester.http import HttpClient, HttpPolicy
 
     client = HttpClient()
     policy = replace(HttpPolicy(), max_bytes=max_bytes) if max_bytes else client.policy

@@ -58,6 +58,15 @@ def select_sources(ctx: Ctx, source_ids: tuple[str, ...], all_: bool) -> list[st
     return list(source_ids)
 
 
+deadline_option = click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Deadline of the whole run: requests still running then are cut, what completed is kept, exit non-zero.",
+)
+
+
 @click.command()
 @click.argument("source_ids", nargs=-1, metavar="SOURCE...")
 @click.option("--all", "all_", is_flag=True, help="Harvest every enabled source.")
@@ -65,8 +74,11 @@ def select_sources(ctx: Ctx, source_ids: tuple[str, ...], all_: bool) -> list[st
     "--full", is_flag=True, help="Ignore the cursor: list the whole catalogue (also detects deletions)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON to stdout.")
+@deadline_option
 @pass_ctx
-def harvest(ctx: Ctx, source_ids: tuple[str, ...], all_: bool, full: bool, as_json: bool) -> None:
+def harvest(
+    ctx: Ctx, source_ids: tuple[str, ...], all_: bool, full: bool, as_json: bool, deadline: float | None
+) -> None:
     """Harvest sources into catalog/<source>/datasets.parquet and resources.parquet.
 
     Incremental by default (only datasets changed since the last run are listed in full); a source that fails
@@ -75,6 +87,7 @@ def harvest(ctx: Ctx, source_ids: tuple[str, ...], all_: bool, full: bool, as_js
     Example: harvester harvest datasud --full
     """
     ids = select_sources(ctx, source_ids, all_)
+    ctx.start_deadline(deadline)
     report = run_with_progress(ctx, ids, full)
     if as_json:
         print_json(report.to_dict())
@@ -112,7 +125,10 @@ def run_with_progress(ctx: Ctx, ids: list[str], full: bool) -> HarvestReport:
 
 def print_summary(report: HarvestReport) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from harvester.redact import redact
 
     table = Table(
         "source",
@@ -147,9 +163,13 @@ def print_summary(report: HarvestReport) -> None:
     console.print(table)
     for s in report.sources:
         for note in s.notes:
-            console.print(f"  {s.source_id}: {note}")
+            console.print(escape(redact(f"  {s.source_id}: {note}")))
         if s.error:
-            console.print(f"  [red]{s.source_id}: {s.error}[/]")
+            console.print(f"  [red]{escape(redact(f'{s.source_id}: {s.error}'))}[/]")
+    for h in report.unreachable_hosts:
+        console.print(
+            escape(f"  host {h['host']} unreachable since {h['unreachable_since']}: {h['last_error']}")
+        )
     console.print(f"report: {report.report_path}")
 
 

@@ -28,13 +28,15 @@ def merge(ctx: Ctx, pipeline_name: str, as_json: bool, explain_key: str | None) 
     pipeline = get_pipeline(ctx.config, pipeline_name)
     if explain_key:
         from harvester.merge.explain import explain, render
+        from harvester.merge.identity import previous_keys
         from harvester.merge.scoring import decide
-        from harvester.merge.stage import load_inputs, plan_units
+        from harvester.merge.stage import load_inputs, merged_dir, plan_units
 
         unit = plan_units(ctx.config, pipeline)[0]
         inputs = load_inputs(ctx.data, unit.sources)
-        decisions = decide(inputs.records, unit.title_threshold)
-        doc = explain(explain_key, inputs.records, decisions, list(unit.precedence))
+        decisions = decide(inputs.records, unit.title_threshold, unit.rules)
+        previous = previous_keys(merged_dir(ctx.data, pipeline.name))
+        doc = explain(explain_key, inputs.records, decisions, list(unit.precedence), previous)
         if as_json:
             print_json(doc)
         else:
@@ -45,12 +47,11 @@ def merge(ctx: Ctx, pipeline_name: str, as_json: bool, explain_key: str | None) 
     if as_json:
         print_json(report)
         return
-    echo(
-        f"merge {pipeline_name}: {report['records']} records -> {report['merged_datasets']} datasets "
-        f"({report['multi_source_datasets']} from several sources), links {report['links_by_rule']}, "
-        f"{report['rejected_candidates']} candidates refused; "
-        + (f"wrote {', '.join(report['written'])}" if report["written"] else "nothing changed")
-    )
+    from harvester.cli.publish_cmds import print_merge_summary
+
+    print_merge_summary(report)
+    if report["rejected_candidates"]:
+        echo(f"  {report['rejected_candidates']} candidates refused (see --explain KEY)")
     for sid, c in report["sources"].items():
         if c["withdrawn"] or c["our_copies"]:
             echo(

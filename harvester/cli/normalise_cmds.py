@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from harvester.cli.context import Ctx, finish, interactive, pass_ctx, print_json
-from harvester.cli.harvest_cmds import select_sources
+from harvester.cli.harvest_cmds import deadline_option, select_sources
+from harvester.redact import redact
 
 if TYPE_CHECKING:  # pyarrow and the readers are imported by the command that runs them
     from harvester.normalise.stage import NormaliseReport
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # pyarrow and the readers are imported by the command that ru
     help="Largest download, in bytes (default: the source's http.max_bytes).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON to stdout.")
+@deadline_option
 @pass_ctx
 def normalise(
     ctx: Ctx,
@@ -36,6 +38,7 @@ def normalise(
     workers: int,
     max_bytes: int | None,
     as_json: bool,
+    deadline: float | None,
 ) -> None:
     """Convert the tabular resources of harvested sources into tables/<source>/<dataset>/<resource>.parquet
     (listed in tables/<source>/index.parquet).
@@ -49,6 +52,7 @@ def normalise(
     from harvester.normalise.stage import normalise_sources
 
     ids = select_sources(ctx, source_ids, all_)
+    ctx.start_deadline(deadline)
     kwargs: dict[str, Any] = {
         "data_dir": ctx.data,
         "state": ctx.state,
@@ -131,7 +135,7 @@ def print_summary(report: NormaliseReport) -> None:
         for o in s.resources:
             if o.status == "failed":
                 console.print(
-                    f"  [red]{escape(o.resource_key)}[/]: {escape(o.error or '')} ({escape(o.url)})",
+                    f"  [red]{escape(o.resource_key)}[/]: {escape(o.error or '')} ({escape(redact(o.url))})",
                     highlight=False,
                     soft_wrap=True,
                 )
@@ -142,7 +146,27 @@ def print_summary(report: NormaliseReport) -> None:
                     highlight=False,
                     soft_wrap=True,
                 )
+    print_hosts(console, report.to_dict())
     console.print(f"report: {report.report_path}")
+
+
+def print_hosts(console: Any, report: dict[str, Any]) -> None:
+    """Failures grouped by host, and the hosts the circuit breaker found unreachable."""
+    from rich.markup import escape
+
+    groups = report.get("errors_by_host") or {}
+    if len(groups) > 1 or report.get("unreachable_hosts"):
+        for host, g in groups.items():
+            causes = "; ".join(f"{n} × {c}" for c, n in g["causes"].items())
+            console.print(
+                escape(f"  {host}: {g['count']} failed ({causes})"), highlight=False, soft_wrap=True
+            )
+    for h in report.get("unreachable_hosts") or []:
+        console.print(
+            escape(f"  host {h['host']} unreachable since {h['unreachable_since']}: {h['last_error']}"),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def register(group: click.Group) -> None:

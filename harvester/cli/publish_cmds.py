@@ -8,10 +8,13 @@ import click
 
 from harvester import interrupt
 from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
+from harvester.cli.harvest_cmds import deadline_option
+from harvester.errors import EXIT_ABORTED
 
 if TYPE_CHECKING:  # the publisher (pyarrow, the CKAN client) is imported by the commands that run it
     from harvester.pipelines import PipelineConfig
     from harvester.publish import PublishReport
+    from harvester.runs import RunReport
 
 
 def print_publish_summary(report: PublishReport) -> None:
@@ -47,10 +50,19 @@ def print_publish_summary(report: PublishReport) -> None:
         console.print(f"browse: {report.browse_url}")
 
 
+def print_merge_summary(report: dict[str, Any]) -> None:
+    echo(
+        f"merge {report['pipeline']}: {report['records']} records -> {report['merged_datasets']} datasets "
+        f"({report['multi_source_datasets']} from several sources), links {report['links_by_rule']}; "
+        + (f"wrote {', '.join(report['written'])}" if report["written"] else "nothing changed")
+    )
+
+
 def publish_with_progress(ctx: Ctx, pipeline: PipelineConfig, **kw: Any) -> PublishReport:
     """publish_pipeline, with a progress bar of the writes when stderr is a terminal."""
     from harvester.publish import publish_pipeline
 
+    kw.setdefault("config", ctx.config)
     if not interactive():
         return publish_pipeline(pipeline, ctx.data, ctx.state, **kw)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -93,9 +105,10 @@ def _print_lists(console: Any, report: PublishReport, limit: int = 20) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the publish report as JSON to stdout.")
 @pass_ctx
 def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
-    """Publish a pipeline's catalogue into its CKAN: create, update, withdraw; unchanged datasets cost no write.
+    """Publish a pipeline's merged catalogue into its CKAN: create, update, withdraw; unchanged datasets cost no write.
 
-    The plan is written to runs/<run_id>/publish-plan.json. Exit 3 when some datasets failed or were refused,
+    Reads merged/<pipeline>/, and runs the merge first when it is missing or older than the sources' catalogues
+    (or the pipeline's merge settings). The plan is written to runs/<run_id>/publish-plan.json. Exit 3 when some datasets failed or were refused,
     or when withdrawals were held back by max_delete_share.
 
     Example: CKAN_API_TOKEN=... harvester publish sud --dry-run
@@ -130,11 +143,19 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
     help="Convert the tabular resources to Parquet between harvest and publish.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON to stdout.")
+@deadline_option
 @pass_ctx
 def run(
-    ctx: Ctx, pipeline: str | None, due: bool, wait: float, full: bool, normalise: bool, as_json: bool
+    ctx: Ctx,
+    pipeline: str | None,
+    due: bool,
+    wait: float,
+    full: bool,
+    normalise: bool,
+    as_json: bool,
+    deadline: float | None,
 ) -> None:
-    """Harvest a pipeline's sources, normalise their tables, then publish them into its CKAN.
+    """Harvest a pipeline's sources, normalise their tables, merge them, then publish them into its CKAN.
 
     Exit 0 when every stage is ok, 1 when every stage aborted or every source aborted in harvest (then nothing
     is normalised or published), else 3 (each stage's report has its own code).
@@ -158,6 +179,7 @@ def run(
 
     p = get_pipeline(ctx.config, pipeline)
     hold_pipeline(ctx, p.name, wait, as_json)
+    ctx.start_deadline(deadline)
     harvest_report = run_with_progress(ctx, list(p.sources), full)
     if not as_json:
         print_summary(harvest_report)
@@ -172,6 +194,8 @@ def run(
         echo(run_report.stopped, fg="red")
         finish(run_report.exit_code)
         return
+    if _deadline_passed(ctx, "normalise, merge and publish", run_report, as_json):
+        return
     if normalise:
         from harvester.cli.normalise_cmds import print_summary as print_normalise
         from harvester.normalise.stage import normalise_sources
@@ -183,13 +207,40 @@ def run(
         run_report.add(norm)
         if not as_json:
             print_normalise(norm)
+    interrupt.check()  # a stop signal: stop between the stages
+    if _deadline_passed(ctx, "merge and publish", run_report, as_json):
+        return
+    from harvester.merge.stage import merge_pipeline
+    from harvester.runs import write_report
+
+    merge_outcome = merge_pipeline(ctx.config, p, ctx.data)
+    run_report.add(merge_outcome)
+    path = write_report(ctx.data, harvest_report.run_id, "merge-report.json", merge_outcome.to_dict())
+    merge_outcome.report_path = str(path)
+    merged = merge_outcome.to_dict()
+    if not as_json:
+        print_merge_summary(merged)
     interrupt.check()
+    if _deadline_passed(ctx, "publish", run_report, as_json):
+        return
     report = publish_with_progress(ctx, p, run_id=harvest_report.run_id)
     run_report.add(report)
     if as_json:
         print_json(run_report.to_dict())
     print_publish_summary(report)
     finish(run_report.exit_code)
+
+
+def _deadline_passed(ctx: Ctx, left: str, run_report: RunReport, as_json: bool) -> bool:
+    """After a stage of `run`: when `--deadline` passed, say so and end (exit 1); what completed is kept."""
+    if ctx.deadline is None or not ctx.deadline.passed:
+        return False
+    run_report.stopped = f"run --deadline of {ctx.deadline.seconds:g} s passed: {left} not started"
+    if as_json:
+        print_json(run_report.to_dict())
+    echo(run_report.stopped, fg="red")
+    finish(EXIT_ABORTED)
+    return True
 
 
 def register(group: click.Group) -> None:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harvester.errors import ConfigError
 
 if TYPE_CHECKING:
-    from harvester.connectors.base import BaseConnector
+    from pydantic import BaseModel
+
+    from harvester.connectors.base import BaseConnector, Delegate
+    from harvester.http import HttpClient, HttpPolicy
 
 
 class Registry(Mapping[str, "type[BaseConnector]"]):
@@ -73,6 +76,33 @@ def get_connector_class(type_name: str) -> type[BaseConnector]:
         ) from None
 
 
+def build_connector(
+    type_name: str,
+    source_id: str,
+    url: str,
+    params: BaseModel | Mapping[str, Any] | None,
+    http: HttpClient,
+    *,
+    policy: HttpPolicy | None = None,
+    auth: dict[str, str] | None = None,
+) -> BaseConnector:
+    """A connector of `type_name` for one source, with the connectors it delegates to (`delegates_to`) built
+    here for it: no connector looks another one up in this registry."""
+    cls = get_connector_class(type_name)
+    model = cls.Params
+    checked = params if isinstance(params, model) else model.model_validate(dict(params or {}))
+
+    def delegate(kind: str) -> Delegate:
+        def build(target: str) -> BaseConnector:
+            return build_connector(kind, source_id, target, None, http, policy=policy, auth=auth)
+
+        get_connector_class(kind)  # an unknown delegate is a configuration error now, not mid-listing
+        return build
+
+    delegates = {kind: delegate(kind) for kind in cls.delegates_to}
+    return cls(source_id, url, checked, http, policy=policy, auth=auth, delegates=delegates)
+
+
 # Built-in connectors: one line each (imported on first use).
 REGISTRY.add("ckan", "harvester.connectors.ckan:CkanConnector")
 REGISTRY.add("opendatasoft", "harvester.connectors.opendatasoft:OpenDataSoftConnector")
@@ -80,7 +110,7 @@ REGISTRY.add("udata", "harvester.connectors.udata:UdataConnector")
 REGISTRY.add("arcgis", "harvester.connectors.arcgis:ArcgisHubConnector")
 REGISTRY.add("socrata", "harvester.connectors.socrata:SocrataConnector")
 REGISTRY.add("files", "harvester.connectors.files:FilesConnector")
-REGISTRY.add("dcat", "harvester.connectors.dcat:DcatConnector")
-REGISTRY.add("csw", "harvester.connectors.csw:CswConnector")
+REGISTRY.add("dcat", "harvester.connectors.dcat.connector:DcatConnector")
+REGISTRY.add("csw", "harvester.connectors.csw.connector:CswConnector")
 REGISTRY.add("sensorthings", "harvester.connectors.sensorthings:SensorThingsConnector")
 REGISTRY.add("ngsi", "harvester.connectors.ngsi:NgsiConnector")

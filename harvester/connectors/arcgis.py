@@ -53,7 +53,7 @@ class ArcgisHubConnector(BaseConnector):
 
     params: ArcgisParams
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         resp = self.http.fetch(
             self.url, headers=self._headers(), conditional=True, policy=self.policy, source_id=self.source_id
         )

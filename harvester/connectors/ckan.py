@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -99,7 +100,9 @@ class CkanConnector(BaseConnector):
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ckan-{self.source_id}")
         try:
             start = 0
-            pending: Future[Response] | None = pool.submit(self._fetch_page, start, fq, fl)
+            pending: Future[Response] | None = pool.submit(
+                contextvars.copy_context().run, self._fetch_page, start, fq, fl
+            )
             while pending is not None:
                 resp = pending.result()
                 pending = None
@@ -110,7 +113,7 @@ class CkanConnector(BaseConnector):
                     break
                 start += len(results)
                 if count is None or start < count:
-                    pending = pool.submit(self._fetch_page, start, fq, fl)
+                    pending = pool.submit(contextvars.copy_context().run, self._fetch_page, start, fq, fl)
                 yield results
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -144,47 +147,32 @@ class CkanConnector(BaseConnector):
         count = result.get("count")
         return result["results"], count if isinstance(count, int) else None
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         seen: set[str] = set()
         excluded = set(self.params.exclude_organizations)
-        skip = self.outcomes.skip
+
+        def skip_reason(pkg: dict[str, Any]) -> str | None:
+            if pkg.get("private") is True:
+                return "private"
+            state = pkg.get("state", "active")
+            if state != "active":
+                return str(state) if state in ("draft", "deleted") else "not active"
+            return "excluded organisation" if _org_name(pkg) in excluded else None
+
         with self.loop_ends_listing():
             for page in self._pages(since):
-                self.outcomes.listed += len(page)
-                for pkg in page:
-                    rid = _pkg_id(pkg)
-                    if rid is None:
-                        self.on_record_error(
-                            None, "dataset without an `id`", self._action_url, skipped="no id"
-                        )
-                        continue
-                    if rid in seen:  # repeated across pages when the catalogue changes during paging
-                        skip("duplicate")
-                        continue
-                    seen.add(rid)
-                    if pkg.get("private") is True:
-                        skip("private")
-                        continue
-                    if pkg.get("state", "active") != "active":
-                        skip(
-                            str(pkg.get("state"))
-                            if pkg.get("state") in ("draft", "deleted")
-                            else "not active"
-                        )
-                        continue
-                    if _org_name(pkg) in excluded:
-                        skip("excluded organisation")
-                        continue
-                    try:
-                        record = self.map_dataset(pkg)
-                    except Exception as exc:  # one bad record never stops its source
-                        self.on_record_error(
-                            rid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._dataset_url(pkg)
-                        )
-                        continue
-                    yield self.keep(record)
+                yield from self.map_entries(
+                    page,
+                    seen=seen,
+                    id_of=_pkg_id,
+                    map_entry=lambda pkg, _: self.map_dataset(pkg),
+                    url=self._action_url,
+                    entry_url=self._dataset_url,
+                    skip_reason=skip_reason,
+                    is_entry=lambda _: True,  # an entry that is not an object has no `id`
+                )
 
-    def list_ids(self) -> set[str]:
+    def ids(self) -> set[str]:
         """The ids of every dataset currently listed (cheap: only `id` is asked for), for deletion detection."""
         if not self.params.id_listing:
             raise NotImplementedError

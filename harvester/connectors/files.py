@@ -25,9 +25,11 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harvester.connectors.base import BaseConnector, Params
+from harvester.download import download
 from harvester.errors import HarvesterError, RecordError, SourceError
-from harvester.http import HttpPolicy, Response, download
+from harvester.http import HttpPolicy, Response
 from harvester.records import DatasetRecord, ResourceRef
+from harvester.redact import stored_form
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
@@ -108,7 +110,7 @@ class FilesConnector(BaseConnector):
 
     params: FilesParams
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         for entry in self.params.files:
             self.outcomes.listed += 1
             remote_id = entry.id or entry.url
@@ -127,7 +129,7 @@ class FilesConnector(BaseConnector):
 
     # -- change detection -----------------------------------------------------------------------------------
     def _key(self, entry: FileEntry) -> str:
-        return f"files {self.source_id} {entry.url}"
+        return stored_form(f"files {self.source_id} {entry.url}")  # kept in the state store: no secret
 
     def _previous(self, entry: FileEntry) -> dict[str, str]:
         store = self.http.validators

@@ -92,7 +92,7 @@ class NgsiConnector(BaseConnector):
         names = [t if isinstance(t, str) else t.get("type") or t.get("id") for t in payload if t]
         return [n for n in names if isinstance(n, str) and n]
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         tenants: list[str | None] = [*self.params.tenants] or [None]
         with self.loop_ends_listing():
             for tenant in tenants:

@@ -9,7 +9,7 @@ Paging: `limit` ≤ 100 and `offset + limit` < 10,000. A catalogue larger than t
 `reset_time`: the connector waits for it when it is near, and otherwise fails the source with the reset time.
 
 `mode: dcat` harvests the portal's DCAT export (`catalog/exports/dcat`, what data.gouv.fr harvests) through the
-registered `dcat` connector. The export carries no `dataset_uid`, so in that mode datasets are keyed on the slug
+`dcat` connector that the registry's builder passes in (`delegates`). The export carries no `dataset_uid`, so in that mode datasets are keyed on the slug
 `dataset_id`: switching modes changes the remote ids of a source.
 """
 
@@ -23,7 +23,8 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import Field, field_validator
 
-from harvester.connectors.base import BaseConnector, Params
+from harvester.connectors.base import BaseConnector, Connector, Params
+from harvester.connectors.listing import ListingItem
 from harvester.dates import parse_datetime
 from harvester.errors import ConfigError, SourceError, TransientError
 from harvester.paging import PageGuard
@@ -86,6 +87,7 @@ class OpenDataSoftConnector(BaseConnector):
     incremental = True
     paging = True
     announces_total = True
+    delegates_to = ("dcat",)
 
     params: OdsParams
 
@@ -204,43 +206,31 @@ class OpenDataSoftConnector(BaseConnector):
             )
         yield from payload
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def list_datasets(self, since: datetime | None = None) -> Iterator[ListingItem]:
         if self.params.mode == "dcat":
-            yield from self._list_dcat(since)
-            return
-        seen: set[str] = set()
+            return self._dcat().list_datasets(since)
+        return super().list_datasets(since)
+
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         listing = f"{self.url}{API}/catalog/datasets"
         with self.loop_ends_listing():
-            for item in self._raw_datasets(since):
-                self.outcomes.listed += 1
-                if not isinstance(item, dict):
-                    self.on_record_error(
-                        None, "catalogue entry is not a JSON object", listing, skipped="not an object"
-                    )
-                    continue
-                uid = _uid(item)
-                if uid is None:
-                    self.on_record_error(
-                        item.get("dataset_id"), "dataset without a `dataset_uid`", listing, skipped="no id"
-                    )
-                    continue
-                if uid in seen:
-                    self.outcomes.skip("duplicate")
-                    continue
-                seen.add(uid)
-                if self.params.skip_federated and _default(item).get("federated") is True:
-                    self.outcomes.skip("federated")
-                    continue
-                try:
-                    record = self.map_dataset(item)
-                except Exception as exc:  # one bad record never stops its source
-                    self.on_record_error(
-                        uid, f"cannot map dataset: {type(exc).__name__}: {exc}", self._page(item)
-                    )
-                    continue
-                yield self.keep(record)
+            yield from self.map_entries(
+                self._raw_datasets(since),
+                seen=set(),
+                id_of=_uid,
+                map_entry=lambda item, _: self.map_dataset(item),
+                url=listing,
+                entry_url=self._page,
+                skip_reason=self._skipped,
+                not_entry="catalogue entry is not a JSON object",
+                name_of=lambda item: item.get("dataset_id"),
+                no_id="dataset without a `dataset_uid`",
+            )
 
-    def list_ids(self) -> set[str]:
+    def _skipped(self, item: dict[str, Any]) -> str | None:
+        return "federated" if self.params.skip_federated and _default(item).get("federated") is True else None
+
+    def ids(self) -> set[str]:
         """Every `dataset_uid` currently listed, so incremental runs see deletions: one request to the catalogue
         export (unlimited) asking only for that field."""
         if self.params.mode == "dcat":
@@ -256,25 +246,16 @@ class OpenDataSoftConnector(BaseConnector):
             ids.add(item["dataset_uid"])
         return ids
 
-    def _list_dcat(self, since: datetime | None) -> Iterator[DatasetRecord]:
-        from harvester.connectors import REGISTRY
-
-        cls = REGISTRY.get("dcat")
-        if cls is None:
-            raise ConfigError("`mode: dcat` needs the `dcat` connector, which is not registered")
-        inner = cls(
-            self.source_id,
-            f"{self.url}{API}/catalog/exports/dcat",
-            _empty_params(cls),
-            self.http,
-            policy=self.policy,
-            auth=self.auth,
-        )
-        # the inner connector reports into this one: record errors, incompleteness and outcome counts
-        inner.record_errors = self.record_errors
-        inner.incomplete = self.incomplete
-        inner.outcomes = self.outcomes
-        yield from inner.list_datasets(since)
+    def _dcat(self) -> Connector:
+        """The DCAT connector of the portal's export, given by whoever built this one (see `delegates_to`)."""
+        build = self.delegates.get("dcat")
+        if build is None:
+            raise ConfigError(
+                "`mode: dcat` needs a DCAT connector: build this connector with "
+                "harvester.connectors.build_connector, which passes one",
+                source_id=self.source_id,
+            )
+        return build(f"{self.url}{API}/catalog/exports/dcat")
 
     # -- mapping --------------------------------------------------------------------------------------------
     def _page(self, item: dict[str, Any]) -> str:
@@ -287,7 +268,7 @@ class OpenDataSoftConnector(BaseConnector):
             raise ValueError("no `dataset_id` (slug): export URLs cannot be built")
         meta = _default(item)
         dcat = _metas(item, "dcat")
-        # same keys as the DCAT export mapping (`dcat_parse`), so both modes join the same way in the merge
+        # same keys as the DCAT export mapping (`dcat.parse`), so both modes join the same way in the merge
         extras = {"ods_dataset_id": slug, "ods_domain": urlsplit(self.url).netloc}
         for key in (
             "license_url",
@@ -367,11 +348,6 @@ class OpenDataSoftConnector(BaseConnector):
 def _uid(item: Any) -> str | None:
     uid = item.get("dataset_uid") if isinstance(item, dict) else None
     return uid.strip() if isinstance(uid, str) and uid.strip() else None
-
-
-def _empty_params(cls: type[BaseConnector]) -> Params:
-    model: type[Params] = cls.Params
-    return model.model_validate({})
 
 
 def _refine(value: str) -> str:

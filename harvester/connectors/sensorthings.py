@@ -162,7 +162,7 @@ class SensorThingsConnector(BaseConnector):
         data_array = declared if self.params.data_array is None else self.params.data_array
         return kinds, data_array
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         kinds, data_array = self._kinds()
         seen: set[str] = set()
         with self.loop_ends_listing():
@@ -211,7 +211,7 @@ class SensorThingsConnector(BaseConnector):
                 for item in items:
                     yield item, page_url
 
-    def list_ids(self) -> set[str]:
+    def ids(self) -> set[str]:
         """Every (Multi)Datastream still listed (`$select=id`), so that incremental runs see deletions."""
         kinds, _ = self._kinds()
         split = urlsplit(self.url)

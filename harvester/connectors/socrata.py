@@ -105,42 +105,24 @@ class SocrataConnector(BaseConnector):
 
         return fetch
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         seen: set[str] = set()
         endpoint = self._endpoint()
         guard = PageGuard(self.source_id)
         fetch = self._fetch_page(guard)
         with self.loop_ends_listing():
-            for item in iter_offset(fetch, self.params.page_size, limit=WINDOW):
-                self.outcomes.listed += 1
-                res = item.get("resource") if isinstance(item, dict) else None
-                if not isinstance(res, dict):
-                    self.on_record_error(
-                        None, "catalogue entry without a `resource` object", endpoint, skipped="not an object"
-                    )
-                    continue
-                remote_id = _remote_id(item)
-                domain = _domain(item)
-                if remote_id is None or domain is None:
-                    self.on_record_error(
-                        res.get("name"), "asset without an id or a domain", endpoint, skipped="no id"
-                    )
-                    continue
-                if remote_id in seen:
-                    self.outcomes.skip("duplicate")
-                    continue
-                seen.add(remote_id)
-                try:
-                    record = self.map_dataset(item, remote_id, domain)
-                except Exception as exc:  # one bad record never stops its source
-                    self.on_record_error(
-                        remote_id, f"cannot map dataset: {type(exc).__name__}: {exc}", endpoint
-                    )
-                    continue
-                if since is not None and record.modified is not None and record.modified < since:
-                    self.outcomes.skip("not modified since the cursor")
-                    continue
-                yield self.keep(record)
+            yield from self.map_entries(
+                iter_offset(fetch, self.params.page_size, limit=WINDOW),
+                seen=seen,
+                id_of=_remote_id,
+                map_entry=lambda item, rid: self.map_dataset(item, rid, _domain(item) or ""),
+                url=endpoint,
+                since=since,
+                is_entry=lambda item: isinstance(item, dict) and isinstance(item.get("resource"), dict),
+                not_entry="catalogue entry without a `resource` object",
+                name_of=lambda item: item["resource"].get("name"),
+                no_id="asset without an id or a domain",
+            )
             if guard.announced is not None and guard.announced > WINDOW:
                 self.mark_incomplete(
                     f"the Discovery API lists only the first {WINDOW} of {guard.announced} assets",

@@ -107,50 +107,37 @@ class UdataConnector(BaseConnector):
             url = urljoin(resp.url, nxt) if isinstance(nxt, str) and nxt else None
         self.check_served(guard, first, "dataset ids" if fields else "datasets")
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         seen: set[str] = set()
-        skip = self.outcomes.skip
+        older = False
+
+        def skip_reason(item: dict[str, Any]) -> str | None:
+            nonlocal older
+            if item.get("deleted") or item.get("private") is True:
+                return "deleted" if item.get("deleted") else "private"
+            updated = _last_update(item)
+            if since is not None and updated is not None and updated < since:
+                older = True  # sorted by -last_update: everything after this is older too
+                return "not modified since the cursor"
+            return None
+
         for first in self._first_urls():
             with self.loop_ends_listing():
                 for items, page_url in self._pages(first):
-                    self.outcomes.listed += len(items)
-                    older = False
-                    for item in items:
-                        if not isinstance(item, dict):
-                            self.on_record_error(
-                                None, "dataset entry is not a JSON object", page_url, skipped="not an object"
-                            )
-                            continue
-                        rid = _item_id(item)
-                        if rid is None:
-                            self.on_record_error(
-                                item.get("slug"), "dataset without an `id`", page_url, skipped="no id"
-                            )
-                            continue
-                        if rid in seen:
-                            skip("duplicate")
-                            continue
-                        seen.add(rid)
-                        if item.get("deleted") or item.get("private") is True:
-                            skip("deleted" if item.get("deleted") else "private")
-                            continue
-                        updated = _last_update(item)
-                        if since is not None and updated is not None and updated < since:
-                            older = True  # sorted by -last_update: everything after this is older too
-                            skip("not modified since the cursor")
-                            continue
-                        try:
-                            record = self.map_dataset(item)
-                        except Exception as exc:  # one bad record never stops its source
-                            self.on_record_error(
-                                rid, f"cannot map dataset: {type(exc).__name__}: {exc}", page_url
-                            )
-                            continue
-                        yield self.keep(record)
+                    yield from self.map_entries(
+                        items,
+                        seen=seen,
+                        id_of=_item_id,
+                        map_entry=lambda item, _: self.map_dataset(item),
+                        url=page_url,
+                        skip_reason=skip_reason,
+                        name_of=lambda item: item.get("slug"),
+                    )
                     if older:
+                        older = False
                         break
 
-    def list_ids(self) -> set[str]:
+    def ids(self) -> set[str]:
         """The ids of every listed dataset, cheaply (`X-Fields` mask), so that incremental runs see deletions."""
         ids: set[str] = set()
         for first in self._first_urls():

@@ -1,6 +1,7 @@
 """The harvest stage: plan_units, run_unit, commit (see stage.py); the names the CLI and tests use."""
 
 from harvester.harvest.stage import (
+    HarvestOutcome,
     HarvestReport,
     SourceResult,
     harvest_source,
@@ -10,6 +11,7 @@ from harvester.harvest.stage import (
 from harvester.runs import new_run_id, write_jsonl, write_report
 
 __all__ = [
+    "HarvestOutcome",
     "HarvestReport",
     "SourceResult",
     "harvest_source",

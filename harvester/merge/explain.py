@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from harvester.errors import ConfigError
+from harvester.merge.identity import assign_keys
 from harvester.merge.precedence import rank
 from harvester.merge.scoring import Decisions
 
 
-def explain(key: str, records: list[Any], decisions: Decisions, precedence: list[str]) -> dict[str, Any]:
-    """`key` is a merged key or the dataset_key of any contributing record."""
+def explain(
+    key: str,
+    records: list[Any],
+    decisions: Decisions,
+    precedence: list[str],
+    previous: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """`key` is a merged key or the dataset_key of any contributing record (`previous`: the last merge's keys)."""
+    previous = previous or {}
     idx = next((i for i, r in enumerate(records) if r.key == key), None)
+    if idx is None:
+        idx = next((i for i, r in enumerate(records) if previous.get(r.key) == key), None)
     if idx is None:
         raise ConfigError(f"no record {key!r} in the merge inputs", hint="give a merged_key or a dataset_key")
     group = next(g for g in decisions.groups if idx in g)
@@ -30,7 +40,7 @@ def explain(key: str, records: list[Any], decisions: Decisions, precedence: list
         }
 
     return {
-        "merged_key": records[ranked[0]].key,
+        "merged_key": assign_keys([[records[i].key for i in ranked]], previous)[0],
         "candidates": [
             {
                 "dataset_key": records[i].key,

@@ -1,4 +1,4 @@
-"""Normalisation of what records are compared on: URLs, titles, publishers, digit and territory tokens."""
+"""Normalisation of what records are compared on: URLs, titles, publishers, territory tokens."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_[a-z]+|xtor|at_medium|at_campaign|_ga|ref|source)$")
 _DOWNLOAD_TAIL = re.compile(r"/(download|telecharger|raw|content)/?$")
 _WORD = re.compile(r"[a-z0-9]+")
+_SLASHES = re.compile(r"/+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 STOP = frozenset(
     "a au aux d de des du en et l la le les par pour sur un une the of and in for to on at by".split()
 )
@@ -46,11 +49,6 @@ def norm_publisher(publisher: str | None) -> str:
     return " ".join(w for w in words(publisher or "") if w not in PUBLISHER_NOISE)
 
 
-def digit_tokens(title: str | None) -> frozenset[str]:
-    """Numbers of a title (years, editions, department codes), leading zeros dropped."""
-    return frozenset(str(int(d)) for d in re.findall(r"\d+", title or ""))
-
-
 def proper_tokens(title: str | None) -> frozenset[str]:
     """Folded words written with a capital after the first word, and known territory names."""
     raw = re.findall(r"[^\W\d_][\w'’-]*", title or "")
@@ -59,24 +57,30 @@ def proper_tokens(title: str | None) -> frozenset[str]:
     return frozenset(w for w in out if w not in STOP)
 
 
+# scheme (or none: `//host`), authority, path, query; the fragment is dropped
+_URL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//([^/?#]*)([^?#]*)(?:\?([^#]*))?")
+
+
 @lru_cache(maxsize=500_000)
 def norm_url(url: str | None) -> str | None:
     """Scheme, `www.`, case of the host, trailing slashes, tracking parameters and `/download` tails removed."""
     if not url or not isinstance(url, str):
         return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    m = _URL.match(url.strip())
+    if m is None:
         return None
-    if not parts.netloc:
+    host = m.group(1).rpartition("@")[2].lower()
+    if not host:
         return None
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
-    path = re.sub(r"/+", "/", parts.path or "")
-    path = _DOWNLOAD_TAIL.sub("", path).rstrip("/")
-    query = urlencode(sorted((k, v) for k, v in parse_qsl(parts.query) if not TRACKING.match(k.lower())))
+    if not host.startswith("[") and ":" in host:  # a port (IPv6 literals are bracketed)
+        host, _, port = host.rpartition(":")
+        if port and port.isdigit() and int(port) not in (80, 443):
+            host = f"{host}:{int(port)}"
+    host = host.removeprefix("www.")
+    path = _DOWNLOAD_TAIL.sub("", _SLASHES.sub("/", m.group(2))).rstrip("/")
+    query = ""
+    if m.group(3):
+        query = urlencode(sorted((k, v) for k, v in parse_qsl(m.group(3)) if not TRACKING.match(k.lower())))
     return f"{host}{path}" + (f"?{query}" if query else "")
 
 
@@ -94,9 +98,9 @@ def is_global_id(value: str) -> bool:
     v = value.strip()
     if "://" in v:
         return True
-    if re.fullmatch(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}", v):
+    if _UUID.fullmatch(v):
         return True
-    return len(v) >= 24 and bool(re.fullmatch(r"[0-9a-fA-F]+", v))
+    return len(v) >= 24 and bool(_HEX.fullmatch(v))
 
 
 def norm_id(value: str) -> str:

@@ -21,7 +21,7 @@ ID_EXTRAS = ("harvest:remote_id", "remote_id", "guid", "harvest:dct_identifier")
 URL_EXTRAS = ("harvest:remote_url", "remote_url", "harvest:uri", "dct_source", "harvest_url", "source_url")
 IDENT_EXTRAS = ("uri", "dct_identifier", "adms_identifier", "file_identifier")
 # Our own provenance extras (README "Provenance extras"): a record carrying them is a copy of what we publish.
-OWN_PUBLISH_EXTRAS = ("harvest_pipeline", "harvest_source_id", "harvest_remote_id")
+OWN_PUBLISH_EXTRAS = ("harvest_pipeline", "harvest_source_id", "harvest_remote_id", "harvest_merged_key")
 # Portal types that aggregate others; a record from one ranks after a local portal's by default.
 AGGREGATOR_TYPES = frozenset({"udata"})
 AGGREGATOR_HOSTS = frozenset({"data.gouv.fr", "demo.data.gouv.fr"})
@@ -59,13 +59,20 @@ def is_our_copy(extras: dict[str, str]) -> bool:
     return "harvest_pipeline" in extras and any(k in extras for k in OWN_PUBLISH_EXTRAS[1:])
 
 
+def _global_parts(value: str) -> list[str]:
+    """The global ids of an identifier; GeoNetwork's "<uuid> <url>" identifiers give their UUID."""
+    parts = value.split()
+    if len(parts) > 1:
+        return [p for p in parts if "://" not in p and is_global_id(p)]
+    return [value] if is_global_id(value) else []
+
+
 def _id_keys(host: str, value: str) -> list[str]:
     value = value.strip()
     if not value:
         return []
     out = [f"rid|{host}|{value}"] if host else []
-    if is_global_id(value):
-        out.append(f"gid|{norm_id(value)}")
+    out += [f"gid|{norm_id(p)}" for p in _global_parts(value)]
     return out
 
 
@@ -82,28 +89,28 @@ def own_keys(r: MergeRecord) -> list[str]:
     if r.landing_page and r.landing_page != r.extras.get("harvest:remote_url"):
         keys += _url_keys(r.landing_page)
     for k in IDENT_EXTRAS:
-        v = r.extras.get(k)
-        if v and is_global_id(v):
-            keys.append(f"gid|{norm_id(v)}")
+        if v := r.extras.get(k):
+            keys += [f"gid|{norm_id(p)}" for p in _global_parts(v.strip())]
     if r.extras.get("ods_domain") and r.extras.get("ods_dataset_id"):
         keys.append(f"rid|{host_of(r.extras['ods_domain'])}|{r.extras['ods_dataset_id']}")
     return list(dict.fromkeys(keys))
 
 
-def claim_keys(r: MergeRecord) -> list[str]:
+def claim_keys(r: MergeRecord, own: list[str] | None = None) -> list[str]:
+    """Keys of the record `r` was copied from (`own`: its own keys, when the caller has them)."""
     ex = r.extras
     domain = next((host_of(ex[k]) for k in DOMAIN_EXTRAS if ex.get(k)), "")
     keys: list[str] = []
     for k in ID_EXTRAS:
         if v := ex.get(k):
-            keys += _url_keys(v) if "://" in v else _id_keys(domain, v)
+            keys += _url_keys(v) if "://" in v and not _global_parts(v) else _id_keys(domain, v)
     for k in URL_EXTRAS:
         if (v := ex.get(k)) and "://" in v:
             keys += _url_keys(v)
     if ex.get("ods_source_domain") and ex.get("ods_source_dataset"):
         keys.append(f"rid|{host_of(ex['ods_source_domain'])}|{ex['ods_source_dataset']}")
-    own = set(own_keys(r))
-    return [k for k in dict.fromkeys(keys) if k not in own]
+    mine = set(own_keys(r) if own is None else own)
+    return [k for k in dict.fromkeys(keys) if k not in mine]
 
 
 def resource_keys(r: MergeRecord) -> list[str]:

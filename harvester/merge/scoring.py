@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from harvester.merge.blocking import Edge, UnionFind, index, title_blocks
-from harvester.merge.keys import digit_tokens, proper_tokens, words
-from harvester.merge.rules import MergeRecord, claim_keys, own_keys, resource_keys
+from harvester.merge.lookalike import lookalike, title_key
+from harvester.merge.rules import RULES, MergeRecord, claim_keys, own_keys, resource_keys
 
 MAX_RESOURCE_SHARE = 5  # a resource URL shared by more records than this is boilerplate (a licence, a portal)
 
@@ -19,44 +21,50 @@ class Decisions:
     groups: list[list[int]]
     edges: list[Edge]
     rejected: list[Edge]  # candidates a look-alike or same-source guard refused (shown by --explain)
+    # work done, no all-pairs comparison: record pairs met on a shared key, title pairs scored inside blocks
+    compared: dict[str, int] = field(default_factory=dict)
 
 
-def lookalike(a: MergeRecord, b: MergeRecord, strict: bool) -> str | None:
-    """Why two similar titles are different datasets: another year/number, another territory; None if not."""
-    da, db = digit_tokens(a.title), digit_tokens(b.title)
-    if da != db and (strict or (da and db)):
-        return f"numbers differ ({' '.join(sorted(da)) or '-'} / {' '.join(sorted(db)) or '-'})"
-    wa, wb = set(words(a.title)), set(words(b.title))
-    pa, pb = proper_tokens(a.title) - wb, proper_tokens(b.title) - wa
-    if pa or pb:
-        return f"names differ ({' '.join(sorted(pa)) or '-'} / {' '.join(sorted(pb)) or '-'})"
-    return None
-
-
-def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
+def decide(
+    records: list[MergeRecord], title_threshold: float, rules: tuple[str, ...] | frozenset[str] = RULES
+) -> Decisions:
+    """`rules`: the rules this pipeline uses (none: an identity merge, every record its own dataset)."""
     uf = UnionFind(len(records), [r.source_id for r in records])
+    if not rules:
+        return Decisions(uf.groups(), [], [])
     edges: list[Edge] = []
     rejected: list[Edge] = []
     owns = [own_keys(r) for r in records]
-    claims = [claim_keys(r) for r in records]
+    claims = [claim_keys(r, o) for r, o in zip(records, owns, strict=True)]
     claimed = index([o + c for o, c in zip(owns, claims, strict=True)])
     claim_sets = [set(c) for c in claims]
+    compared = {"identifier_pairs": sum(len(m) - 1 for m in claimed.values())}
     # 1-2. explicit provenance and shared identifiers: strong, linked whatever the sources
     for key in sorted(claimed):
         members = claimed[key]
         origins = [i for i in members if key not in claim_sets[i]]
         copies = [i for i in members if key in claim_sets[i]]
+        strong: list[Edge] = []
         if origins:
             hub = origins[0]
-            for i in origins[1:]:
-                _link(uf, edges, Edge(i, hub, "same_identifier", 1.0, key))
-            for i in copies:
-                _link(uf, edges, Edge(i, hub, "harvest_provenance", 1.0, key))
+            strong += [Edge(i, hub, "same_identifier", 1.0, key) for i in origins[1:]]
+            strong += [Edge(i, hub, "harvest_provenance", 1.0, key) for i in copies]
         else:  # copies of one origin we do not have
-            for i in copies[1:]:
-                _link(uf, edges, Edge(i, copies[0], "harvest_provenance", 1.0, key))
+            strong += [Edge(i, copies[0], "harvest_provenance", 1.0, key) for i in copies[1:]]
+        for edge in strong:
+            if edge.rule not in rules:
+                continue
+            if uf.find(edge.a) != uf.find(edge.b) and (
+                records[edge.a].source_id == records[edge.b].source_id or uf.same_source(edge.a, edge.b)
+            ):  # one portal's records are distinct datasets, whatever they share
+                rejected.append(Edge(edge.a, edge.b, edge.rule, edge.score,
+                                     f"{edge.key}: both sides hold a record of the same source"))  # fmt: skip
+                continue
+            _link(uf, edges, edge)
     # 3. shared resource URLs (boilerplate URLs left out), never two records of one source
-    res = index([resource_keys(r) for r in records])
+    res = index([resource_keys(r) for r in records]) if "resource_url" in rules else {}
+    compared["resource_pairs"] = sum(len(m) - 1 for m in res.values() if len(m) <= MAX_RESOURCE_SHARE)
+    compared["title_pairs_scored"] = compared["title_candidates"] = 0
     for key in sorted(res):
         members = res[key]
         if len(members) > MAX_RESOURCE_SHARE:
@@ -67,17 +75,21 @@ def decide(records: list[MergeRecord], title_threshold: float) -> Decisions:
                 1, min(len(a.resource_urls), len(b.resource_urls))
             )
             edge = Edge(i, members[0], "resource_url", round(share, 3), key)
-            _weak(uf, edges, rejected, edge, lookalike(a, b, strict=False), records)
+            _weak(uf, edges, rejected, edge, partial(lookalike, a, b, strict=False), records)
     # 4. similar titles of one publisher, inside blocks
-    titles = [r.norm_title for r in records]
-    for block in title_blocks([r.norm_publisher for r in records], titles):
-        for i, j, score in _similar([titles[k] for k in block], title_threshold):
+    titles = [title_key(r) for r in records]
+    blocks = title_blocks([r.norm_publisher for r in records], titles) if "title_publisher" in rules else []
+    for block in blocks:
+        compared["title_pairs_scored"] += len(block) * (len(block) - 1) // 2
+        similar = _similar([titles[k] for k in block], title_threshold)
+        compared["title_candidates"] += len(similar)
+        for i, j, score in similar:
             a, b = records[block[i]], records[block[j]]
             edge = Edge(
                 block[j], block[i], "title_publisher", round(score / 100, 3), f"{a.title} ~ {b.title}"
             )
-            _weak(uf, edges, rejected, edge, lookalike(a, b, strict=True), records)
-    return Decisions(uf.groups(), edges, rejected)
+            _weak(uf, edges, rejected, edge, partial(lookalike, a, b, strict=True), records)
+    return Decisions(uf.groups(), edges, rejected, compared)
 
 
 def _similar(titles: list[str], threshold: float) -> list[tuple[int, int, float]]:
@@ -97,14 +109,17 @@ def _weak(
     edges: list[Edge],
     rejected: list[Edge],
     edge: Edge,
-    why_not: str | None,
+    guard: Callable[[], str | None],
     records: list[MergeRecord],
 ) -> None:
+    """Link on a weak rule unless a guard refuses (the look-alike guard runs only when it can matter)."""
     if uf.find(edge.a) == uf.find(edge.b):
         edges.append(edge)
         return
     if records[edge.a].source_id == records[edge.b].source_id or uf.same_source(edge.a, edge.b):
-        why_not = "both sides hold a record of the same source"
+        why_not: str | None = "both sides hold a record of the same source"
+    else:
+        why_not = guard()
     if why_not:
         rejected.append(Edge(edge.a, edge.b, edge.rule, edge.score, f"{edge.key}: {why_not}"))
         return

@@ -8,6 +8,7 @@ writing them in the parent (temp files then renames; a file whose bytes would no
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import time
@@ -20,11 +21,12 @@ import pyarrow.parquet as pq
 
 from harvester.catalog import read_catalog
 from harvester.config import Config
-from harvester.layout import merged_dir
+from harvester.layout import datasets_file, merged_dir, resources_file
 from harvester.merge.blocking import Edge
+from harvester.merge.identity import previous_keys
 from harvester.merge.keys import host_of, norm_url
 from harvester.merge.provenance import build_tables
-from harvester.merge.rules import MergeRecord, is_our_copy
+from harvester.merge.rules import RULES, MergeRecord, is_our_copy
 from harvester.merge.scoring import decide
 from harvester.normalise.index import table_columns
 from harvester.pipelines import PipelineConfig
@@ -34,6 +36,7 @@ from harvester.runtime import RuntimeSpec
 log = logging.getLogger(__name__)
 
 FILES = ("datasets", "resources", "provenance")
+STAMP = "inputs.json"  # what the files were merged from: `is_fresh` compares it with the inputs of now
 _DATASET_COLUMNS = [
     "dataset_key",
     "source_id",
@@ -73,6 +76,7 @@ class MergeUnit:
     sources: tuple[SourceInfo, ...]
     precedence: tuple[str, ...]
     title_threshold: float
+    rules: tuple[str, ...] = RULES  # () is an identity merge
 
 
 @dataclass
@@ -81,6 +85,7 @@ class Inputs:
     rows: list[dict[str, Any]] = field(default_factory=list)
     resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    withdrawn: list[dict[str, Any]] = field(default_factory=list)  # rows withdrawn at their source
 
 
 @dataclass
@@ -92,6 +97,8 @@ class MergeOutcome:
     rejected: list[Edge]
     seconds: float
     written: list[str] = field(default_factory=list)
+    stamp: dict[str, Any] = field(default_factory=dict)
+    report_path: str | None = None  # runs/<run_id>/merge-report.json when a run wrote one
     kind: ClassVar[str] = "merge"
 
     def statuses(self) -> list[str]:
@@ -102,28 +109,64 @@ class MergeOutcome:
     def exit_code(self) -> int:
         return stage_exit_code(self.statuses())
 
+    compared: dict[str, int] = field(default_factory=dict)  # candidate pairs by kind (scoring.Decisions)
+
     def to_dict(self) -> dict[str, Any]:
         ds = self.tables["datasets"]
+        live = [k for k, w in zip(ds.column("dataset_keys").to_pylist(), ds.column("withdrawn_at").to_pylist(), strict=True) if w is None]  # fmt: skip
         return {
             "pipeline": self.pipeline,
             "records": sum(c["used"] for c in self.counts.values()),
-            "merged_datasets": ds.num_rows,
-            "multi_source_datasets": sum(1 for k in ds.column("dataset_keys").to_pylist() if len(k) > 1),
+            "merged_datasets": len(live),
+            "multi_source_datasets": sum(1 for k in live if len(k) > 1),
+            "withdrawn_datasets": ds.num_rows - len(live),
             "resources": self.tables["resources"].num_rows,
             "links_by_rule": self.rules,
             "rejected_candidates": len(self.rejected),
+            "compared": self.compared,
             "sources": self.counts,
             "written": self.written,
             "seconds": round(self.seconds, 3),
+            **({"report_path": self.report_path} if self.report_path else {}),
         }
 
 
-def plan_units(cfg: Config, pipeline: PipelineConfig) -> list[MergeUnit]:
-    configs = [cfg.source(sid) for sid in pipeline.sources]
-    sources = tuple(SourceInfo(s.id, s.type, host_of(s.url)) for s in configs)
-    return [
-        MergeUnit(pipeline.name, sources, tuple(pipeline.merge.precedence), pipeline.merge.title_threshold)
-    ]
+def plan_units(cfg: Config | None, pipeline: PipelineConfig) -> list[MergeUnit]:
+    """One unit for the pipeline. Without `cfg` (a library caller), sources are known by id only: their portal's
+    host and type, which some rules use, are then unknown."""
+    if cfg is None:
+        sources = tuple(SourceInfo(sid, "", "") for sid in pipeline.sources)
+    else:
+        configs = [cfg.source(sid) for sid in pipeline.sources]
+        sources = tuple(SourceInfo(s.id, s.type, host_of(s.url)) for s in configs)
+    m = pipeline.merge
+    return [MergeUnit(pipeline.name, sources, tuple(m.precedence), m.title_threshold, tuple(m.rules))]
+
+
+def fingerprint(data_dir: Path, unit: MergeUnit) -> dict[str, Any]:
+    """The unit's settings and, per source, the size and mtime of its catalogue files."""
+    files: dict[str, list[list[Any]]] = {}
+    for s in unit.sources:
+        files[s.id] = [
+            [p.name, st.st_size, st.st_mtime_ns]
+            for p in (datasets_file(data_dir, s.id), resources_file(data_dir, s.id))
+            if p.exists() and (st := p.stat())
+        ]
+    settings = {"precedence": unit.precedence, "threshold": unit.title_threshold, "rules": unit.rules,
+                "sources": [[s.id, s.type, s.host] for s in unit.sources]}  # fmt: skip
+    return {"version": 1, "settings": json.loads(json.dumps(settings)), "catalog": files}
+
+
+def is_fresh(data_dir: Path, unit: MergeUnit) -> bool:
+    """True when merged/<pipeline>/ was written from the catalogues and settings there are now."""
+    d = merged_dir(data_dir, unit.pipeline)
+    if not all((d / f"{name}.parquet").exists() for name in FILES):
+        return False
+    try:
+        stamp = json.loads((d / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(stamp == fingerprint(data_dir, unit))
 
 
 def load_inputs(data_dir: Path, sources: tuple[SourceInfo, ...]) -> Inputs:
@@ -143,6 +186,7 @@ def load_inputs(data_dir: Path, sources: tuple[SourceInfo, ...]) -> Inputs:
             extras = dict(row["extras"] or [])
             if row["withdrawn_at"] is not None:
                 counts["withdrawn"] += 1
+                out.withdrawn.append(row)
                 continue
             if is_our_copy(extras):
                 counts["our_copies"] += 1
@@ -175,9 +219,9 @@ def load_inputs(data_dir: Path, sources: tuple[SourceInfo, ...]) -> Inputs:
     return out
 
 
-def merge_inputs(unit: MergeUnit, inputs: Inputs) -> MergeOutcome:
+def merge_inputs(unit: MergeUnit, inputs: Inputs, previous: dict[str, str] | None = None) -> MergeOutcome:
     t0 = time.monotonic()
-    decisions = decide(inputs.records, unit.title_threshold)
+    decisions = decide(inputs.records, unit.title_threshold, unit.rules)
     tables = build_tables(
         decisions.groups,
         decisions.edges,
@@ -185,6 +229,8 @@ def merge_inputs(unit: MergeUnit, inputs: Inputs) -> MergeOutcome:
         inputs.rows,
         inputs.resources,
         list(unit.precedence),
+        previous,
+        inputs.withdrawn,
     )
     rules: dict[str, int] = {}
     for e in decisions.edges:
@@ -196,18 +242,24 @@ def merge_inputs(unit: MergeUnit, inputs: Inputs) -> MergeOutcome:
         dict(sorted(rules.items())),
         decisions.rejected,
         time.monotonic() - t0,
+        compared=decisions.compared,
     )
 
 
 def run_unit(unit: MergeUnit, spec: RuntimeSpec) -> MergeOutcome:
     t0 = time.monotonic()
+    stamp = fingerprint(
+        spec.data, unit
+    )  # before reading: a catalogue written meanwhile makes the merge stale
+    previous = previous_keys(merged_dir(spec.data, unit.pipeline))
     inputs = load_inputs(spec.data, unit.sources)
     log.info(
         "merge %s: matching %d records of %d sources", unit.pipeline, len(inputs.records), len(unit.sources),
         extra={"stage": "merge", "event": "merge_matching"},
     )  # fmt: skip
-    outcome = merge_inputs(unit, inputs)
+    outcome = merge_inputs(unit, inputs, previous)
     outcome.seconds = time.monotonic() - t0
+    outcome.stamp = stamp
     return outcome
 
 
@@ -238,15 +290,24 @@ def commit(outcomes: list[MergeOutcome], data_dir: Path) -> list[MergeOutcome]:
             for tmp, path in staged:
                 os.replace(tmp, path)
                 o.written.append(path.name)
+            if o.stamp:
+                (d / STAMP).write_text(json.dumps(o.stamp), encoding="utf-8")
         finally:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
     return outcomes
 
 
-def merge_pipeline(cfg: Config, pipeline: PipelineConfig, data_dir: Path) -> MergeOutcome:
+def merge_pipeline(cfg: Config | None, pipeline: PipelineConfig, data_dir: Path) -> MergeOutcome:
     from harvester.runner import run_units
 
     spec = RuntimeSpec.for_data_dir(data_dir)
     outcomes = run_units(run_unit, plan_units(cfg, pipeline), spec, workers=1)
     return commit(outcomes, data_dir)[0]
+
+
+def ensure_merged(cfg: Config | None, pipeline: PipelineConfig, data_dir: Path) -> MergeOutcome | None:
+    """Merge unless merged/<pipeline>/ is fresh; the outcome of the merge it ran, None when it was fresh."""
+    if is_fresh(data_dir, plan_units(cfg, pipeline)[0]):
+        return None
+    return merge_pipeline(cfg, pipeline, data_dir)

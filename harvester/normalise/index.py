@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harvester.layout import resources_file, table_index_file
+from harvester.redact import stored_form
 from harvester.schema import TABLE_COLUMNS, TABLE_FIELDS, TS
 
 COLUMN = pa.struct([pa.field("name", pa.string()), pa.field("type", pa.string())])
@@ -24,7 +25,7 @@ INDEX = pa.schema(
         pa.field("dataset_key", pa.string(), nullable=False),
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("title", pa.string()),  # the resource's title in the catalogue
-        pa.field("url", pa.string()),  # what was downloaded
+        pa.field("url", pa.string()),  # what was downloaded (its secrets redacted: redact.stored_form)
         pa.field("kind", pa.string()),  # csv | spreadsheet | json | geojson | zip | sensorthings | ngsi
         *TABLE_FIELDS,  # table_path, table_rows, table_schema_hash, table_status, table_error
         pa.field("columns", pa.list_(COLUMN)),  # the table's Arrow columns (name, type)
@@ -88,6 +89,7 @@ def table_columns(data_dir: Path, source_id: str, resources: list[dict[str, Any]
     out: list[dict[str, Any]] = []
     for r in resources:
         found = index.get(r["resource_key"])
-        same = found is not None and found.get("url") == r.get("url")
+        url = r.get("url")
+        same = found is not None and found.get("url") in (url, stored_form(url) if url else None)
         out.append({**r, **{c: found.get(c) if same and found else None for c in TABLE_COLUMNS}})
     return out

@@ -23,7 +23,7 @@ from harvester.normalise.feeds import FEED_KINDS, feed_options
 from harvester.normalise.index import index_rows
 from harvester.normalise.resource import Previous, ResourceUnit, with_policy
 from harvester.normalise.sniff import resource_kind
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _legacy_table(data_dir: Path, source_id: str, row: dict[str, Any]) -> dict[s
     return None
 
 
-def _previous(state: StateStore, row: dict[str, Any], indexed: dict[str, Any] | None) -> Previous:
+def _previous(state: StateBackend, row: dict[str, Any], indexed: dict[str, Any] | None) -> Previous:
     from harvester.normalise.resource import schema_hash
 
     st = state.read_resource_state(row["resource_key"]) or {}
@@ -81,7 +81,7 @@ def plan_units(
     resources: pa.Table,
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     force: bool,
     max_bytes: int | None,
     zip_limits: ZipLimits,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from harvester.errors import EXIT_ABORTED
+from harvester.http_hosts import errors_by_host, host_of
 from harvester.normalise.resource import ResourceOutcome
 from harvester.runs import stage_exit_code
 
@@ -23,6 +25,7 @@ class SourceNormalise:
     error: str | None = None
     schema_changes: int = 0
     schema_invalid: int = 0  # tables that fail their declared Table Schema (still converted)
+    disk_full: bool = False  # stopped by a full disk (the whole stage stopped with it)
     resources: list[ResourceOutcome] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -37,6 +40,8 @@ class NormaliseReport:
     finished_at: str | None = None
     sources: list[SourceNormalise] = field(default_factory=list)
     report_path: str | None = None
+    error: str | None = None  # what stopped the whole stage (a full disk)
+    unreachable_hosts: list[dict[str, Any]] = field(default_factory=list)  # the HTTP client's circuit breaker
     kind: ClassVar[str] = "normalise"
 
     def statuses(self) -> list[str]:
@@ -44,7 +49,7 @@ class NormaliseReport:
 
     @property
     def exit_code(self) -> int:
-        return stage_exit_code(self.statuses())
+        return stage_exit_code(self.statuses(), stopped_by=EXIT_ABORTED if self.error else None)
 
     def errors(self) -> list[dict[str, Any]]:
         """One line of errors.jsonl per failed resource."""
@@ -55,6 +60,7 @@ class NormaliseReport:
                 "dataset_key": o.dataset_key,
                 "resource_key": o.resource_key,
                 "url": o.url,
+                "host": host_of(o.url),
                 "message": o.error,
             }
             for s in self.sources
@@ -69,5 +75,8 @@ class NormaliseReport:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "exit_code": self.exit_code,
+            "error": self.error,
             "sources": [asdict(s) for s in self.sources],
+            "errors_by_host": errors_by_host(self.errors()),
+            "unreachable_hosts": self.unreachable_hosts,
         }

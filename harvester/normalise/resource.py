@@ -15,13 +15,15 @@ import pyarrow.parquet as pq
 import requests
 
 from harvester.diskspace import disk_full_error, is_disk_full
-from harvester.errors import HarvesterError, RecordError
-from harvester.http import HttpClient, HttpPolicy, download
+from harvester.download import download
+from harvester.errors import DiskFullError, HarvesterError, RecordError
+from harvester.http import HttpClient, HttpPolicy
 from harvester.layout import table_location, tmp_root
 from harvester.normalise.archive import ZipLimits, extract_table_member
 from harvester.normalise.geo import write_with_geometry
 from harvester.normalise.sink import ParquetSink
 from harvester.normalise.sniff import EXTENSION_KINDS, sniff_kind
+from harvester.redact import stored_form
 
 log = logging.getLogger(__name__)
 JSON_INFER_MAX_ROWS = 500_000  # JSON text columns are typed (French numbers, dates) up to this many rows
@@ -83,6 +85,7 @@ class ResourceOutcome:
     table_schema: str | None = None  # declared Table Schema (harvester/tableschema.py)
     schema_valid: bool | None = None  # None: no schema declared, or not available
     schema_errors: int = 0
+    disk_full: bool = False  # failed for want of space: the stage stops (every next write would fail too)
 
 
 def schema_hash(columns: list[tuple[str, str]]) -> str:
@@ -114,14 +117,17 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
             _run(unit, client, Path(work), out)
     except HarvesterError as exc:
         out.status, out.error = "failed", exc.message
+        out.disk_full = isinstance(exc, DiskFullError)
     except requests.RequestException as exc:  # e.g. a body shorter than its Content-Length
         out.status, out.error = (
             "failed",
             f"download interrupted (truncated response?): {type(exc).__name__}: {exc}",
         )
     except Exception as exc:  # a bug or an unexpected file must fail this resource only
-        if is_disk_full(exc):
-            out.status, out.error = "failed", disk_full_error(exc, data_dir, "normalise").message
+        if is_disk_full(exc):  # name the table being written (Arrow's message has no file name)
+            target = data_dir / unit.table_path
+            out.status, out.error = "failed", disk_full_error(exc, target, "normalise").message
+            out.disk_full = True
             return out
         log.exception(
             "resource %s failed", unit.resource_key, extra={"source_id": unit.source_id, "url": unit.url}
@@ -144,7 +150,7 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
     data_dir = Path(unit.data_dir)
     prev = unit.previous
     have_table = bool(prev.table_path) and table_location(data_dir, str(prev.table_path)).exists()
-    reuse = have_table and not unit.force and prev.url == unit.url
+    reuse = have_table and not unit.force and prev.url in (unit.url, stored_form(unit.url))
     validators = (
         {k: v for k, v in (("etag", prev.etag), ("last_modified", prev.last_modified)) if v}
         if reuse

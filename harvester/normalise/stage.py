@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from harvester.diskspace import disk_guard
 from harvester.errors import DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
 from harvester.interrupt import Terminated
-from harvester.layout import table_location, tmp_root
+from harvester.layout import run_dir, table_location, tables_dir, tmp_root
 from harvester.leftovers import reclaim, run_tmp_dir
 from harvester.normalise.archive import ZipLimits
 from harvester.normalise.drift import append_schema_changes, diff_columns, schema_changes_path
@@ -31,10 +32,12 @@ from harvester.normalise.report import NormaliseReport, SourceNormalise
 from harvester.normalise.resource import ResourceOutcome, ResourceUnit, normalise_resource
 from harvester.normalise.schemacheck import check_schemas
 from harvester.normalise.staging import discard, promote, stage_units
+from harvester.redact import redact_obj, stored_form
 from harvester.runner import ExecutorKind, run_units
+from harvester.runreport import write_html_report
 from harvester.runs import append_errors, new_run_id, write_report
 from harvester.runtime import RuntimeSpec, bound, live
-from harvester.state import StateStore
+from harvester.state import StateBackend
 
 __all__ = [
     "NormaliseReport",
@@ -61,7 +64,7 @@ def normalise_source(
     source: SourceConfig,
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str,
     force: bool = False,
@@ -82,64 +85,87 @@ def normalise_source(
         with state.lock(f"source-{source.id}"):
             state.start_run(run_id, source.id, "normalise")
             try:
-                snapshot = read_catalog(data_dir, source.id)
-                if snapshot is None:
-                    result.status = "not_harvested"
-                    result.error = "no catalogue yet: run `harvester harvest` first"
-                else:
-                    plan = plan_units(
+                with disk_guard(tables_dir(data_dir, source.id), "normalise"):
+                    _normalise_locked(
                         source,
-                        *snapshot,
-                        data_dir=data_dir,
-                        state=state,
-                        force=force,
-                        max_bytes=max_bytes,
-                        zip_limits=zip_limits or ZipLimits(),
-                        work_dir=work_dir,
+                        data_dir,
+                        state,
+                        http,
+                        run_id,
+                        force,
+                        workers,
+                        max_bytes,
+                        zip_limits,
+                        on_start,
+                        on_done,
+                        work_dir,
+                        executor,
+                        result,
                     )
-                    plan.units = adopt_tables(plan.units)
-                    result.skipped = len(plan.skipped)
-                    if on_start is not None:
-                        on_start(source.id, len(plan.units))
-                    _run_and_commit(plan, state, http, data_dir, run_id, workers, executor, on_done, result)
-            except DiskFullError:
-                raise  # the whole run stops: the next sources would meet the same full disk
+            except DiskFullError as exc:  # normalise_sources stops there: the next writes would fail too
+                result.status, result.error, result.disk_full = "failed", exc.message, True
+                result.seconds = round(time.monotonic() - t0, 3)
+                with suppress(DiskFullError):
+                    state.finish_run(run_id, source.id, result.status, redact_obj(result.summary()))
+                return result
             except HarvesterError as exc:
                 result.status, result.error = "failed", str(exc)
             except Exception as exc:  # a bug must not stop the other sources
                 log.exception("normalise of %s crashed", source.id, extra={"source_id": source.id})
                 result.status, result.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
             result.seconds = round(time.monotonic() - t0, 3)
-            state.finish_run(run_id, source.id, result.status, result.summary())
+            state.finish_run(run_id, source.id, result.status, redact_obj(result.summary()))
     except LockedError as exc:
         result.status, result.error = "locked", str(exc)
     return result
 
 
-def _run_and_commit(
-    plan: SourcePlan,
-    state: StateStore,
-    http: HttpClient,
+def _normalise_locked(
+    source: SourceConfig,
     data_dir: Path,
+    state: StateBackend,
+    http: HttpClient,
     run_id: str,
+    force: bool,
     workers: int,
-    executor: ExecutorKind | None,
+    max_bytes: int | None,
+    zip_limits: ZipLimits | None,
+    on_start: OnStart | None,
     on_done: OnDone | None,
+    work_dir: Path | None,
+    executor: ExecutorKind | None,
     result: SourceNormalise,
 ) -> None:
-    """Run the units on staged table paths, then put the tables in place and commit (harvester/normalise/staging.py).
-
-    A stop signal (SIGTERM) ends the units under way, commits the ones that completed, and raises Terminated."""
-    spec = RuntimeSpec.for_data_dir(data_dir, state.path)
-    plan.units, real_paths = stage_units(plan.units)
+    """Plan, run the units, check schemas and commit; raises DiskFullError after committing what completed."""
+    snapshot = read_catalog(data_dir, source.id)
+    if snapshot is None:
+        result.status = "not_harvested"
+        result.error = "no catalogue yet: run `harvester harvest` first"
+        return
+    plan = plan_units(
+        source,
+        *snapshot,
+        data_dir=data_dir,
+        state=state,
+        force=force,
+        max_bytes=max_bytes,
+        zip_limits=zip_limits or ZipLimits(),
+        work_dir=work_dir,
+    )
+    plan.units = adopt_tables(plan.units)
+    result.skipped = len(plan.skipped)
+    if on_start is not None:
+        on_start(source.id, len(plan.units))
+    spec = RuntimeSpec.for_data_dir(data_dir, state.url)
+    plan.units, real_paths = stage_units(plan.units)  # new tables are put in place at the commit only
     completed: list[ResourceOutcome] = []
 
     def done(_unit: ResourceUnit, outcome: ResourceOutcome) -> None:
         completed.append(outcome)
         if on_done is not None:
-            on_done(plan.source.id, outcome)
+            on_done(source.id, outcome)
 
-    stopped: Terminated | None = None
+    stopped: Terminated | None = None  # SIGTERM: the units under way end, the completed ones are committed
     try:
         try:
             with bound(spec, state, http):
@@ -147,18 +173,21 @@ def _run_and_commit(
         except Terminated as exc:
             stopped, outcomes = exc, completed
         promote(outcomes, real_paths, data_dir)
-        result.schema_invalid = check_schemas(plan.source, data_dir, plan.datasets, outcomes, http)
+        result.schema_invalid = check_schemas(source, data_dir, plan.datasets, outcomes, http)
         commit(plan, outcomes, state, data_dir=data_dir, run_id=run_id, result=result)
     finally:
         discard(plan.units, data_dir)
     if stopped is not None:
         raise stopped
+    full = next((o for o in outcomes if o.disk_full), None)
+    if full is not None:  # what completed is committed above; the run stops here
+        raise DiskFullError(str(full.error), source_id=source.id, url=full.url, stage="normalise")
 
 
 def commit(
     plan: SourcePlan,
     outcomes: list[ResourceOutcome],
-    state: StateStore,
+    state: StateBackend,
     *,
     data_dir: Path,
     run_id: str,
@@ -176,7 +205,7 @@ def commit(
         if o.status == "ok" or (o.status == "unchanged" and o.sha256):
             state.write_resource_state(
                 o.resource_key,
-                url=unit.url,
+                url=stored_form(unit.url),  # no secret in the state store
                 etag=o.etag,
                 last_modified=o.last_modified,
                 sha256=o.sha256,
@@ -219,7 +248,7 @@ def index_rows(
             "dataset_key": res["dataset_key"],
             "source_id": plan.source.id,
             "title": res.get("title"),
-            "url": res.get("url"),
+            "url": stored_form(res["url"]) if res.get("url") else None,  # no secret in the index
             "kind": plan.kinds.get(key),
         }
         o = by_key.get(key)
@@ -257,7 +286,7 @@ def normalise_sources(
     source_ids: list[str],
     *,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     http: HttpClient,
     run_id: str | None = None,
     force: bool = False,
@@ -277,24 +306,42 @@ def normalise_sources(
     reclaim(data_dir)  # what normalise runs killed earlier left under tmp/ and tables/
     with disk_guard(tmp_root(data_dir), "normalise"), run_tmp_dir(data_dir, report.run_id) as work:
         for src in sources:
-            report.sources.append(
-                normalise_source(
-                    src,
-                    data_dir=data_dir,
-                    state=state,
-                    http=http,
-                    run_id=report.run_id,
-                    force=force,
-                    workers=workers,
-                    max_bytes=max_bytes,
-                    zip_limits=zip_limits,
-                    on_start=on_start,
-                    on_done=on_done,
-                    work_dir=work,
-                    executor=executor,
-                )
+            result = normalise_source(
+                src,
+                data_dir=data_dir,
+                state=state,
+                http=http,
+                run_id=report.run_id,
+                force=force,
+                workers=workers,
+                max_bytes=max_bytes,
+                zip_limits=zip_limits,
+                on_start=on_start,
+                on_done=on_done,
+                work_dir=work,
+                executor=executor,
             )
+            report.sources.append(result)
+            if result.disk_full:
+                report.error = result.error
+                break  # every next source would meet the same full disk
     report.finished_at = datetime.now(UTC).isoformat()
+    report.unreachable_hosts = http.breaker.report()
+    if report.error:  # say so in the run folder if a few bytes are left for it, then stop the command
+        with suppress(DiskFullError), disk_guard(run_dir(data_dir, report.run_id), "report"):
+            _write_outputs(data_dir, report)
+        raise DiskFullError(
+            report.error,
+            stage="normalise",
+            hint="free some space on that filesystem and run the command again; the tables and catalogues "
+            "of earlier runs were left as they were",
+        )
+    _write_outputs(data_dir, report)
+    return report
+
+
+def _write_outputs(data_dir: Path, report: NormaliseReport) -> None:
+    """normalise-report.json, the stage's rows of errors.jsonl, and the run's report.html."""
     report.report_path = str(write_report(data_dir, report.run_id, "normalise-report.json", report.to_dict()))
     append_errors(data_dir, report.run_id, report.errors())
-    return report
+    write_html_report(data_dir, report.run_id)

@@ -1,9 +1,10 @@
-"""The CKAN Action API client of the publisher: ckanapi's RemoteCKAN with retries, a write-rate limit and counters.
+"""The CKAN Action API client of the publisher: ckanapi's RemoteCKAN on the HTTP client of harvester/http.py.
 
 ckanapi turns CKAN's error envelopes back into the exceptions the action raised (ValidationError, NotFound...).
-This wrapper adds what a publisher needs on top: transient failures (connection errors, 429, 5xx) are retried with
-backoff and Retry-After, write calls are spaced by a shared rate limit, and every call is counted by action, so a
-run can prove that an unchanged catalogue cost zero writes.
+Every request goes through `HttpClient.send_once` and `HttpClient.with_retries`: the same retry rule (429, 5xx,
+connection errors; backoff and Retry-After), deadline, circuit breaker and host gates as harvesting. Write
+calls also pass a gate of their own (`max_writes_per_second`), and every call is counted by action, so a run
+can prove that an unchanged catalogue cost zero writes.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import requests
 from ckanapi import RemoteCKAN  # type: ignore[import-untyped]
 from ckanapi.errors import CKANAPIError, NotFound  # type: ignore[import-untyped]
 
 from harvester import USER_AGENT, interrupt
-from harvester.errors import TargetError, TransientError
-from harvester.http import RETRY_STATUSES, retry_delay
+from harvester.errors import SourceError, TargetError, TransientError
+from harvester.http import HttpClient, HttpPolicy
+from harvester.http_hosts import host_of
 
 log = logging.getLogger(__name__)
 
@@ -44,42 +45,24 @@ READ_ACTIONS = frozenset(
 
 
 class _Remote(RemoteCKAN):  # type: ignore[misc]
-    """RemoteCKAN whose HTTP failures that deserve a retry become TransientError (with Retry-After)."""
+    """RemoteCKAN that sends through the harvester HTTP client (one attempt; the caller retries)."""
+
+    def __init__(self, address: str, apikey: str | None, http: HttpClient, policy: HttpPolicy) -> None:
+        super().__init__(address, apikey=apikey, user_agent=USER_AGENT)
+        self.http = http
+        self.policy = policy
 
     def _request_fn(
         self, url: str, data: Any, headers: Any, files: Any, requests_kwargs: Any
     ) -> tuple[int, str]:
-        try:
-            r = self.session.post(
-                url, data=data, headers=headers, files=files, allow_redirects=False, **requests_kwargs
-            )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"{type(exc).__name__}: {exc}", url=url, stage="publish") from exc
-        if r.status_code in RETRY_STATUSES:
-            err = TransientError(f"HTTP {r.status_code}", url=url, stage="publish")
-            err.retry_after = r.headers.get("Retry-After")  # type: ignore[attr-defined]
-            raise err
-        return r.status_code, r.text
+        r = self.http.send_once(
+            "POST", url, body=data, headers=headers, files=files, pol=self.policy, allow_redirects=False,
+            deadline=requests_kwargs.get("deadline"),
+        )  # fmt: skip
+        return r.status, r.content.decode("utf-8", "replace")
 
-
-class RateGate:
-    """At most `rate` passages per second, shared by all threads (calls are spaced, not bunched)."""
-
-    def __init__(self, rate: float | None, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-        self._sleep = sleep
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            wait = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if wait > 0:
-            self._sleep(wait)
+    def close(self) -> None:
+        pass  # the session belongs to the HTTP client
 
 
 class CkanClient:
@@ -98,21 +81,24 @@ class CkanClient:
         backoff: float = 1.0,
         max_backoff: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: float | None = 600.0,
+        http: HttpClient | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=2, pool_maxsize=concurrency + 4, max_retries=0
+        self.policy = HttpPolicy(
+            connect_timeout=10.0,
+            read_timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            concurrency=concurrency + 4,
+            deadline=deadline,
+            max_bytes=256 * 1024 * 1024,
         )
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        self._remote = _Remote(self.url, apikey=token, user_agent=USER_AGENT, session=session)
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self._sleep = sleep
-        self._gate = RateGate(max_writes_per_second, sleep)
+        self.http = http or HttpClient(self.policy, sleep=sleep)
+        self._remote = _Remote(self.url, token, self.http, self.policy)
+        # write calls are spaced by a gate of their own (reads are not limited)
+        self._writes = self.http.gate(f"{host_of(self.url)} writes", max_writes_per_second, 1 << 16)
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()  # action -> calls sent (retries included)
         self.retries = 0
@@ -133,46 +119,48 @@ class CkanClient:
     def call(self, action: str, data: dict[str, Any] | None = None) -> Any:
         is_write = action not in READ_ACTIONS
         interrupt.check()  # a stop signal ends the publish between CKAN calls, never inside one
-        attempt = 0
-        while True:
-            attempt += 1
+        deadline = self.http.deadline_for(self.policy, None)
+
+        def once() -> Any:
+            self.http.breaker.check(self.url, None)  # CKAN unreachable in this run: not sent, not counted
             if is_write:
-                self._gate.wait()
+                self._writes.wait_turn()
             with self._lock:
                 self.calls[action] += 1
-            try:
-                return self._remote.call_action(
-                    action, data or {}, requests_kwargs={"timeout": (10.0, self.timeout)}
-                )
-            except TransientError as exc:
-                if attempt > self.max_retries:
-                    raise TargetError(
-                        f"CKAN did not answer {action} after {attempt} attempt(s): {exc.message}",
-                        url=self.url,
-                        stage="publish",
-                        hint="is CKAN running and reachable? check publish.ckan.url in the pipeline",
-                    ) from exc
-                delay = self._delay(attempt, exc)
-                with self._lock:
-                    self.retries += 1
-                log.warning(
-                    "CKAN %s: %s; retrying in %.1fs (attempt %d)", action, exc.message, delay, attempt
-                )
-                self._sleep(delay)
-            except CKANAPIError as exc:
-                if (
-                    type(exc).__name__ == "CKANAPIError"
-                ):  # not a CKAN error envelope: a proxy page, a wrong URL
-                    raise TargetError(
-                        f"unexpected answer to {action}: {str(exc)[:300]}",
-                        url=self.url,
-                        stage="publish",
-                        hint="is publish.ckan.url the root of a CKAN site?",
-                    ) from exc
-                raise
+            return self._remote.call_action(action, data or {}, requests_kwargs={"deadline": deadline})
 
-    def _delay(self, attempt: int, exc: TransientError) -> float:
-        return retry_delay(attempt, exc, self.backoff, self.max_backoff)
+        try:
+            result, _ = self.http.with_retries(
+                once, self.url, self.policy, None, deadline=deadline, on_retry=self._on_retry(action)
+            )
+            return result
+        except SourceError as exc:  # gave up, deadline passed, host unreachable, DNS: CKAN is unusable
+            attempts = getattr(exc, "attempts", None)
+            raise TargetError(
+                f"CKAN did not answer {action}"
+                + (f" after {attempts} attempt(s)" if attempts else "")
+                + f": {exc.message.removeprefix(f'gave up after {attempts} attempts: ')}",
+                url=self.url,
+                stage="publish",
+                hint="is CKAN running and reachable? check publish.ckan.url in the pipeline",
+            ) from exc
+        except CKANAPIError as exc:
+            if type(exc).__name__ == "CKANAPIError":  # not a CKAN error envelope: a proxy page, a wrong URL
+                raise TargetError(
+                    f"unexpected answer to {action}: {str(exc)[:300]}",
+                    url=self.url,
+                    stage="publish",
+                    hint="is publish.ckan.url the root of a CKAN site?",
+                ) from exc
+            raise
+
+    def _on_retry(self, action: str) -> Callable[[TransientError, float, int], None]:
+        def note(exc: TransientError, delay: float, attempt: int) -> None:
+            with self._lock:
+                self.retries += 1
+            log.info("CKAN %s: %s; retrying in %.1fs (attempt %d)", action, exc.message, delay, attempt)
+
+        return note
 
     def whoami(self) -> dict[str, Any]:
         """The user behind the token; TargetError when CKAN is down or the token is refused."""
@@ -194,4 +182,4 @@ class CkanClient:
         return user
 
     def close(self) -> None:
-        self._remote.close()
+        self.http.session.close()

@@ -1,13 +1,16 @@
 """What CKAN holds: the datasets a pipeline owns (found through their provenance extras), names in use, organisations.
 
-CKAN is the source of truth. Ownership is read from the extras `harvest_pipeline`, `harvest_source_id` and
-`harvest_remote_id`; CKAN indexes extras as text, so the search only narrows the candidates and the exact values are
+CKAN is the source of truth. Ownership is read from the extras: `harvest_pipeline` and the dataset's identity,
+`harvest_merged_key` (with `harvest_sources`, the records merged into it), or, for a dataset published before
+publishing read the merge, `harvest_source_id` + `harvest_remote_id` (its legacy key, recognised so that it is
+updated in place). CKAN indexes extras as text, so the search only narrows the candidates and the exact values are
 compared here. Deleted datasets are not in CKAN's search index: they are found through the state store or when
 their name turns out to be taken.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +27,8 @@ _FIELDS = (
     "extras_harvest_source_id",
     "extras_harvest_remote_id",
     "extras_harvest_metadata_hash",
+    "extras_harvest_merged_key",
+    "extras_harvest_sources",
 )
 
 
@@ -39,12 +44,25 @@ class Published:
     source_id: str | None
     remote_id: str | None
     metadata_hash: str | None
+    merged_key: str | None = None  # None: published before publishing read the merge (legacy)
+    contributors: tuple[str, ...] = ()  # dataset keys of the records merged into it
 
     @property
-    def dataset_key(self) -> str | None:
+    def legacy_key(self) -> str | None:
         if self.source_id is None or self.remote_id is None:
             return None
         return f"{self.source_id}:{self.remote_id}"
+
+    @property
+    def dataset_key(self) -> str | None:
+        """Its identity: the merged key, else (published by an older harvester) the source dataset key."""
+        return self.merged_key or self.legacy_key
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every key it answers to: its identity, then the records merged into it."""
+        own = self.dataset_key
+        return tuple(dict.fromkeys([own, *self.contributors] if own else self.contributors))
 
     def owned_by(self, pipeline: str) -> bool:
         return self.pipeline == pipeline and self.dataset_key is not None
@@ -60,6 +78,8 @@ class Published:
             source_id=hit.get("harvest_source_id"),
             remote_id=hit.get("harvest_remote_id"),
             metadata_hash=hit.get("harvest_metadata_hash"),
+            merged_key=hit.get("harvest_merged_key") or None,
+            contributors=_contributors(hit.get("harvest_sources")),
         )
 
     @classmethod
@@ -75,7 +95,22 @@ class Published:
             source_id=extras.get("harvest_source_id"),
             remote_id=extras.get("harvest_remote_id"),
             metadata_hash=extras.get("harvest_metadata_hash"),
+            merged_key=extras.get("harvest_merged_key") or None,
+            contributors=_contributors(extras.get("harvest_sources")),
         )
+
+
+def _contributors(value: Any) -> tuple[str, ...]:
+    """Dataset keys listed by the `harvest_sources` extra (a JSON list of objects); () when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return ()
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return ()
+    if not isinstance(items, list):
+        return ()
+    return tuple(str(i["dataset_key"]) for i in items if isinstance(i, dict) and i.get("dataset_key"))
 
 
 def _search(client: CkanClient, fq: str, rows: int = PAGE) -> Iterator[dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 Nothing is lost: what CKAN has no field for, or would reject, goes into an extra (original keywords, raw licence,
 themes, dates, a contact that is not an e-mail address...). The provenance extras say where the dataset comes
-from and let a later run recognise the datasets it owns.
+from and let a later run recognise the datasets it owns: `harvest_merged_key` is its identity, `harvest_sources`
+(JSON) lists every record merged into it, `harvest_source_ids` and `harvest_remote_urls` say the same in words,
+and `harvest_source_id`/`harvest_remote_id`/`harvest_remote_url` are its winning record's.
 """
 
 from __future__ import annotations
@@ -65,12 +67,16 @@ CKAN_ROOT_KEYS = frozenset(
     "organization license_title license_url isopen".split()
 )
 PROVENANCE_KEYS = (
+    "harvest_merged_key",
     "harvest_source_id",
     "harvest_remote_id",
     "harvest_remote_url",
     "harvest_metadata_hash",
     "harvest_harvested_at",
     "harvest_pipeline",
+    "harvest_sources",
+    "harvest_source_ids",
+    "harvest_remote_urls",
 )
 _EMAILISH = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -131,15 +137,43 @@ class Target:
     licenses: Mapping[str, str] = field(default_factory=dict)
 
 
-def extras_of(row: Mapping[str, Any], target: Target) -> dict[str, str]:
+def contributors_of(
+    row: Mapping[str, Any], sources: Sequence[Mapping[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """The records merged into a dataset (provenance rows), winner first; the row itself when none are given."""
+    if not sources:
+        sources = [{**row, "dataset_key": row.get("dataset_key") or f"{row['source_id']}:{row['remote_id']}",
+                    "rule": "single", "won": True}]  # fmt: skip
+    return [
+        {
+            "source_id": s["source_id"],
+            "remote_id": s["remote_id"],
+            "remote_url": s.get("remote_url") or "",
+            "dataset_key": s["dataset_key"],
+            "rule": s.get("rule") or "single",
+            "won": bool(s.get("won")),
+        }
+        for s in sources
+    ]
+
+
+def extras_of(
+    row: Mapping[str, Any], target: Target, sources: Sequence[Mapping[str, Any]] | None = None
+) -> dict[str, str]:
     """Every extra of a dataset: provenance first, then what CKAN has no field for, then the portal's extras."""
+    contributors = contributors_of(row, sources)
+    merged_key = row.get("merged_key") or contributors[0]["dataset_key"]
     extras: dict[str, str] = {
+        "harvest_merged_key": merged_key,
         "harvest_source_id": row["source_id"],
         "harvest_remote_id": row["remote_id"],
         "harvest_remote_url": row.get("remote_url") or "",
         "harvest_metadata_hash": row.get("metadata_hash") or "",
         "harvest_harvested_at": _iso(row.get("harvested_at")) or "",
         "harvest_pipeline": target.pipeline,
+        "harvest_sources": json.dumps(contributors, ensure_ascii=False, separators=(",", ":")),
+        "harvest_source_ids": ", ".join(dict.fromkeys(c["source_id"] for c in contributors)),
+        "harvest_remote_urls": " ".join(c["remote_url"] for c in contributors if c["remote_url"]),
     }
     keywords = list(row.get("keywords") or [])
     if keywords:
@@ -171,11 +205,17 @@ def extras_of(row: Mapping[str, Any], target: Target) -> dict[str, str]:
     return extras
 
 
-def resource_dict(res: Mapping[str, Any], target: Target) -> dict[str, Any]:
+def resource_dict(res: Mapping[str, Any], target: Target, merged_key: str | None = None) -> dict[str, Any]:
+    """A resource of the dataset published under `merged_key`. The resources of the record the key is named
+    after keep the ids they had before the merge; those of the other records get ids of this dataset's own
+    (CKAN refuses a resource id held by another dataset, even a deleted one, such as a record's old copy)."""
     url = (res.get("url") or "").strip()
     name = res.get("title") or unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]) or url
+    key = res["resource_key"]
+    if merged_key and res.get("dataset_key") not in (None, merged_key):
+        key = f"{merged_key}\x1f{key}"
     out: dict[str, Any] = {
-        "id": resource_id(target.pipeline, res["resource_key"]),
+        "id": resource_id(target.pipeline, key),
         "url": url,
         "name": name,
         "format": res.get("format") or "",
@@ -195,8 +235,9 @@ def package_dict(
     name: str,
     organization: str,
     target: Target,
+    sources: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The CKAN package for one catalogue row and its resources rows."""
+    """The CKAN package for one merged row, its resources and its provenance rows (`sources`)."""
     email = (row.get("contact_email") or "").strip()
     pkg: dict[str, Any] = {
         "name": name,
@@ -209,8 +250,8 @@ def package_dict(
         "author": row.get("publisher") or "",
         "maintainer_email": email if _EMAILISH.match(email) else "",
         "tags": [{"name": t} for t in clean_tags(row.get("keywords") or [])],
-        "extras": [{"key": k, "value": v} for k, v in extras_of(row, target).items()],
-        "resources": [resource_dict(r, target) for r in resources],
+        "extras": [{"key": k, "value": v} for k, v in extras_of(row, target, sources).items()],
+        "resources": [resource_dict(r, target, row.get("merged_key")) for r in resources],
     }
     seen: set[str] = set()
     for r in pkg["resources"]:  # two resources with one key would share an id; CKAN refuses that

@@ -11,12 +11,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harvester.publish.inventory import Published
+from harvester.publish.matching import keys_of, match, superseded
 from harvester.publish.names import dataset_name, fallback_name
 
 
 @dataclass(frozen=True)
 class Wanted:
-    """One catalogue row, reduced to what the plan needs."""
+    """One merged dataset, reduced to what the plan needs. `dataset_key` is its merged key; `source_id`,
+    `remote_id` and `slug` are its winning record's (they make the CKAN name of a new dataset)."""
 
     dataset_key: str
     source_id: str
@@ -26,6 +28,7 @@ class Wanted:
     metadata_hash: str | None
     organization: str
     withdrawn: bool = False
+    dataset_keys: tuple[str, ...] = ()  # the records merged into it, winner first
 
 
 @dataclass
@@ -37,9 +40,13 @@ class Action:
     reason: str | None = None
     metadata_hash: str | None = None
     verify: bool = False  # known from the state store only: check ownership in CKAN before writing
+    keys: tuple[str, ...] = ()  # other keys a CKAN dataset may carry and still be this one (its records)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
+        return {k: v for k, v in asdict(self).items() if v not in (None, False, ())}
+
+    def answers_to(self, key: str | None) -> bool:
+        return key is not None and (key == self.dataset_key or key in self.keys)
 
 
 @dataclass
@@ -121,11 +128,20 @@ def make_plan(
     plan.published_active = sum(1 for p in owned.values() if p.state == "active")
     claimed: set[str] = {p.name for p in owned.values()}  # names this run already uses or will use
     missing_orgs: set[str] = set()
+    matched = match(wanted, owned)
     for w in wanted:
-        pub = owned.get(w.dataset_key)
+        pub = matched.get(w.dataset_key)
         if w.withdrawn:
             if pub is not None and pub.state == "active":
-                plan.withdraw.append(Action(w.dataset_key, pub.name, pub.organization, pub.ckan_id))
+                plan.withdraw.append(
+                    Action(
+                        w.dataset_key,
+                        pub.name,
+                        pub.organization,
+                        pub.ckan_id,
+                        reason="withdrawn at every source",
+                    )
+                )
             else:
                 plan.unchanged.append(w.dataset_key)
             continue
@@ -148,6 +164,8 @@ def make_plan(
                 pub.state != "active"
                 or pub.metadata_hash != w.metadata_hash
                 or pub.organization != w.organization
+                or pub.merged_key != w.dataset_key  # published before the merge, or under another key
+                or set(pub.contributors) != set(w.dataset_keys)
             ):
                 plan.update.append(
                     Action(
@@ -157,8 +175,9 @@ def make_plan(
             else:
                 plan.unchanged.append(w.dataset_key)
             continue
-        if w.dataset_key in remembered:
-            ckan_id, old_name = remembered[w.dataset_key]
+        known = next((k for k in keys_of(w) if k in remembered), None)
+        if known is not None:
+            ckan_id, old_name = remembered[known]
             plan.update.append(
                 Action(
                     w.dataset_key,
@@ -167,6 +186,7 @@ def make_plan(
                     ckan_id,
                     metadata_hash=w.metadata_hash,
                     verify=True,
+                    keys=keys_of(w),
                 )
             )
             claimed.add(old_name)
@@ -183,12 +203,25 @@ def make_plan(
             )
             continue
         claimed.add(name)
-        plan.create.append(Action(w.dataset_key, name, w.organization, metadata_hash=w.metadata_hash))
+        plan.create.append(
+            Action(w.dataset_key, name, w.organization, metadata_hash=w.metadata_hash, keys=w.dataset_keys)
+        )
     plan.organizations_to_create = sorted(missing_orgs)
 
-    keys = {w.dataset_key for w in wanted}
+    used = {p.ckan_id for p in matched.values()}
+    for pub, into in superseded(wanted, owned, matched):
+        plan.withdraw.append(
+            Action(
+                pub.dataset_key or "",
+                pub.name,
+                pub.organization,
+                pub.ckan_id,
+                reason=f"merged into {matched[into].name} ({into})",
+            )
+        )
+        used.add(pub.ckan_id)
     for key, pub in sorted(owned.items()):
-        if key not in keys and pub.state == "active":
+        if pub.ckan_id not in used and pub.state == "active":
             plan.orphaned.append(
                 Action(key, pub.name, pub.organization, pub.ckan_id, reason="not in the catalogue")
             )

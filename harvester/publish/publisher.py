@@ -1,6 +1,6 @@
-"""publish_pipeline: catalogue snapshots of a pipeline's sources -> its CKAN. The one entry point of publishing.
+"""publish_pipeline: the merged catalogue of a pipeline -> its CKAN. The one entry point of publishing.
 
-Steps: read the catalogue; ask CKAN who we are and what the pipeline owns there (CKAN is the source of truth, the
+Steps: merge the pipeline's sources unless merged/<pipeline>/ is fresh; read the merge; ask CKAN who we are and what the pipeline owns there (CKAN is the source of truth, the
 state store is rebuilt from it); plan; write the plan; unless it is a dry run, create missing organisations and
 carry out the plan; record every successful write in the state store; write the report.
 """
@@ -14,20 +14,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pyarrow as pa
+import pyarrow.parquet as pq
 
-from harvester.catalog import read_catalog
+from harvester.config import Config
 from harvester.errors import EXIT_PARTIAL, HarvesterError, NothingToPublishError, exit_code_of
 from harvester.interrupt import EXIT_SIGINT, EXIT_SIGTERM
+from harvester.layout import catalog_dir
 from harvester.pipelines import PipelineConfig
 from harvester.publish.client import CkanClient
 from harvester.publish.inventory import Published, existing_organizations, names_in_use, owned_datasets
+from harvester.publish.licences import target_licences
 from harvester.publish.mapping import Target, package_dict
+from harvester.publish.matching import keys_of, match
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
+from harvester.publish.units import CkanSpec
 from harvester.publish.writer import Outcome, Progress, Writer
+from harvester.redact import redact_obj
+from harvester.runreport import write_html_report
 from harvester.runs import new_run_id, stage_exit_code, write_report
-from harvester.state import StateStore
+from harvester.runtime import RuntimeSpec
+from harvester.state import StateBackend
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,7 @@ class PublishReport:
     report_path: str | None = None
     error: str | None = None
     aborted_exit_code: int | None = None  # the exit code of the error that stopped the run, if one did
+    merge: dict[str, Any] | None = None  # the merge publish ran first (None: merged/<pipeline>/ was fresh)
 
     kind: ClassVar[str] = "publish"
 
@@ -121,37 +129,39 @@ class PublishReport:
             "plan_path": self.plan_path,
             "report_path": self.report_path,
             "browse_url": self.browse_url,
+            "merge": self.merge,
             "error": self.error,
         }
 
 
 @dataclass
 class Catalogue:
+    """The merged catalogue, by merged key: rows, resources and provenance rows (winner first)."""
+
     rows: dict[str, dict[str, Any]]
     resources: dict[str, list[dict[str, Any]]]
+    sources: dict[str, list[dict[str, Any]]]
     missing_sources: list[str]
 
 
-def load_catalogue(data_dir: Path, source_ids: list[str]) -> Catalogue:
-    """The snapshots of the pipeline's sources (the `raw` column is not needed and not read into Python)."""
-    rows: dict[str, dict[str, Any]] = {}
+def missing_sources(data_dir: Path, source_ids: list[str]) -> list[str]:
+    """Sources of the pipeline that were never harvested (no catalogue)."""
+    return [sid for sid in source_ids if not (catalog_dir(data_dir, sid) / "datasets.parquet").exists()]
+
+
+def load_catalogue(data_dir: Path, pipeline: PipelineConfig) -> Catalogue:
+    """merged/<pipeline>/: its three files, read whole (they hold no `raw` column)."""
+    from harvester.merge.stage import merged_dir
+
+    d = merged_dir(data_dir, pipeline.name)
+    rows = {r["merged_key"]: r for r in pq.read_table(d / "datasets.parquet").to_pylist()}
     resources: dict[str, list[dict[str, Any]]] = {}
-    missing: list[str] = []
-    for sid in source_ids:
-        snap = read_catalog(data_dir, sid)
-        if snap is None:
-            missing.append(sid)
-            continue
-        datasets, res = snap
-        for row in _drop(datasets, "raw").to_pylist():
-            rows[row["dataset_key"]] = row
-        for r in res.to_pylist():
-            resources.setdefault(r["dataset_key"], []).append(r)
-    return Catalogue(rows, resources, missing)
-
-
-def _drop(table: pa.Table, column: str) -> pa.Table:
-    return table.drop_columns([column]) if column in table.column_names else table
+    for r in pq.read_table(d / "resources.parquet").to_pylist():
+        resources.setdefault(r["merged_key"], []).append(r)
+    sources: dict[str, list[dict[str, Any]]] = {}
+    for r in pq.read_table(d / "provenance.parquet").to_pylist():  # sorted: winner first
+        sources.setdefault(r["merged_key"], []).append(r)
+    return Catalogue(rows, resources, sources, missing_sources(data_dir, pipeline.sources))
 
 
 def organization_for(row: dict[str, Any], pipeline: PipelineConfig) -> str:
@@ -173,6 +183,7 @@ def _wanted(cat: Catalogue, pipeline: PipelineConfig) -> list[Wanted]:
             metadata_hash=row.get("metadata_hash"),
             organization=organization_for(row, pipeline),
             withdrawn=row.get("withdrawn_at") is not None,
+            dataset_keys=tuple(row.get("dataset_keys") or [key]),
         )
         for key, row in sorted(cat.rows.items())
     ]
@@ -190,7 +201,7 @@ def make_client(pipeline: PipelineConfig, token: str | None = None) -> CkanClien
     )
 
 
-def _rebuild_state(state: StateStore, pipeline: str, owned: dict[str, Published]) -> int:
+def _rebuild_state(state: StateBackend, pipeline: str, owned: dict[str, Published]) -> int:
     """Make the state store agree with CKAN for every dataset the pipeline owns there."""
     known = state.read_publish_records(pipeline)
     n = 0
@@ -213,7 +224,7 @@ def plan_publication(
     pipeline: PipelineConfig,
     cat: Catalogue,
     client: CkanClient,
-    state: StateStore,
+    state: StateBackend,
     *,
     check_names: bool = True,
 ) -> tuple[Plan, dict[str, Published]]:
@@ -230,10 +241,11 @@ def plan_publication(
         for key, rec in state.read_publish_records(pipeline.name).items()
         if key not in owned
     }
+    matched = match(wanted, owned)
     new = [
         w
         for w in wanted
-        if w.dataset_key not in owned and w.dataset_key not in remembered and not w.withdrawn
+        if w.dataset_key not in matched and not any(k in remembered for k in keys_of(w)) and not w.withdrawn
     ]
     taken = names_in_use(client, candidate_names(pipeline.name, new)) if new and check_names else {}
     orgs = existing_organizations(client, {w.organization for w in wanted if not w.withdrawn})
@@ -261,14 +273,18 @@ def _org_titles(pipeline: PipelineConfig) -> dict[str, str]:
 def publish_pipeline(
     pipeline: PipelineConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     *,
     dry_run: bool = False,
     run_id: str | None = None,
     client: CkanClient | None = None,
     progress: Progress | None = None,
+    config: Config | None = None,
 ) -> PublishReport:
-    """Publish the catalogue of `pipeline`'s sources into its CKAN (or, with `dry_run`, only plan it).
+    """Publish the merged catalogue of `pipeline`'s sources into its CKAN (or, with `dry_run`, only plan it).
+
+    The merge runs first when merged/<pipeline>/ is missing or older than the catalogues or the merge settings
+    (`config` gives the sources' portals to the merge rules; the CLI passes it).
 
     Raises TargetError when CKAN is unreachable or refuses the token (the writes done before are recorded),
     NothingToPublishError when no source of the pipeline was ever harvested. The report is written in every case,
@@ -289,7 +305,7 @@ def publish_pipeline(
         if not dry_run:
             state.start_run(run_id, f"pipeline:{pipeline.name}", "publish")
         try:
-            _publish(pipeline, data_dir, state, client, report, progress)
+            _publish(pipeline, data_dir, state, client, report, progress, config)
         except BaseException as exc:  # the report must say why the process stops, and with which code
             report.error = str(exc) if isinstance(exc, HarvesterError) else f"{type(exc).__name__}: {exc}"
             report.aborted_exit_code = exit_code_of(exc)
@@ -300,30 +316,41 @@ def publish_pipeline(
             report.write_calls, report.read_calls = client.write_calls, client.read_calls
             report.writes_by_action, report.retries = client.writes_by_action(), client.retries
             report.report_path = str(write_report(data_dir, run_id, "publish-report.json", report.to_dict()))
+            write_html_report(data_dir, run_id)
             if not dry_run:
-                state.finish_run(run_id, f"pipeline:{pipeline.name}", report.run_status, report.to_dict())
+                state.finish_run(
+                    run_id, f"pipeline:{pipeline.name}", report.run_status, redact_obj(report.to_dict())
+                )
     return report
 
 
 def _publish(
     pipeline: PipelineConfig,
     data_dir: Path,
-    state: StateStore,
+    state: StateBackend,
     client: CkanClient,
     report: PublishReport,
     progress: Progress | None,
+    config: Config | None,
 ) -> None:
+    from harvester.merge.stage import ensure_merged
+
     t0 = time.monotonic()
-    cat = load_catalogue(data_dir, pipeline.sources)
-    report.missing_sources = cat.missing_sources
-    if pipeline.sources and len(cat.missing_sources) == len(pipeline.sources):
+    missing = missing_sources(data_dir, pipeline.sources)
+    report.missing_sources = missing
+    if pipeline.sources and len(missing) == len(pipeline.sources):
         raise NothingToPublishError(
             f"nothing to publish for pipeline {pipeline.name!r}: its sources were never harvested "
-            f"({', '.join(cat.missing_sources)}); nothing was sent to CKAN",
+            f"({', '.join(missing)}); nothing was sent to CKAN",
             stage="publish",
-            hint=f"run `harvester harvest {' '.join(cat.missing_sources)}` first "
+            hint=f"run `harvester harvest {' '.join(missing)}` first "
             f"(or `harvester run {pipeline.name}` to harvest and publish)",
         )
+    merged = ensure_merged(config, pipeline, data_dir)
+    if merged is not None:
+        log.info("merged/%s was not fresh: merged it first", pipeline.name)
+        report.merge = merged.to_dict()
+    cat = load_catalogue(data_dir, pipeline)
     user = client.whoami()
     log.info("publishing %s to %s as %s", pipeline.name, client.url, user.get("name"))
     plan, owned = plan_publication(pipeline, cat, client, state, check_names=report.dry_run)
@@ -337,25 +364,43 @@ def _publish(
     if report.dry_run:
         return
     report.state_rebuilt = _rebuild_state(state, pipeline.name, owned)
-    target = Target(pipeline.name, pipeline.ckan.licenses)
+    target = Target(pipeline.name, target_licences(client, pipeline.ckan.licenses))  # license_list, once
 
     def build(key: str, name: str, organization: str) -> dict[str, Any]:
         return package_dict(
-            cat.rows[key], cat.resources.get(key, []), name=name, organization=organization, target=target
+            cat.rows[key],
+            cat.resources.get(key, []),
+            name=name,
+            organization=organization,
+            target=target,
+            sources=cat.sources.get(key),
         )
 
     def fallback(key: str) -> str:
         row = cat.rows[key]
         return fallback_name(pipeline.name, row["source_id"], row["remote_id"], row.get("name"))
 
+    ckan = pipeline.ckan
+    spec = CkanSpec(
+        client.url,
+        getattr(getattr(client, "_remote", None), "apikey", None) or ckan.token(),
+        concurrency=ckan.concurrency,
+        max_writes_per_second=ckan.max_writes_per_second,
+        timeout=getattr(client, "timeout", ckan.timeout),
+        max_retries=getattr(client, "max_retries", ckan.max_retries),
+        backoff=getattr(client, "backoff", 1.0),
+    )
     writer = Writer(
         client,
         state,
         pipeline.name,
         build,
-        concurrency=pipeline.ckan.concurrency,
+        concurrency=ckan.concurrency,
         fallback_name=fallback,
         progress=progress,
+        spec=spec,
+        runtime=RuntimeSpec.for_data_dir(data_dir, state.url),
+        run_id=report.run_id,
     )
     writer.create_organizations(plan.organizations_to_create, _org_titles(pipeline), report.outcome)
     writer.run(plan, report.outcome)

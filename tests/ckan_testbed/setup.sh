@@ -7,8 +7,9 @@
 #
 # Debian 12, run as root.  Writes only under $CKAN_TESTBED_DIR (default: the
 # folder "var" next to this script; the Makefile uses <project>/.ckan-testbed,
-# both git-ignored), plus the apt packages and the "ckan" role/database in the
-# local PostgreSQL cluster.
+# both git-ignored), plus the apt packages and the "ckan" and "harvester_state"
+# roles/databases in the local PostgreSQL cluster (the DSN of the second one is
+# written to $CKAN_TESTBED_DIR/state_dsn.txt for the tests marked postgres).
 #
 # Env knobs: CKAN_TESTBED_DIR (<script dir>/var), CKAN_PORT (5000),
 #            CKAN_SERVER (ckanrun|gunicorn).  The CKAN client (ckanapi) is the
@@ -35,6 +36,10 @@ DB_NAME=ckan
 DB_USER=ckan
 DB_PASS=ckan
 ADMIN_USER=ckan_admin
+STATE_DB_NAME=harvester_state   # harvester's PostgreSQL state backend, for its tests
+STATE_DB_USER=harvester_state
+STATE_DB_PASS=harvester_state
+STATE_DSN_FILE="$STATE/state_dsn.txt"
 export DEBIAN_FRONTEND=noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -104,6 +109,15 @@ fi
 if [ "$(psql_su -c "SELECT 1 FROM pg_database WHERE datname='$DB_NAME'")" != 1 ]; then
   runuser -u postgres -- createdb -p "$PGPORT" -O "$DB_USER" -E UTF8 "$DB_NAME"
 fi
+# harvester's own state tests (tests marked postgres): a role that may create a fresh database per test
+# session, its database, and its DSN in $STATE_DSN_FILE
+if [ "$(psql_su -c "SELECT 1 FROM pg_roles WHERE rolname='$STATE_DB_USER'")" != 1 ]; then
+  psql_su -c "CREATE ROLE $STATE_DB_USER LOGIN CREATEDB PASSWORD '$STATE_DB_PASS'"
+fi
+if [ "$(psql_su -c "SELECT 1 FROM pg_database WHERE datname='$STATE_DB_NAME'")" != 1 ]; then
+  runuser -u postgres -- createdb -p "$PGPORT" -O "$STATE_DB_USER" -E UTF8 "$STATE_DB_NAME"
+fi
+echo "postgresql://$STATE_DB_USER:$STATE_DB_PASS@127.0.0.1:$PGPORT/$STATE_DB_NAME" > "$STATE_DSN_FILE"
 phase_end
 
 # --------------------------------------------------------------- 3. pip
@@ -129,7 +143,10 @@ phase_end
 phase_start config
 CKAN="$VENV/bin/ckan"
 [ -f "$INI" ] || "$CKAN" generate config "$INI" > /dev/null
-# config-tool edits keys in place (idempotent)
+# config-tool edits keys in place (idempotent). licenses_group_url: DataSud's licence list (lov2...), see
+# README.md here. CKAN reads its config at start-up: when this phase changed ckan.ini, a CKAN started from
+# here is stopped so that phase 6 starts it again with the new settings.
+INI_BEFORE="$(sha256sum "$INI" | cut -d' ' -f1)"
 "$CKAN" config-tool "$INI" \
   "sqlalchemy.url = postgresql://$DB_USER:$DB_PASS@127.0.0.1:$PGPORT/$DB_NAME" \
   "ckan.site_url = $CKAN_URL" \
@@ -141,7 +158,13 @@ CKAN="$VENV/bin/ckan"
   "ckan.max_resource_size = 100" \
   "ckan.views.default_views = " \
   "ckan.devserver.host = 127.0.0.1" \
-  "ckan.devserver.port = $CKAN_PORT" > /dev/null
+  "ckan.devserver.port = $CKAN_PORT" \
+  "licenses_group_url = file://$HERE/licenses_datasud.json" > /dev/null
+if [ "$(sha256sum "$INI" | cut -d' ' -f1)" != "$INI_BEFORE" ] \
+   && [ -f "$RUN/ckan.pid" ] && kill -0 "$(cat "$RUN/ckan.pid")" 2>/dev/null; then
+  echo "ckan.ini changed: restarting CKAN"
+  CKAN_TESTBED_DIR="$STATE" bash "$HERE/stop.sh" ckan
+fi
 phase_end
 
 # --------------------------------------------------------------- 5. db init

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from harvester.connectors.arcgis import ArcgisHubConnector, ArcgisParams, html_to_text
+from harvester.connectors.listing import read_listing
 from harvester.errors import SourceError
 from harvester.http import HttpClient, HttpPolicy
 from tests.fixture_server import FixtureServer, Reply
@@ -23,7 +24,7 @@ def _conn(url: str, http: HttpClient, **params: object) -> ArcgisHubConnector:
 
 def test_evian_feed(server: FixtureServer, http: HttpClient) -> None:
     url = serve_feed(server, (FIXTURES / EVIAN).read_bytes())
-    records = list(_conn(url, http).list_datasets())
+    records = read_listing(_conn(url, http).list_datasets()).records
     assert [r.remote_id for r in records] == [
         "f6565516d1354383b25793e630cf3f2b_5",
         "cb6aa94ccb21492396e799d1ad282c02_8",
@@ -75,15 +76,16 @@ def test_evian_feed(server: FixtureServer, http: HttpClient) -> None:
 
 def test_options_for_web_pages_and_geoservices(server: FixtureServer, http: HttpClient) -> None:
     url = serve_feed(server, (FIXTURES / EVIAN).read_bytes())
-    rec = next(iter(_conn(url, http, web_pages=True, geoservices=False).list_datasets()))
+    rec = read_listing(_conn(url, http, web_pages=True, geoservices=False).list_datasets()).records[0]
     assert [r.format for r in rec.resources] == ["Web Page", "CSV", "GeoJSON", "ZIP", "KML"]
 
 
 def test_us_feed_quirks(server: FixtureServer, http: HttpClient) -> None:
     url = serve_feed(server, (FIXTURES / SCE).read_bytes(), "/api/feed/dcat-us/1.1.json")
     conn = _conn(url, http)
-    records = list(conn.list_datasets())
-    assert len(records) == 47 and conn.record_errors == []
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
+    assert len(records) == 47 and listing.errors == []
     ica = records[0]
     assert ica.remote_id == "23f48820904b46c38f0d4f2d75c69d23"
     assert ica.themes == () and ica.spatial is None  # "" in the feed
@@ -104,7 +106,7 @@ def test_us_feed_quirks(server: FixtureServer, http: HttpClient) -> None:
 
 def test_since_is_applied_on_the_client(server: FixtureServer, http: HttpClient) -> None:
     url = serve_feed(server, (FIXTURES / EVIAN).read_bytes())
-    records = list(_conn(url, http).list_datasets(since=datetime(2023, 1, 1, tzinfo=UTC)))
+    records = read_listing(_conn(url, http).list_datasets(since=datetime(2023, 1, 1, tzinfo=UTC))).records
     assert [r.title for r in records] == [
         "defibrillateurs",
         "places de marche",
@@ -121,8 +123,8 @@ def test_unchanged_feed_is_a_304(server: FixtureServer, http: HttpClient) -> Non
         return Reply(200, body, headers={"ETag": '"v1"'})
 
     server.route("/data.json", handler)
-    first = list(_conn(f"{server.url}/data.json", http).list_datasets())
-    second = list(_conn(f"{server.url}/data.json", http).list_datasets())
+    first = read_listing(_conn(f"{server.url}/data.json", http).list_datasets()).records
+    second = read_listing(_conn(f"{server.url}/data.json", http).list_datasets()).records
     assert [r.remote_id for r in first] == [r.remote_id for r in second] and len(second) == 8
     assert server.requests[1].headers.get("If-None-Match") == '"v1"'
 
@@ -139,20 +141,21 @@ def test_bad_records(server: FixtureServer, http: HttpClient) -> None:
     ]
     url = serve_feed(server, json.dumps(doc).encode())
     conn = _conn(url, http)
-    assert [r.remote_id for r in conn.list_datasets()] == ["cb6aa94ccb21492396e799d1ad282c02_8"]
-    assert [(e["remote_id"], e["message"]) for e in conn.record_errors] == [
+    listing = read_listing(conn.list_datasets())
+    assert [r.remote_id for r in listing.records] == ["cb6aa94ccb21492396e799d1ad282c02_8"]
+    assert [(e["remote_id"], e["message"]) for e in listing.errors] == [
         ("stationnement velos", "dataset without an `identifier`"),
         ("b7c181ff568344daae2a77bafbcc7225_0", "cannot map dataset: ValueError: no title"),
         (None, "dataset entry is not a JSON object"),
         ("cb6aa94ccb21492396e799d1ad282c02_8", "duplicate identifier in the feed: later entry skipped"),
     ]
-    assert all(e["url"] == url for e in conn.record_errors)
+    assert all(e["url"] == url for e in listing.errors)
 
 
 def test_not_a_feed(server: FixtureServer, http: HttpClient) -> None:
     server.route("/data.json", json.dumps([{"title": "x"}]))
     with pytest.raises(SourceError, match="not a DCAT-US catalogue") as exc:
-        list(_conn(f"{server.url}/data.json", http).list_datasets())
+        read_listing(_conn(f"{server.url}/data.json", http).list_datasets())
     assert exc.value.url == f"{server.url}/data.json"
 
 
@@ -161,26 +164,26 @@ def test_hub_home_page_instead_of_the_feed(server: FixtureServer, http: HttpClie
         "/", Reply(200, "<!DOCTYPE html><html><title>ArcGIS Hub</title></html>", content_type="text/html")
     )
     with pytest.raises(SourceError, match="HTML"):
-        list(_conn(f"{server.url}/", http).list_datasets())
+        read_listing(_conn(f"{server.url}/", http).list_datasets())
 
 
 def test_truncated_feed(server: FixtureServer, http: HttpClient) -> None:
     body = (FIXTURES / EVIAN).read_bytes()
     server.route("/data.json", body[:5000])
     with pytest.raises(SourceError, match="malformed JSON"):
-        list(_conn(f"{server.url}/data.json", http).list_datasets())
+        read_listing(_conn(f"{server.url}/data.json", http).list_datasets())
 
 
 def test_oversized_feed(server: FixtureServer) -> None:
     url = serve_feed(server, hub_feed(200))
     http = HttpClient(HttpPolicy(max_bytes=50_000, max_retries=0))
     with pytest.raises(SourceError, match="too large"):
-        list(_conn(url, http).list_datasets())
+        read_listing(_conn(url, http).list_datasets())
 
 
 def test_large_feed(server: FixtureServer, http: HttpClient) -> None:
     url = serve_feed(server, hub_feed(3_000))
-    records = list(_conn(url, http).list_datasets())
+    records = read_listing(_conn(url, http).list_datasets()).records
     assert len(records) == 3_000 and len({r.remote_id for r in records}) == 3_000
 
 
@@ -192,4 +195,4 @@ def test_html_to_text() -> None:
 def test_hostile_nesting(server: FixtureServer, http: HttpClient) -> None:
     server.route("/data.json", '{"dataset": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(SourceError, match="nested too deeply"):
-        list(_conn(f"{server.url}/data.json", http).list_datasets())
+        read_listing(_conn(f"{server.url}/data.json", http).list_datasets())

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from harvester.connectors.ckan import CkanConnector, CkanParams
+from harvester.connectors.listing import read_listing
 from harvester.errors import SourceError
 from harvester.http import HttpClient
 from tests.fixture_server import FixtureServer, Reply
@@ -20,7 +21,7 @@ def connector(server: FixtureServer, http: HttpClient, **params: object) -> Ckan
 
 def test_maps_real_package_fields(server: FixtureServer, http: HttpClient) -> None:
     CkanPortal(server, real_packages())
-    records = {r.remote_id: r for r in connector(server, http).list_datasets()}
+    records = {r.remote_id: r for r in read_listing(connector(server, http).list_datasets()).records}
     assert len(records) == 4
     r = records["17be64bb-da74-4195-9bb8-565c39846af2"]
     assert r.name == "2016-regione-asia-est-oceania-classi-di-eta"
@@ -39,7 +40,7 @@ def test_maps_real_package_fields(server: FixtureServer, http: HttpClient) -> No
 
 def test_pages_with_stable_sort_and_count(server: FixtureServer, http: HttpClient) -> None:
     portal = CkanPortal(server, build_packages(23))
-    records = list(connector(server, http, rows=10).list_datasets())
+    records = read_listing(connector(server, http, rows=10).list_datasets()).records
     assert len(records) == 23
     reqs = portal.search_requests()
     assert [r.arg("start") for r in reqs] == ["0", "10", "20"]
@@ -48,7 +49,7 @@ def test_pages_with_stable_sort_and_count(server: FixtureServer, http: HttpClien
 
 def test_portal_capping_rows_still_reads_everything(server: FixtureServer, http: HttpClient) -> None:
     portal = CkanPortal(server, build_packages(12), rows_max=5)
-    assert len(list(connector(server, http, rows=10).list_datasets())) == 12
+    assert len(read_listing(connector(server, http, rows=10).list_datasets()).records) == 12
     assert [r.arg("start") for r in portal.search_requests()] == ["0", "5", "10"]
 
 
@@ -66,7 +67,7 @@ def test_private_draft_and_repeated_ids_are_dropped(server: FixtureServer, http:
         return Reply(200, json.dumps(body))
 
     server.route("/api/3/action/package_search", search)
-    ids = [r.remote_id for r in connector(server, http, rows=3).list_datasets()]
+    ids = [r.remote_id for r in read_listing(connector(server, http, rows=3).list_datasets()).records]
     assert ids == [pkgs[0]["id"], pkgs[3]["id"], pkgs[4]["id"], pkgs[5]["id"]]
 
 
@@ -74,22 +75,24 @@ def test_dkan_list_envelope(server: FixtureServer, http: HttpClient) -> None:
     pkgs = real_packages()[:3]
     body = {"success": True, "result": [{"count": 3, "results": pkgs}]}
     server.route("/api/3/action/package_search", json.dumps(body))
-    assert len(list(connector(server, http).list_datasets())) == 3
+    assert len(read_listing(connector(server, http).list_datasets()).records) == 3
 
 
 def test_organisation_filters(server: FixtureServer, http: HttpClient) -> None:
     portal = CkanPortal(server, build_packages(9))
-    kept = list(connector(server, http, organizations=["ville-de-nice"]).list_datasets())
+    kept = read_listing(connector(server, http, organizations=["ville-de-nice"]).list_datasets()).records
     assert len(kept) == 3 and {r.publisher for r in kept} == {"Ville de Nice"}
     assert "organization:(ville-de-nice)" in (portal.search_requests()[-1].arg("fq") or "")
-    rest = list(connector(server, http, exclude_organizations=["ville-de-nice"]).list_datasets())
+    rest = read_listing(
+        connector(server, http, exclude_organizations=["ville-de-nice"]).list_datasets()
+    ).records
     assert len(rest) == 6 and "Ville de Nice" not in {r.publisher for r in rest}
 
 
 def test_incremental_filter_uses_cursor_minus_margin(server: FixtureServer, http: HttpClient) -> None:
     portal = CkanPortal(server, build_packages(10))
     since = datetime(2024, 1, 1, 1, 0, tzinfo=UTC)
-    list(connector(server, http, safety_margin_minutes=60).list_datasets(since=since))
+    read_listing(connector(server, http, safety_margin_minutes=60).list_datasets(since=since))
     assert portal.search_requests()[0].arg("fq") == "metadata_modified:[2024-01-01T00:00:00Z TO *]"
 
 
@@ -102,8 +105,9 @@ def test_record_without_id_is_a_record_error(server: FixtureServer, http: HttpCl
         json.dumps({"success": True, "result": {"count": 3, "results": [pkgs[0], broken, pkgs[2]]}}),
     )
     conn = connector(server, http)
-    assert len(list(conn.list_datasets())) == 2
-    assert len(conn.record_errors) == 1 and "without an `id`" in conn.record_errors[0]["message"]
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == 2
+    assert len(listing.errors) == 1 and "without an `id`" in listing.errors[0]["message"]
 
 
 @pytest.mark.parametrize(
@@ -133,7 +137,7 @@ def test_listing_failures_name_the_url(
 ) -> None:
     server.route("/api/3/action/package_search", reply)
     with pytest.raises(SourceError) as err:
-        list(connector(server, http).list_datasets())
+        read_listing(connector(server, http).list_datasets())
     assert message in str(err.value)
     assert "/api/3/action/package_search" in str(err.value) and err.value.source_id == "demo"
 
@@ -142,16 +146,17 @@ def test_server_ignoring_start_is_a_loop(server: FixtureServer, http: HttpClient
     portal = CkanPortal(server, build_packages(30))
     portal.ignore_start = True
     conn = connector(server, http, rows=10)
-    records = list(conn.list_datasets())
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
     assert len(records) == 10  # the first page is kept
-    assert not conn.listing_complete and "pagination loop" in conn.incomplete[0]["message"]
+    assert not listing.complete and "pagination loop" in str(listing.end.reason)
     assert len(portal.search_requests()) == 2
 
 
 def test_list_ids_asks_only_for_ids(server: FixtureServer, http: HttpClient) -> None:
     pkgs = build_packages(15)
     portal = CkanPortal(server, pkgs)
-    ids = connector(server, http, rows=10).list_ids()
+    ids = connector(server, http, rows=10).list_ids().ids
     assert ids == {p["id"] for p in pkgs}
     assert all((r.arg("fl") or "").startswith("id") for r in portal.search_requests())
 
@@ -167,8 +172,9 @@ def test_listing_shorter_than_count_is_incomplete(
     portal = CkanPortal(server, build_packages(total))
     portal.hidden = hidden
     conn = connector(server, http, rows=rows)
-    assert len(list(conn.list_datasets())) == total - hidden
-    [entry] = conn.incomplete
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == total - hidden
+    entry = listing.end.as_error()
     assert entry["missing"] == hidden
     assert f"announced {total} datasets but served {total - hidden}" in entry["message"]
 
@@ -177,8 +183,9 @@ def test_empty_listing_against_a_huge_count(server: FixtureServer, http: HttpCli
     body = {"success": True, "result": {"count": 1_000_000_000, "results": []}}
     server.route("/api/3/action/package_search", json.dumps(body))
     conn = connector(server, http)
-    assert list(conn.list_datasets()) == []
-    assert conn.incomplete[0]["missing"] == 1_000_000_000 and len(server.requests) == 1
+    listing = read_listing(conn.list_datasets())
+    assert listing.records == []
+    assert listing.end.missing == 1_000_000_000 and len(server.requests) == 1
 
 
 def test_private_and_draft_datasets_count_in_count_and_are_counted_as_skipped(
@@ -192,13 +199,15 @@ def test_private_and_draft_datasets_count_in_count_and_are_counted_as_skipped(
     body = {"success": True, "result": {"count": 6, "results": pkgs}}
     server.route("/api/3/action/package_search", json.dumps(body))
     conn = connector(server, http)
-    assert list(conn.list_datasets()) == [] and conn.listing_complete
-    assert conn.outcomes.as_dict() == {"listed": 6, "kept": 0, "skipped": {"draft": 3, "private": 3}}
+    listing = read_listing(conn.list_datasets())
+    assert listing.records == [] and listing.complete
+    assert listing.end.outcomes.as_dict() == {"listed": 6, "kept": 0, "skipped": {"draft": 3, "private": 3}}
 
 
 def test_id_listing_shorter_than_count_is_incomplete(server: FixtureServer, http: HttpClient) -> None:
     portal = CkanPortal(server, build_packages(15))
     portal.hidden = 2
     conn = connector(server, http, rows=10)
-    assert len(conn.list_ids()) == 13
-    assert conn.incomplete[0]["missing"] == 2 and "dataset ids" in conn.incomplete[0]["message"]
+    listed = conn.list_ids()
+    assert len(listed.ids) == 13 and not listed.end.complete
+    assert listed.end.missing == 2 and "dataset ids" in str(listed.end.reason)

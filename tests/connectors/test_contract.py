@@ -11,7 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from harvester.connectors import REGISTRY
-from harvester.connectors.base import BaseConnector
+from harvester.connectors.base import BaseConnector, Connector
+from harvester.connectors.listing import EndOfListing, Listing, ListingItem, Outcomes, read_listing
 from harvester.http import HttpClient
 from harvester.records import DatasetRecord, ResourceRef
 from tests.connectors.scenarios import LOOPING, SCENARIOS, SHORT, Broken, Scenario
@@ -43,8 +44,18 @@ def test_every_registered_type_has_a_scenario() -> None:
     assert not missing, f"types announcing a total or paging without a SHORT/LOOPING scenario: {missing}"
 
 
-def _assert_outcomes_add_up(conn: BaseConnector, yielded: int) -> None:
-    o = conn.outcomes
+def _listing(conn: BaseConnector, since: datetime | None = None) -> Listing:
+    """Read the whole listing, checking the contract of its items: records and issues, then one EndOfListing."""
+    items: list[ListingItem] = list(conn.list_datasets(since=since))
+    ends = [i for i in items if isinstance(i, EndOfListing)]
+    assert len(ends) == 1 and items[-1] is ends[0], (
+        f"the listing must end with exactly one EndOfListing: {ends}"
+    )
+    assert ends[0].source_id == "contract"
+    return read_listing(items)
+
+
+def _assert_outcomes_add_up(o: Outcomes, yielded: int) -> None:
     assert o.kept == yielded, (o, yielded)
     assert o.listed == o.kept + sum(o.skipped.values()), o
     assert all(n > 0 for n in o.skipped.values()), o
@@ -79,7 +90,9 @@ def test_listing_unique_ids_expected_count_and_paging_ends(
 ) -> None:
     sc = _scenario(type_name, server)
     conn = _connector(type_name, sc, http)
-    records = list(conn.list_datasets())
+    assert isinstance(conn, Connector)  # the Protocol the harvest stage uses
+    listing = _listing(conn)
+    records = listing.records
     assert all(isinstance(r, DatasetRecord) for r in records)
     ids = [r.remote_id for r in records]
     assert all(isinstance(i, str) and i.strip() for i in ids), "empty remote_id"
@@ -87,8 +100,8 @@ def test_listing_unique_ids_expected_count_and_paging_ends(
     assert len(records) == sc.count
     # Paging ends: exactly one request per page the scenario serves, none past the end.
     assert len(server.requests) == sc.requests, [f"{r.path}?{r.query}" for r in server.requests]
-    assert conn.record_errors == []
-    assert conn.listing_complete is True
+    assert listing.issues == []
+    assert listing.end.complete is True and listing.end.reason is None and listing.end.missing is None
     for r in records:
         assert r.source_id == "contract"
         assert r.title.strip()
@@ -101,7 +114,9 @@ def test_listing_unique_ids_expected_count_and_paging_ends(
 @pytest.mark.parametrize("type_name", TYPES)
 def test_since_narrows(type_name: str, server: FixtureServer, http: HttpClient) -> None:
     sc = _scenario(type_name, server)
-    records = list(_connector(type_name, sc, http).list_datasets(since=sc.since))
+    listing = _listing(_connector(type_name, sc, http), since=sc.since)
+    records = listing.records
+    assert listing.end.complete
     assert 0 < len(records) < sc.count
     if sc.since_count is not None:
         assert len(records) == sc.since_count
@@ -113,12 +128,11 @@ def test_since_narrows(type_name: str, server: FixtureServer, http: HttpClient) 
 def test_outcomes_add_up(type_name: str, server: FixtureServer, http: HttpClient) -> None:
     """Every entry served is either kept or counted as skipped with a reason, in full and incremental runs."""
     sc = _scenario(type_name, server)
-    conn = _connector(type_name, sc, http)
-    records = list(conn.list_datasets())
-    _assert_outcomes_add_up(conn, len(records))
-    assert conn.outcomes.listed >= sc.count
-    inc = _connector(type_name, sc, http)
-    _assert_outcomes_add_up(inc, len(list(inc.list_datasets(since=sc.since))))
+    listing = _listing(_connector(type_name, sc, http))
+    _assert_outcomes_add_up(listing.end.outcomes, len(listing.records))
+    assert listing.end.outcomes.listed >= sc.count
+    inc = _listing(_connector(type_name, sc, http), since=sc.since)
+    _assert_outcomes_add_up(inc.end.outcomes, len(inc.records))
 
 
 @pytest.mark.parametrize("type_name", TOTALS)
@@ -126,13 +140,13 @@ def test_listing_shorter_than_announced_is_incomplete(
     type_name: str, server: FixtureServer, http: HttpClient
 ) -> None:
     sc = SHORT[type_name](server)
-    conn = _connector(type_name, sc, http)
-    records = list(conn.list_datasets())
+    listing = _listing(_connector(type_name, sc, http))
+    records = listing.records
     assert len(records) == sc.kept  # what was served is kept…
-    assert not conn.listing_complete  # …but nothing may be withdrawn
-    [entry] = conn.incomplete
-    assert entry["missing"] == sc.missing and "short listing" in entry["message"], entry
-    _assert_outcomes_add_up(conn, len(records))
+    end = listing.end
+    assert end.complete is False  # …but nothing may be withdrawn
+    assert end.missing == sc.missing and end.reason and "short listing" in end.reason, end
+    _assert_outcomes_add_up(end.outcomes, len(records))
 
 
 @pytest.mark.parametrize("type_name", PAGING)
@@ -141,11 +155,11 @@ def test_server_ignoring_paging_stops_within_two_pages(
 ) -> None:
     """Page 1 served for every page, in an envelope (or next link) that changes: the second page brings no new id."""
     sc = LOOPING[type_name](server)
-    conn = _connector(type_name, sc, http)
-    records = list(conn.list_datasets())
+    listing = _listing(_connector(type_name, sc, http))
+    records = listing.records
     assert len(server.requests) == sc.overhead + 2, [f"{r.path}?{r.query}" for r in server.requests]
     assert len(records) == sc.kept  # the first page is kept
-    assert not conn.listing_complete
-    [entry] = conn.incomplete
-    assert "pagination loop" in entry["message"] and "no new id" in entry["message"], entry
-    _assert_outcomes_add_up(conn, len(records))
+    end = listing.end
+    assert end.complete is False
+    assert end.reason and "pagination loop" in end.reason and "no new id" in end.reason, end
+    _assert_outcomes_add_up(end.outcomes, len(records))

@@ -12,7 +12,8 @@ from lxml import etree
 
 from harvester.catalog import read_catalog
 from harvester.config import parse_sources
-from harvester.connectors.csw import CswConnector, CswParams
+from harvester.connectors.csw.connector import CswConnector, CswParams
+from harvester.connectors.listing import read_listing
 from harvester.errors import SourceError
 from harvester.harvest import SourceResult, harvest_source, new_run_id
 from harvester.http import HttpClient, HttpPolicy
@@ -58,8 +59,9 @@ def geoide_pages() -> dict[int, bytes]:
 def test_geoide_pages_until_next_record_zero(server: FixtureServer, http: HttpClient) -> None:
     serve_pages(server, geoide_pages())
     conn = connector(server.url + ENDPOINT, http, page_size=2)
-    records = {r.remote_id: r for r in conn.list_datasets()}
-    assert len(records) == 6 and conn.record_errors == [] and conn.listing_complete
+    listing = read_listing(conn.list_datasets())
+    records = {r.remote_id: r for r in listing.records}
+    assert len(records) == 6 and listing.errors == [] and listing.complete
     assert [start_of(r) for r in server.requests] == [1, 3, 5]  # nextRecord=0 on page 3: no 4th request
     body = etree.fromstring(server.requests[0].body)
     assert body.get("outputSchema") == "http://www.isotc211.org/2005/gmd" and body.get("maxRecords") == "2"
@@ -113,7 +115,7 @@ def test_geoide_pages_until_next_record_zero(server: FixtureServer, http: HttpCl
 def test_next_record_is_trusted_over_start_plus_returned(server: FixtureServer, http: HttpClient) -> None:
     """INSPIRE Geoportal: 2 records returned, nextRecord=85. The next request starts at 85."""
     serve_pages(server, {1: page("inspire-geoportal/page.xml"), 85: page("geoide-iso19139/page-3-last.xml")})
-    records = list(connector(server.url + ENDPOINT, http, types=[]).list_datasets())
+    records = read_listing(connector(server.url + ENDPOINT, http, types=[]).list_datasets()).records
     assert [start_of(r) for r in server.requests] == [1, 85]
     assert len(records) == 4
     ngi = next(r for r in records if r.remote_id == "8dad9c98-0512-4845-a2bf-3ace1c93df6f")
@@ -130,7 +132,9 @@ def test_next_record_is_trusted_over_start_plus_returned(server: FixtureServer, 
 def test_get_kvp_requests(server: FixtureServer, http: HttpClient) -> None:
     portal = CswPortal(server, real_records(), path=ENDPOINT)
     since = datetime(2020, 1, 1, tzinfo=UTC)
-    records = list(connector(portal.url, http, method="get", page_size=4).list_datasets(since=since))
+    records = read_listing(
+        connector(portal.url, http, method="get", page_size=4).list_datasets(since=since)
+    ).records
     assert [r.remote_id for r in records] == ["fr-120066022-jdd-585c9cd3-d542-407a-b6a5-885f062b0024"]
     q = server.requests[0].query
     assert q["request"] == ["GetRecords"] and q["outputSchema"] == ["http://www.isotc211.org/2005/gmd"]
@@ -145,11 +149,11 @@ def test_incremental_filter_and_fallback_when_the_server_rejects_it(
 ) -> None:
     portal = CswPortal(server, real_records(), path=ENDPOINT)
     since = datetime(2020, 1, 1, tzinfo=UTC)
-    assert len(list(connector(portal.url, http, page_size=2).list_datasets(since=since))) == 1
+    assert len(read_listing(connector(portal.url, http, page_size=2).list_datasets(since=since)).records) == 1
     assert len(server.requests) == 1 and portal.queries[0]["since"] == since
     portal.reject_filter = True
     conn = connector(portal.url, http, page_size=2)
-    recs = list(conn.list_datasets(since=since))
+    recs = read_listing(conn.list_datasets(since=since)).records
     assert [r.remote_id for r in recs] == ["fr-120066022-jdd-585c9cd3-d542-407a-b6a5-885f062b0024"]
     assert [q["since"] for q in portal.queries[1:]] == [
         since,
@@ -157,7 +161,7 @@ def test_incremental_filter_and_fallback_when_the_server_rejects_it(
         None,
         None,
     ]  # rejected, then a full listing
-    assert conn.list_ids() == {r.file_identifier for r in portal.records}
+    assert conn.list_ids().ids == {r.file_identifier for r in portal.records}
     assert portal.queries[-1]["element_set"] == "brief"
 
 
@@ -165,11 +169,12 @@ def test_next_record_that_does_not_advance_is_a_loop(server: FixtureServer, http
     stuck = page("geoide-iso19139/page-2.xml").replace(b'nextRecord="5"', b'nextRecord="3"')
     serve_pages(server, {1: page("geoide-iso19139/page-1.xml"), 3: stuck})
     conn = connector(server.url + ENDPOINT, http, page_size=2)
-    got = [r.remote_id for r in conn.list_datasets()]
+    listing = read_listing(conn.list_datasets())
+    got = [r.remote_id for r in listing.records]
     assert len(got) == 4 and len(server.requests) == 2  # the records read before the loop are kept
-    [entry] = conn.incomplete
+    entry = listing.end.as_error()
     assert "pagination loop: nextRecord 3 does not advance past startPosition 3" in entry["message"]
-    assert entry["url"] == server.url + ENDPOINT and not conn.listing_complete
+    assert entry["url"] == server.url + ENDPOINT and not listing.complete
 
 
 def test_one_malformed_record_among_good_ones(server: FixtureServer, http: HttpClient) -> None:
@@ -183,9 +188,10 @@ def test_one_malformed_record_among_good_ones(server: FixtureServer, http: HttpC
     pages[3] = p2.encode()
     serve_pages(server, pages)
     conn = connector(server.url + ENDPOINT, http, page_size=2)
-    records = list(conn.list_datasets())
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
     assert len(records) == 4 and len(server.requests) == 3
-    errors = sorted(conn.record_errors, key=lambda e: e["message"])
+    errors = sorted(listing.errors, key=lambda e: e["message"])
     assert [(e["remote_id"], e["message"]) for e in errors] == [
         ("fr-120066022-ldd-05ba3a8c-ee8a-4dd5-a86a-15b6d6cd1bc8", "ISO record without a citation title"),
         (None, "ISO record without gmd:fileIdentifier"),
@@ -236,7 +242,7 @@ def test_broken_and_hostile_responses_are_source_errors(server: FixtureServer, e
     server.route(ENDPOINT, Reply(200, body, content_type=ctype))
     http = HttpClient(HttpPolicy(max_bytes=50_000, max_retries=0))
     with pytest.raises(SourceError, match=expected) as err:
-        list(connector(server.url + ENDPOINT, http).list_datasets())
+        read_listing(connector(server.url + ENDPOINT, http).list_datasets())
     assert err.value.url == server.url + ENDPOINT and err.value.source_id == "geoide"
 
 
@@ -251,8 +257,9 @@ def test_empty_page_before_the_announced_end_marks_the_listing_incomplete(
     ).replace(b'numberOfRecordsReturned="2"', b'numberOfRecordsReturned="0"')
     serve_pages(server, {1: page("geoide-iso19139/page-1.xml"), 3: empty})
     conn = connector(server.url + ENDPOINT, http, page_size=2)
-    assert len(list(conn.list_datasets())) == 2
-    assert conn.listing_complete is False and len(server.requests) == 2  # so nothing is withdrawn
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == 2
+    assert listing.complete is False and len(server.requests) == 2  # so nothing is withdrawn
 
 
 def test_record_url_template(http: HttpClient) -> None:
@@ -328,7 +335,8 @@ def test_dcat_output_schema_is_mapped_by_the_dcat_mapping(
     body = page(f"geo2france-dcat/{name}").replace(b'nextRecord="3"', b'nextRecord="0"')
     server.route(ENDPOINT, Reply(200, body, content_type="application/xml"))
     conn = connector(server.url + ENDPOINT, http, output_schema="dcat")
-    recs = {r.remote_id: r for r in conn.list_datasets()}
+    listing = read_listing(conn.list_datasets())
+    recs = {r.remote_id: r for r in listing.records}
     assert etree.fromstring(server.requests[0].body).get("outputSchema") == "http://www.w3.org/ns/dcat#"
     assert sorted(recs) == ["04bcec79-5b25-4b16-b635-73115f7456e4", "06367a09-096c-4db6-a122-52469176d619"]
     insee = recs["04bcec79-5b25-4b16-b635-73115f7456e4"]
@@ -337,7 +345,7 @@ def test_dcat_output_schema_is_mapped_by_the_dcat_mapping(
         == "INSEE - Part des ménages présents depuis 5 ans ou plus dans leur logement actuel (2010)"
     )
     assert insee.publisher == "Géo2France" and insee.extras["file_identifier"] == insee.remote_id
-    assert insee.resources and conn.record_errors == []
+    assert insee.resources and listing.errors == []
     # GeoNetwork writes dct:abstract, not dct:description (udata's test_geonetwork asserts the same text)
     assert insee.description and insee.description.startswith(
         "Part des ménages présents depuis 5 ans ou plus dans leur logement actuel"
@@ -363,15 +371,16 @@ def test_two_records_with_one_file_identifier_keep_the_newer_and_report(
     served = [dup, *records] if newer_first else [*records, dup]
     CswPortal(server, served, path=ENDPOINT)
     conn = connector(server.url + ENDPOINT, http, page_size=2)
-    got = {r.remote_id: r for r in list(conn.list_datasets())}
+    listing = read_listing(conn.list_datasets())
+    got = {r.remote_id: r for r in listing.records}
     assert len(got) == 6 and got[dup.file_identifier].title == "Copie modifiée"
-    [err] = conn.record_errors
+    [err] = listing.errors
     assert err["remote_id"] == dup.file_identifier
     assert (
         "two different records share the fileIdentifier" in err["message"] and "more recent" in err["message"]
     )
-    assert conn.outcomes.as_dict() == {"listed": 7, "kept": 6, "skipped": {"duplicate": 1}}
-    assert conn.listing_complete  # 7 matched, 7 different records served
+    assert listing.end.outcomes.as_dict() == {"listed": 7, "kept": 6, "skipped": {"duplicate": 1}}
+    assert listing.complete  # 7 matched, 7 different records served
 
 
 def test_record_repeated_on_two_pages_is_skipped_silently(server: FixtureServer, http: HttpClient) -> None:
@@ -379,17 +388,19 @@ def test_record_repeated_on_two_pages_is_skipped_silently(server: FixtureServer,
     r = real_records()
     CswPortal(server, [r[0], r[1], r[2], r[2], r[3], r[4], r[5]], path=ENDPOINT)
     conn = connector(server.url + ENDPOINT, http, page_size=2, sort=False)
-    assert len(list(conn.list_datasets())) == 6 and conn.record_errors == []
-    assert conn.outcomes.skipped == {"duplicate": 1}
-    assert conn.incomplete[0]["missing"] == 1
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == 6 and listing.errors == []
+    assert listing.end.outcomes.skipped == {"duplicate": 1}
+    assert listing.end.missing == 1
 
 
 def test_last_page_of_repeats_only_is_a_loop(server: FixtureServer, http: HttpClient) -> None:
     r = real_records()
     CswPortal(server, [*r, r[5]], path=ENDPOINT)
     conn = connector(server.url + ENDPOINT, http, page_size=2, sort=False)
-    assert len(list(conn.list_datasets())) == 6 and len(server.requests) == 4
-    assert "pagination loop" in conn.incomplete[0]["message"]
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == 6 and len(server.requests) == 4
+    assert "pagination loop" in str(listing.end.reason)
 
 
 def test_unsorted_duplicate_keeps_the_first_and_reports(server: FixtureServer, http: HttpClient) -> None:
@@ -397,7 +408,8 @@ def test_unsorted_duplicate_keeps_the_first_and_reports(server: FixtureServer, h
     dup = _edited(records[0], "2024-05-02T10:00:00", "Copie modifiée")
     CswPortal(server, [*records, dup], path=ENDPOINT)
     conn = connector(server.url + ENDPOINT, http, page_size=2, sort=False)
-    got = {r.remote_id: r for r in conn.list_datasets()}
+    listing = read_listing(conn.list_datasets())
+    got = {r.remote_id: r for r in listing.records}
     assert got[dup.file_identifier].title != "Copie modifiée"
-    [err] = conn.record_errors
+    [err] = listing.errors
     assert "read first was kept" in err["message"]

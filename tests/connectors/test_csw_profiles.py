@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from harvester.connectors.csw import CswConnector, CswParams
+from harvester.connectors.csw.connector import CswConnector, CswParams
+from harvester.connectors.listing import read_listing
 from harvester.http import HttpClient
 from harvester.records import DatasetRecord
 from tests.fixture_server import FixtureServer, Reply, Request
@@ -46,8 +47,9 @@ def harvest(server: FixtureServer, http: HttpClient, rels: tuple[str, ...]) -> d
     body = envelope([record_xml(rel) for rel in rels])
     server.route(ENDPOINT, Reply(200, body, content_type="application/xml"))
     conn = CswConnector("csw-test", server.url + ENDPOINT, CswParams(), http)
-    recs = {r.remote_id: r for r in conn.list_datasets()}
-    assert conn.record_errors == []
+    listing = read_listing(conn.list_datasets())
+    recs = {r.remote_id: r for r in listing.records}
+    assert listing.errors == []
     return recs
 
 
@@ -130,8 +132,9 @@ def test_paged_csw_dcat_abstracts_and_contacts(server: FixtureServer, http: Http
 
     server.route(ENDPOINT, handler)
     conn = CswConnector("csw-test", server.url + ENDPOINT, CswParams(output_schema="dcat"), http)
-    recs = list(conn.list_datasets())
-    assert conn.record_errors == [] and len(server.requests) == 3
+    listing = read_listing(conn.list_datasets())
+    recs = listing.records
+    assert listing.errors == [] and len(server.requests) == 3
     assert len(recs) == 6  # udata: len(job.items) == 6
     assert all(r.description for r in recs)  # GeoNetwork writes dct:abstract only
     by_identifier = {r.extras["dct_identifier"]: r for r in recs}

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from harvester.connectors.dcat import DcatConnector, DcatParams
+from harvester.connectors.dcat.connector import DcatConnector, DcatParams
+from harvester.connectors.listing import read_listing
 from harvester.errors import SourceError
 from harvester.http import HttpClient, HttpPolicy
 from harvester.records import DatasetRecord
@@ -42,8 +43,9 @@ def fixture(rel: str, host: str | None = None, server: FixtureServer | None = No
 def test_ods_export_keyed_on_dataset_id_with_all_fields(server: FixtureServer, http: HttpClient) -> None:
     server.file(ODS_EXPORT, "dcat/ods-export/rennes-catalog-exports-dcat.rdf")
     conn = connector(server.url + ODS_EXPORT, http)
-    records = list(conn.list_datasets())
-    assert len(records) == 27 and conn.record_errors == []
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
+    assert len(records) == 27 and listing.errors == []
     recs = by_id(records)
     arbres = recs["arbre_theorique0"]
     assert arbres.title == "Arbres théoriques sur Rennes Métropole"
@@ -75,9 +77,11 @@ def test_ods_export_keyed_on_dataset_id_with_all_fields(server: FixtureServer, h
 
 def test_same_export_elsewhere_is_keyed_on_the_dataset_uri(server: FixtureServer, http: HttpClient) -> None:
     server.file("/catalog.rdf", "dcat/ods-export/rennes-catalog-exports-dcat.rdf")
-    records = list(connector(server.url + "/catalog.rdf", http).list_datasets())
+    records = read_listing(connector(server.url + "/catalog.rdf", http).list_datasets()).records
     assert "https://data.rennesmetropole.fr/explore/dataset/arbre_theorique0/" in by_id(records)
-    forced = list(connector(server.url + "/catalog.rdf", http, identity="ods").list_datasets())
+    forced = read_listing(
+        connector(server.url + "/catalog.rdf", http, identity="ods").list_datasets()
+    ).records
     assert "arbre_theorique0" in by_id(forced)
 
 
@@ -108,7 +112,7 @@ def test_hydra_partial_collection_view_jsonld(server: FixtureServer, http: HttpC
         "application/ld+json",
     )
     conn = connector(server.url + "/catalog.jsonld", http)
-    records = list(conn.list_datasets())
+    records = read_listing(conn.list_datasets()).records
     assert [r.remote_id for r in records] == [f"{server.url}/datasets/{i}" for i in (1, 2, 3, 4)]
     assert [r.query.get("page") for r in server.requests] == [None, ["2"]]
     first = records[0]
@@ -133,7 +137,7 @@ def test_legacy_hydra_paged_collection(server: FixtureServer, http: HttpClient) 
         },
         "application/ld+json",
     )
-    records = list(connector(server.url + "/catalog.jsonld", http).list_datasets())
+    records = read_listing(connector(server.url + "/catalog.jsonld", http).list_datasets()).records
     assert len(records) == 4 and len(server.requests) == 2
     assert server.requests[1].query == {"page": ["2"]}
 
@@ -142,11 +146,11 @@ def test_legacy_hydra_paged_collection(server: FixtureServer, http: HttpClient) 
 def test_rdfxml_catalogue_over_many_pages(server: FixtureServer, http: HttpClient, vocab: str) -> None:
     portal = DcatPortal(server, real_datasets(), per_page=4, vocab=vocab)
     conn = connector(portal.url, http)
-    records = list(conn.list_datasets())
+    records = read_listing(conn.list_datasets()).records
     assert len(records) == 27 and len(server.requests) == 7 == portal.pages
     assert server.requests[-1].query == {"page": ["7"]}
     # list_ids after a full listing costs no request
-    assert conn.list_ids() == {r.remote_id for r in records}
+    assert conn.list_ids().ids == {r.remote_id for r in records}
     assert len(server.requests) == 7
 
 
@@ -155,9 +159,10 @@ def test_pagination_loop_keeps_what_was_read(server: FixtureServer, http: HttpCl
     page2 = portal.page(2).replace(portal.page_url(3).encode(), portal.page_url(1).encode())
     portal._cache[2] = page2  # page 2 points back at page 1
     conn = connector(portal.url, http)
-    records = list(conn.list_datasets())
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
     assert len(records) == 20  # pages 1 and 2 are kept, the listing is marked incomplete
-    [entry] = conn.incomplete
+    entry = listing.end.as_error()
     assert entry["message"].startswith("pagination loop") and entry["url"] == portal.page_url(1)
     # first page, page 2, page 1 again (a new URL) which brings no new dataset: stop
     assert [r.query.get("page") for r in server.requests] == [None, ["2"], ["1"]]
@@ -170,9 +175,10 @@ def test_server_ignoring_the_page_parameter_is_a_loop(server: FixtureServer, htt
     )
     server.route("/catalog.ttl", ttl, content_type="text/turtle")
     conn = connector(server.url + "/catalog.ttl", http)
-    records = list(conn.list_datasets())
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
     assert records and len(server.requests) == 2  # page 1 kept
-    assert "two consecutive pages are identical" in conn.incomplete[0]["message"]
+    assert "two consecutive pages are identical" in str(listing.end.reason)
 
 
 # --- Serialisations and profiles -------------------------------------------------------------------------------
@@ -185,7 +191,7 @@ def test_ckanext_dcat_turtle(server: FixtureServer, http: HttpClient) -> None:
     ttl, n = re.subn(hydra, b"", fixture("ckanext-dcat-turtle/catalog.ttl"), flags=re.DOTALL)
     assert n == 1  # the recorded page 1 without its next link: a one-page catalogue
     server.route("/catalog.ttl", ttl, content_type="text/turtle")
-    recs = by_id(list(connector(server.url + "/catalog.ttl", http).list_datasets()))
+    recs = by_id(read_listing(connector(server.url + "/catalog.ttl", http).list_datasets()).records)
     assert len(recs) == 100
     d = recs["http://demo.ckan.org/dataset/0111a5d3-6a11-43e8-8b78-83f503ae123e"]
     assert d.title == "DyxDataSet01" and d.publisher == "dongyuxinOrganization"
@@ -197,7 +203,7 @@ def test_ckanext_dcat_turtle(server: FixtureServer, http: HttpClient) -> None:
 
 def test_udata_catalogue_skips_the_data_service(server: FixtureServer, http: HttpClient) -> None:
     server.file("/catalog.rdf", "dcat/udata-vanves/catalog.rdf")
-    recs = by_id(list(connector(server.url + "/catalog.rdf", http).list_datasets()))
+    recs = by_id(read_listing(connector(server.url + "/catalog.rdf", http).list_datasets()).records)
     assert sorted(recs) == [
         "https://vanves-seineouest.opendatasoft.com/explore/dataset/bureau-de-vote-vanves/",
         "https://vanves-seineouest.opendatasoft.com/explore/dataset/vfe_public_219200755_20240506/",
@@ -219,8 +225,8 @@ def test_udata_catalogue_skips_the_data_service(server: FixtureServer, http: Htt
 def test_geodcatap_records(server: FixtureServer, http: HttpClient) -> None:
     server.file("/r1.rdf", "dcat/geodcatap-datara/record-1.rdf")
     server.file("/r2.rdf", "dcat/geodcatap-datara/record-2.rdf")
-    (r1,) = connector(server.url + "/r1.rdf", http).list_datasets()
-    (r2,) = connector(server.url + "/r2.rdf", http).list_datasets()
+    (r1,) = read_listing(connector(server.url + "/r1.rdf", http).list_datasets()).records
+    (r2,) = read_listing(connector(server.url + "/r2.rdf", http).list_datasets()).records
     assert (
         r1.remote_id == "https://catalogue.open-datara.fr/geonetwork/srv/5a26b0f6-0ccf-46ad-ac58-734054b91977"
     )
@@ -241,7 +247,7 @@ def test_geodcatap_records(server: FixtureServer, http: HttpClient) -> None:
 
 def test_dcat3_dataset_series(server: FixtureServer, http: HttpClient) -> None:
     server.file("/series.rdf", "dcat/dataset-series/series.rdf")
-    (s,) = connector(server.url + "/series.rdf", http).list_datasets()
+    (s,) = read_listing(connector(server.url + "/series.rdf", http).list_datasets()).records
     assert s.extras["dcat_type"] == "DatasetSeries"
     assert s.remote_id.endswith("/records/fc663284-e599-427e-9da6-9fe9519170f3#resource")
     assert s.extras["file_identifier"] == "fc663284-e599-427e-9da6-9fe9519170f3"
@@ -267,7 +273,7 @@ def test_dcat3_dataset_series(server: FixtureServer, http: HttpClient) -> None:
 
 def test_semic_jsonld_with_inline_context(server: FixtureServer, http: HttpClient) -> None:
     server.file("/example.jsonld", "dcat/semiceu-jsonld/example.jsonld")
-    recs = by_id(list(connector(server.url + "/example.jsonld", http).list_datasets()))
+    recs = by_id(read_listing(connector(server.url + "/example.jsonld", http).list_datasets()).records)
     ds1 = recs["http://nobelprize.org/datasets/dcat#ds1"]
     assert ds1.title == "Linked Nobel prizes" and ds1.publisher == "Nobel Media AB"
     assert ds1.license_raw == "http://creativecommons.org/licenses/by-nc/3.0/"
@@ -284,7 +290,7 @@ def test_geonetwork_malformed_uri_falls_back_to_the_record_uuid(
     server: FixtureServer, http: HttpClient
 ) -> None:
     server.file("/record.rdf", "dcat/geonetwork-oreme/record.rdf")
-    (rec,) = connector(server.url + "/record.rdf", http).list_datasets()
+    (rec,) = read_listing(connector(server.url + "/record.rdf", http).list_datasets()).records
     assert rec.remote_id == "0c456d2d-9548-4a2a-94ef-231d9d890ce2"
     assert "uri" not in rec.extras and rec.remote_url is None
     assert rec.modified == datetime(2021, 5, 5, tzinfo=UTC)
@@ -304,9 +310,10 @@ def test_malformed_datasets_are_record_errors_and_the_rest_is_harvested(
     )
     portal = DcatPortal(server, [*datasets, blank], per_page=10)
     conn = connector(portal.url, http)
-    records = list(conn.list_datasets())
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
     assert len(records) == 26
-    errors = sorted(conn.record_errors, key=lambda e: e["message"])
+    errors = sorted(listing.errors, key=lambda e: e["message"])
     assert [e["message"] for e in errors] == [
         "blank-node dataset without dct:identifier: no stable identity",
         "dataset has no dct:title",
@@ -314,19 +321,19 @@ def test_malformed_datasets_are_record_errors_and_the_rest_is_harvested(
     assert errors[1]["remote_id"] == errors[1]["url"] and errors[1]["url"].startswith(
         "https://data.rennesmetropole.fr/"
     )
-    assert conn.listing_complete
+    assert listing.complete
 
 
 def test_since_filters_client_side_or_asks_the_server(server: FixtureServer, http: HttpClient) -> None:
     portal = DcatPortal(server, real_datasets(), per_page=100)
     since = datetime(2022, 1, 1, tzinfo=UTC)
-    recent = list(connector(portal.url, http).list_datasets(since=since))
+    recent = read_listing(connector(portal.url, http).list_datasets(since=since)).records
     assert recent and all(r.modified and r.modified >= since for r in recent) and len(recent) < 27
     conn = connector(portal.url, http, modified_since_param="modified_since")
-    list(conn.list_datasets(since=since))
+    read_listing(conn.list_datasets(since=since))
     assert server.requests[-1].query["modified_since"] == ["2022-01-01T00:00:00Z"]
     # the server filtered the listing: the id list needs one unfiltered read
-    assert len(conn.list_ids()) == 27 and "modified_since" not in server.requests[-1].query
+    assert len(conn.list_ids().ids) == 27 and "modified_since" not in server.requests[-1].query
 
 
 HOSTILE: dict[str, Callable[[FixtureServer], Reply]] = {
@@ -359,5 +366,5 @@ def test_hostile_or_broken_documents_are_source_errors_naming_the_url(
     server.route("/catalog", HOSTILE[expected](server))
     http = HttpClient(HttpPolicy(max_bytes=200_000, max_retries=0))
     with pytest.raises(SourceError, match=expected) as err:
-        list(connector(server.url + "/catalog", http).list_datasets())
+        read_listing(connector(server.url + "/catalog", http).list_datasets())
     assert err.value.url == server.url + "/catalog" and err.value.source_id == "dcat-test"

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from harvester.connectors.dcat import DcatConnector, DcatParams
+from harvester.connectors.dcat.connector import DcatConnector, DcatParams
+from harvester.connectors.listing import read_listing
 from harvester.errors import SourceError
 from harvester.http import HttpClient
 from harvester.licenses import normalise_license
@@ -21,8 +22,9 @@ def harvest(
 ) -> dict[str, DatasetRecord]:
     server.file(path, rel)
     conn = DcatConnector("dcat-test", server.url + path, DcatParams(**params), http)
-    records = {r.remote_id: r for r in conn.list_datasets()}
-    assert conn.record_errors == []
+    listing = read_listing(conn.list_datasets())
+    records = {r.remote_id: r for r in listing.records}
+    assert listing.errors == []
     return records
 
 
@@ -88,7 +90,7 @@ def test_unknown_dataset_licence_link_is_kept_when_nothing_better(
 def test_unknown_dataset_licence_link_gives_way_to_the_distributions() -> None:
     from rdflib import Graph
 
-    from harvester.connectors.dcat_parse import records_from_graph
+    from harvester.connectors.dcat.parse import records_from_graph
 
     ttl = b"""@prefix dcat: <http://www.w3.org/ns/dcat#> . @prefix dct: <http://purl.org/dc/terms/> .
     <http://x/d> a dcat:Dataset ; dct:title "D" ; dct:license <https://portal.example/legal-notice> ;
@@ -173,7 +175,7 @@ def test_unknown_remote_context_is_refused_naming_it(server: FixtureServer, http
     server.route("/cat.jsonld", Reply(200, doc, content_type="application/ld+json"))
     conn = DcatConnector("dcat-test", server.url + "/cat.jsonld", DcatParams(), http)
     with pytest.raises(SourceError) as err:
-        list(conn.list_datasets())
+        read_listing(conn.list_datasets())
     msg = str(err.value)
     assert f"remote @context '{server.url}/ctx.jsonld'" in msg and "never fetched" in msg
     assert "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld" in msg  # what is read offline
@@ -183,7 +185,7 @@ def test_unknown_remote_context_is_refused_naming_it(server: FixtureServer, http
 def test_schema_org_context_is_read_offline() -> None:
     from rdflib import RDF, URIRef
 
-    from harvester.connectors.jsonld_contexts import parse_jsonld
+    from harvester.connectors.dcat.jsonld_contexts import parse_jsonld
 
     doc = b'{"@context": "https://schema.org/", "@id": "http://x/d", "@type": "Dataset", "name": "D"}'
     graph = parse_jsonld(doc, "http://x/page")

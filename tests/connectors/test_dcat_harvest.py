@@ -11,8 +11,8 @@ from rdflib import Graph
 
 from harvester.catalog import read_catalog
 from harvester.config import parse_sources
-from harvester.connectors.dcat_parse import parse_rdf, records_from_graph
-from harvester.connectors.rdf_fast import parse_fast
+from harvester.connectors.dcat.parse import parse_rdf, records_from_graph
+from harvester.connectors.dcat.rdf_fast import parse_fast
 from harvester.harvest import SourceResult, harvest_source, new_run_id
 from harvester.http import HttpClient
 from harvester.state import StateStore

@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from harvester.connectors.files import FilesConnector, FilesParams
+from harvester.connectors.listing import read_listing
 from harvester.http import HttpClient, HttpPolicy
 from harvester.state import StateStore
 from tests.fixture_server import FixtureServer, Reply
@@ -66,7 +67,8 @@ def test_head_gives_the_metadata(server: FixtureServer, http: HttpClient) -> Non
     conn = _conn(
         http, [_entry(a, description="Salles et capacités"), _entry(b, "Antennes", publisher="CD22")]
     )
-    records = list(conn.list_datasets())
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
     assert [r.method for r in server.requests] == ["HEAD", "HEAD"]  # nothing downloaded
     salles, antennes = records
     assert salles.remote_id == a and salles.title == "Salles municipales"
@@ -87,18 +89,18 @@ def test_head_gives_the_metadata(server: FixtureServer, http: HttpClient) -> Non
         "files:size": str(len(YFFINIAC)),
     }
     assert antennes.publisher == "CD22" and antennes.modified == T2
-    assert conn.listing_complete and conn.record_errors == []
+    assert listing.complete and listing.errors == []
 
 
 def test_head_refused_then_conditional_get(server: FixtureServer, http: HttpClient) -> None:
     host = FileHost(server)
     url = host.serve("/data/salles.csv", Served(YFFINIAC, last_modified=T1, head=False))
-    first = list(_conn(http, [_entry(url)]).list_datasets())[0]
+    first = read_listing(_conn(http, [_entry(url)]).list_datasets()).records[0]
     assert [r.method for r in server.requests] == ["HEAD", "GET"]
     assert first.extras["files:sha256"] == hashlib.sha256(YFFINIAC).hexdigest()
     assert first.extras["files:size"] == str(len(YFFINIAC)) and first.modified == T1
 
-    second = list(_conn(http, [_entry(url)]).list_datasets())[0]
+    second = read_listing(_conn(http, [_entry(url)]).list_datasets()).records[0]
     get = server.requests[-1]
     assert (
         get.method == "GET" and get.headers.get("If-None-Match") == host.files["/data/salles.csv"].etag_value
@@ -109,7 +111,7 @@ def test_head_refused_then_conditional_get(server: FixtureServer, http: HttpClie
     host.files["/data/salles.csv"] = Served(
         CD22, last_modified=T2, head=False
     )  # the commune replaced the file
-    third = list(_conn(http, [_entry(url)]).list_datasets())[0]
+    third = read_listing(_conn(http, [_entry(url)]).list_datasets()).records[0]
     assert third.extras["files:sha256"] == hashlib.sha256(CD22).hexdigest()
     assert third.extras != first.extras and third.modified == T2
 
@@ -117,14 +119,14 @@ def test_head_refused_then_conditional_get(server: FixtureServer, http: HttpClie
 def test_no_validators_size_then_checksum(server: FixtureServer, http: HttpClient) -> None:
     host = FileHost(server)
     url = host.serve("/f/covoiturage.csv", Served(CALVADOS, etag=False))
-    rec = list(_conn(http, [_entry(url, "Aires de covoiturage")]).list_datasets())[0]
+    rec = read_listing(_conn(http, [_entry(url, "Aires de covoiturage")]).list_datasets()).records[0]
     # HEAD with only Content-Length: the size is the change signal (data.gouv.fr's rule), no download
     assert [r.method for r in server.requests] == ["HEAD"]
     assert rec.extras == {"files:size": str(len(CALVADOS))} and rec.modified is None
 
     refused = host.serve("/f/refused.csv", Served(CALVADOS, etag=False, head=False))
-    one = list(_conn(http, [_entry(refused)]).list_datasets())[0]
-    two = list(_conn(http, [_entry(refused)]).list_datasets())[0]
+    one = read_listing(_conn(http, [_entry(refused)]).list_datasets()).records[0]
+    two = read_listing(_conn(http, [_entry(refused)]).list_datasets()).records[0]
     # HEAD refused and no validators: the checksum decides; the same bytes give the same record
     assert one.extras["files:sha256"] == hashlib.sha256(CALVADOS).hexdigest()
     assert one.extras == two.extras
@@ -135,9 +137,9 @@ def test_no_validators_size_then_checksum(server: FixtureServer, http: HttpClien
 def test_checksum_survives_a_later_usable_head(server: FixtureServer, http: HttpClient) -> None:
     host = FileHost(server)
     url = host.serve("/f/salles.csv", Served(YFFINIAC, last_modified=T1, head=False))
-    first = list(_conn(http, [_entry(url)]).list_datasets())[0]
+    first = read_listing(_conn(http, [_entry(url)]).list_datasets()).records[0]
     host.files["/f/salles.csv"] = Served(YFFINIAC, last_modified=T1, head=True)  # server fixed its HEAD
-    second = list(_conn(http, [_entry(url)]).list_datasets())[0]
+    second = read_listing(_conn(http, [_entry(url)]).list_datasets()).records[0]
     assert server.requests[-1].method == "HEAD"
     assert second.extras == first.extras  # same version: the measured checksum is kept, the hash is stable
 
@@ -152,14 +154,16 @@ def test_formats_and_ids(server: FixtureServer, http: HttpClient) -> None:
     g_url = host.serve("/f/points.geojson", Served(geo, "application/geo+json", T1))
     x_url = host.serve("/f/export", Served(CD22, "application/octet-stream", T1))
     recs = list(
-        _conn(
-            http,
-            [
-                _entry(z_url, "Salles (zip)"),
-                _entry(g_url, "Points", keywords=["sig"]),
-                _entry(x_url, "Export", id="export-budget", format="xlsx"),
-            ],
-        ).list_datasets()
+        read_listing(
+            _conn(
+                http,
+                [
+                    _entry(z_url, "Salles (zip)"),
+                    _entry(g_url, "Points", keywords=["sig"]),
+                    _entry(x_url, "Export", id="export-budget", format="xlsx"),
+                ],
+            ).list_datasets()
+        ).records
     )
     assert [(r.remote_id, r.resources[0].format) for r in recs] == [
         (z_url, "zip"),
@@ -176,13 +180,14 @@ def test_html_page_instead_of_the_file(server: FixtureServer, http: HttpClient) 
     page = b"<!DOCTYPE html><html><body><h1>Page introuvable</h1></body></html>"
     soft = host.serve("/f/budget.csv", Served(page, "text/html; charset=utf-8", T1))
     conn = _conn(http, [_entry(soft, "Budget"), _entry(good)])
-    records = list(conn.list_datasets())
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
     assert [r.remote_id for r in records] == [good]
     assert [r.method for r in server.requests] == ["HEAD", "GET", "HEAD"]  # HTML on HEAD: the GET decides
-    (err,) = conn.record_errors
+    (err,) = listing.errors
     assert err["remote_id"] == soft and err["url"] == soft
     assert "expected a csv file but the server sent an HTML page" in err["message"]
-    assert conn.listing_complete is False  # the previous snapshot of that dataset stays
+    assert listing.complete is False  # the previous snapshot of that dataset stays
 
 
 def test_missing_file_is_a_record_error(server: FixtureServer, http: HttpClient) -> None:
@@ -191,8 +196,9 @@ def test_missing_file_is_a_record_error(server: FixtureServer, http: HttpClient)
     gone = f"{server.url}/f/ancien.csv"
     server.route("/f/ancien.csv", Reply(404, "Not Found", content_type="text/plain"))
     conn = _conn(http, [_entry(gone, "Ancien"), _entry(good)])
-    assert [r.remote_id for r in conn.list_datasets()] == [good]
-    (err,) = conn.record_errors
+    listing = read_listing(conn.list_datasets())
+    assert [r.remote_id for r in listing.records] == [good]
+    (err,) = listing.errors
     assert err["remote_id"] == gone and "HTTP 404" in err["message"] and err["url"] == gone
 
 
@@ -202,8 +208,9 @@ def test_oversized_file(server: FixtureServer, tmp_path: Path) -> None:
     state = StateStore(tmp_path / "s.sqlite")
     http = HttpClient(HttpPolicy(max_bytes=10_000, max_retries=0), validators=state)
     conn = _conn(http, [_entry(url, "Gros fichier")])
-    assert list(conn.list_datasets()) == []
-    assert "too large" in conn.record_errors[0]["message"]
+    listing = read_listing(conn.list_datasets())
+    assert listing.records == []
+    assert "too large" in listing.errors[0]["message"]
     state.close()
 
 
@@ -211,7 +218,7 @@ def test_large_declared_size_on_head_is_only_metadata(server: FixtureServer) -> 
     host = FileHost(server)
     url = host.serve("/f/big.csv", Served(CALVADOS * 20, last_modified=T1))
     http = HttpClient(HttpPolicy(max_bytes=10_000, max_retries=0))
-    (rec,) = list(_conn(http, [_entry(url, "Gros fichier")]).list_datasets())
+    (rec,) = read_listing(_conn(http, [_entry(url, "Gros fichier")]).list_datasets()).records
     assert (
         rec.resources[0].size_bytes == len(CALVADOS) * 20
     )  # the GET of the normalise stage enforces the limit
@@ -222,7 +229,11 @@ def test_since_keeps_newer_files(server: FixtureServer, http: HttpClient) -> Non
     a = host.serve("/f/a.csv", Served(YFFINIAC, last_modified=T1))
     b = host.serve("/f/b.csv", Served(CD22, last_modified=T2))
     recs = list(
-        _conn(http, [_entry(a, "A"), _entry(b, "B")]).list_datasets(since=datetime(2024, 6, 1, tzinfo=UTC))
+        read_listing(
+            _conn(http, [_entry(a, "A"), _entry(b, "B")]).list_datasets(
+                since=datetime(2024, 6, 1, tzinfo=UTC)
+            )
+        ).records
     )
     assert [r.remote_id for r in recs] == [b]
 
@@ -230,6 +241,6 @@ def test_since_keeps_newer_files(server: FixtureServer, http: HttpClient) -> Non
 def test_get_only_mode(server: FixtureServer, http: HttpClient) -> None:
     host = FileHost(server)
     url = host.serve("/f/a.csv", Served(YFFINIAC, last_modified=T1))
-    rec = list(_conn(http, [_entry(url)], head=False).list_datasets())[0]
+    rec = read_listing(_conn(http, [_entry(url)], head=False).list_datasets()).records[0]
     assert [r.method for r in server.requests] == ["GET"]
     assert rec.extras["files:sha256"] == hashlib.sha256(YFFINIAC).hexdigest()

@@ -15,6 +15,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from harvester.cli import cli
+from harvester.connectors.listing import read_listing
 from harvester.connectors.ngsi import NgsiConnector, NgsiParams
 from harvester.connectors.ngsi_entity import flatten
 from harvester.http import HttpClient
@@ -91,7 +92,10 @@ def test_one_dataset_per_type_with_smart_data_model_description(
     server: FixtureServer, http: HttpClient
 ) -> None:
     portal = NgsiPortal(server, clone(WASTE_LD, 30) + clone(PARKING_LD, 12))
-    records = {r.remote_id: r for r in connector(portal.url, http, page_size=10).list_datasets()}
+    records = {
+        r.remote_id: r
+        for r in read_listing(connector(portal.url, http, page_size=10).list_datasets()).records
+    }
     assert set(records) == {"WasteContainer", "OffStreetParking"}
     waste = records["WasteContainer"]
     assert waste.title == "Waste container (WasteContainer)"
@@ -117,7 +121,7 @@ def test_headers_from_params_and_tenants(server: FixtureServer, http: HttpClient
     portal = NgsiPortal(server, [], tenants={"rennes": clone(WASTE_LD, 3), "brest": clone(PARKING_LD, 2)})
     ctx = "https://smartdatamodels.org/context.jsonld"
     conn = connector(portal.url, http, tenants=["rennes", "brest"], context=ctx, headers={"X-Api": "k"})
-    records = list(conn.list_datasets())
+    records = read_listing(conn.list_datasets()).records
     assert sorted(r.remote_id for r in records) == ["brest/OffStreetParking", "rennes/WasteContainer"]
     req = server.requests[0]
     assert req.headers["NGSILD-Tenant"] == "rennes" and req.headers["X-Api"] == "k"
@@ -138,7 +142,7 @@ def test_ngsiv2_with_fiware_service_and_total_count(server: FixtureServer, http:
         types=["OffStreetParking"],
         page_size=10,
     )
-    (rec,) = list(conn.list_datasets())
+    (rec,) = read_listing(conn.list_datasets()).records
     assert rec.extras["ngsi:count"] == "25" and rec.resources[0].format == "NGSIv2"
     pages = [r for r in server.requests if r.path == "/v2/entities"]
     assert len(pages) == 3 and all(p.arg("options") == "count" for p in pages)
@@ -150,8 +154,9 @@ def test_ngsiv2_with_fiware_service_and_total_count(server: FixtureServer, http:
 def test_capped_limit_followed_to_the_count(server: FixtureServer, http: HttpClient) -> None:
     portal = NgsiPortal(server, clone(WASTE_LD, 45), cap_limit=20)
     conn = connector(portal.url, http, page_size=100)
-    (rec,) = list(conn.list_datasets())
-    assert rec.extras["ngsi:count"] == "45" and conn.listing_complete
+    listing = read_listing(conn.list_datasets())
+    (rec,) = listing.records
+    assert rec.extras["ngsi:count"] == "45" and listing.complete
     assert len([r for r in server.requests if r.path.endswith("/entities")]) == 3
 
 
@@ -165,15 +170,17 @@ def test_listing_short_of_the_count_is_incomplete(server: FixtureServer, http: H
 
     server.route("/ngsi-ld/v1/entities", inflated)
     conn = connector(portal.url, http, page_size=10, types=["WasteContainer"])
-    (rec,) = list(conn.list_datasets())
-    assert rec.extras["ngsi:count"] == "15" and conn.listing_complete is False
+    listing = read_listing(conn.list_datasets())
+    (rec,) = listing.records
+    assert rec.extras["ngsi:count"] == "15" and listing.complete is False
 
 
 def test_broker_ignoring_offset_is_a_loop(server: FixtureServer, http: HttpClient) -> None:
     portal = NgsiPortal(server, clone(WASTE_LD, 45), ignore_offset=True)
     conn = connector(portal.url, http, page_size=10)
-    assert list(conn.list_datasets()) == []  # the type's summary would be wrong: not yielded
-    assert not conn.listing_complete and "no new id" in conn.incomplete[0]["message"]
+    listing = read_listing(conn.list_datasets())
+    assert listing.records == []  # the type's summary would be wrong: not yielded
+    assert not listing.complete and "no new id" in str(listing.end.reason)
     assert len([r for r in server.requests if r.path.endswith("/entities")]) == 2
 
 

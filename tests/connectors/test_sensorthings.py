@@ -15,6 +15,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from harvester.cli import cli
+from harvester.connectors.listing import read_listing
 from harvester.connectors.sensorthings import SensorThingsConnector, SensorThingsParams
 from harvester.connectors.sta_map import map_datastream
 from harvester.errors import SourceError
@@ -42,7 +43,7 @@ def test_real_bgs_datastream_maps_title_licence_extent_and_extras(
 ) -> None:
     portal = StaPortal(server, bgs_datastreams()[:3])
     portal.add_observations(4)
-    records = list(connector(portal.url, http).list_datasets())
+    records = read_listing(connector(portal.url, http).list_datasets()).records
     rec = records[0]
     assert rec.remote_id == f"{portal.url.split('://')[1]}/Datastreams(1)"
     assert rec.title == "GGERFS_01 Barometric Pressure"
@@ -76,7 +77,7 @@ def test_frost_test_entities_thing_location_is_the_extent() -> None:
 def test_v10_server_without_data_array_and_json_observations(server: FixtureServer, http: HttpClient) -> None:
     portal = StaPortal(server, bgs_datastreams()[:2], version="v1.0")
     portal.add_observations(3)
-    rec = next(iter(connector(portal.url, http).list_datasets()))
+    rec = read_listing(connector(portal.url, http).list_datasets()).records[0]
     assert "$resultFormat" not in rec.resources[0].url
 
 
@@ -89,8 +90,9 @@ def test_keyset_next_links_followed_to_count_on_a_server_capping_top(
     portal = StaPortal(server, bgs_datastreams(), cap_top=25)
     portal.add_observations(1)
     conn = connector(portal.url, http, page_size=100)
-    records = list(conn.list_datasets())
-    assert len(records) == 102 and conn.listing_complete
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
+    assert len(records) == 102 and listing.complete
     pages = [r for r in server.requests if r.path.endswith("/Datastreams")]
     assert len(pages) == 5  # 25 per page: 102 = 4 × 25 + 2, no request past @iot.count
     keys = [int((p.arg("$skipFilter") or "").removeprefix("(id gt ").rstrip(")")) for p in pages[1:]]
@@ -109,8 +111,9 @@ def test_listing_short_of_count_is_incomplete(server: FixtureServer, http: HttpC
 
     server.route(f"{portal.base_path}/Datastreams", no_next)
     conn = connector(portal.url, http, page_size=5)
-    assert len(list(conn.list_datasets())) == 5
-    assert conn.listing_complete is False
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == 5
+    assert listing.complete is False
 
 
 def test_next_link_loop_ends_the_listing_incomplete(server: FixtureServer, http: HttpClient) -> None:
@@ -118,14 +121,15 @@ def test_next_link_loop_ends_the_listing_incomplete(server: FixtureServer, http:
     portal = StaPortal(server, bgs_datastreams()[:20])
     portal.loop = True
     conn = connector(portal.url, http, page_size=5)
-    assert len(list(conn.list_datasets())) == 5
-    assert not conn.listing_complete and "pagination loop" in conn.incomplete[0]["message"]
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == 5
+    assert not listing.complete and "pagination loop" in str(listing.end.reason)
 
 
 def test_not_a_service_root(server: FixtureServer, http: HttpClient) -> None:
     server.route("/x", Reply(200, "<html>portal</html>", content_type="text/html"))
     with pytest.raises(SourceError):
-        list(connector(f"{server.url}/x", http).list_datasets())
+        read_listing(connector(f"{server.url}/x", http).list_datasets())
 
 
 def test_incremental_filter_and_fallback_when_refused(server: FixtureServer, http: HttpClient) -> None:
@@ -133,13 +137,13 @@ def test_incremental_filter_and_fallback_when_refused(server: FixtureServer, htt
     portal.add_observations(4)
     portal.add_observations(4, streams=[2, 7])
     since = datetime(2023, 1, 1, 1, 30, tzinfo=UTC)
-    got = list(connector(portal.url, http).list_datasets(since=since))
+    got = read_listing(connector(portal.url, http).list_datasets(since=since)).records
     assert sorted(r.extras["sta:iot_id"] for r in got) == ["3", "8"]
     assert server.requests[-1].arg("$filter") == "phenomenonTime ge 2023-01-01T01:30:00Z"
     # a server that refuses the filter: client-side filtering gives the same answer
     portal.refuse_time_filter = True
     server.requests.clear()
-    got2 = list(connector(portal.url, http).list_datasets(since=since))
+    got2 = read_listing(connector(portal.url, http).list_datasets(since=since)).records
     assert sorted(r.extras["sta:iot_id"] for r in got2) == ["3", "8"]
     statuses = [r.arg("$filter") for r in server.requests if r.path.endswith("/Datastreams")]
     assert statuses == ["phenomenonTime ge 2023-01-01T01:30:00Z", None]  # refused (400), then read whole

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from harvester.connectors.listing import read_listing
 from harvester.connectors.socrata import SocrataConnector, SocrataParams
 from harvester.errors import SourceError
 from harvester.http import HttpClient, HttpPolicy
@@ -24,7 +25,7 @@ def _conn(url: str, http: HttpClient, **params: object) -> SocrataConnector:
 
 def test_maps_real_assets(server: FixtureServer, http: HttpClient) -> None:
     url = SocrataPortal(socrata_results()).install(server)
-    records = list(_conn(url, http, domains=[HOWARD]).list_datasets())
+    records = read_listing(_conn(url, http, domains=[HOWARD]).list_datasets()).records
     assert [r.remote_id for r in records] == [
         f"{HOWARD}:qccx-65fg",
         f"{HOWARD}:kvz2-j5cj",
@@ -54,7 +55,7 @@ def test_maps_real_assets(server: FixtureServer, http: HttpClient) -> None:
 def test_all_domains_and_paging(server: FixtureServer, http: HttpClient) -> None:
     url = SocrataPortal(socrata_results()).install(server)
     domains = ["data.cityofboston.gov", "data.ny.gov", "data.cms.gov", HOWARD, "data.cityofnewyork.us"]
-    records = list(_conn(url, http, domains=domains, page_size=3).list_datasets())
+    records = read_listing(_conn(url, http, domains=domains, page_size=3).list_datasets()).records
     assert len(records) == 7
     boston = records[0]
     assert boston.remote_id == "data.cityofboston.gov:msk6-43c6"
@@ -69,13 +70,15 @@ def test_all_domains_and_paging(server: FixtureServer, http: HttpClient) -> None
 def test_default_domain_is_the_url_host(server: FixtureServer, http: HttpClient) -> None:
     host = server.url.split("//")[1]
     url = SocrataPortal([socrata_clone(r, i, host) for i, r in enumerate(socrata_results())]).install(server)
-    records = list(_conn(url, http).list_datasets())
+    records = read_listing(_conn(url, http).list_datasets()).records
     assert len(records) == 7 and server.requests[0].arg("domains") == host
 
 
 def test_since_on_the_client(server: FixtureServer, http: HttpClient) -> None:
     url = SocrataPortal(socrata_results()).install(server)
-    records = list(_conn(url, http, domains=[HOWARD]).list_datasets(since=datetime(2017, 12, 5, tzinfo=UTC)))
+    records = read_listing(
+        _conn(url, http, domains=[HOWARD]).list_datasets(since=datetime(2017, 12, 5, tzinfo=UTC))
+    ).records
     assert [r.name for r in records] == ["qccx-65fg", "xvpn-2pnt"]
 
 
@@ -88,7 +91,7 @@ def test_catalog_url_override_and_app_token(server: FixtureServer, http: HttpCli
         http,
         auth={"token": "app-token"},
     )
-    assert len(list(conn.list_datasets())) == 3
+    assert len(read_listing(conn.list_datasets()).records) == 3
     assert server.requests[0].headers["X-App-Token"] == "app-token"
 
 
@@ -97,10 +100,11 @@ def test_large_catalogue_and_the_10000_window(server: FixtureServer, http: HttpC
     rows = [socrata_clone(real[i % 7], i, HOWARD) for i in range(10_250)]
     url = SocrataPortal(rows).install(server)
     conn = _conn(url, http, domains=[HOWARD], page_size=1000)
-    records = list(conn.list_datasets())
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
     assert len(records) == 10_000 and len({r.remote_id for r in records}) == 10_000
     assert server.count() == 10
-    assert conn.listing_complete is False  # 250 beyond the API window: nothing may be withdrawn
+    assert listing.complete is False  # 250 beyond the API window: nothing may be withdrawn
 
 
 def test_bad_assets(server: FixtureServer, http: HttpClient) -> None:
@@ -111,8 +115,9 @@ def test_bad_assets(server: FixtureServer, http: HttpClient) -> None:
     del no_id["resource"]["id"]
     url = SocrataPortal([broken, no_id, real[6]]).install(server)
     conn = _conn(url, http, domains=[HOWARD])
-    assert [r.remote_id for r in conn.list_datasets()] == [f"{HOWARD}:xvpn-2pnt"]
-    assert [(e["remote_id"], e["message"]) for e in conn.record_errors] == [
+    listing = read_listing(conn.list_datasets())
+    assert [r.remote_id for r in listing.records] == [f"{HOWARD}:xvpn-2pnt"]
+    assert [(e["remote_id"], e["message"]) for e in listing.errors] == [
         (f"{HOWARD}:qccx-65fg", "cannot map dataset: ValueError: no name"),
         (no_id["resource"]["name"], "asset without an id or a domain"),
     ]
@@ -121,32 +126,33 @@ def test_bad_assets(server: FixtureServer, http: HttpClient) -> None:
 def test_not_the_discovery_api(server: FixtureServer, http: HttpClient) -> None:
     server.route(CATALOG, json.dumps({"error": True, "message": "not found"}))
     with pytest.raises(SourceError, match="not a Socrata Discovery API response") as exc:
-        list(_conn(server.url, http, domains=[HOWARD]).list_datasets())
+        read_listing(_conn(server.url, http, domains=[HOWARD]).list_datasets())
     assert CATALOG in (exc.value.url or "")
 
 
 def test_html_page(server: FixtureServer, http: HttpClient) -> None:
     server.route(CATALOG, Reply(200, "<html><body>Sign in</body></html>", content_type="text/html"))
     with pytest.raises(SourceError, match="HTML"):
-        list(_conn(server.url, http, domains=[HOWARD]).list_datasets())
+        read_listing(_conn(server.url, http, domains=[HOWARD]).list_datasets())
 
 
 def test_truncated(server: FixtureServer, http: HttpClient) -> None:
     server.route(CATALOG, (FIXTURES / DISCOVERY).read_bytes()[:3000])
     with pytest.raises(SourceError, match="malformed JSON"):
-        list(_conn(server.url, http, domains=[HOWARD]).list_datasets())
+        read_listing(_conn(server.url, http, domains=[HOWARD]).list_datasets())
 
 
 def test_offset_ignored_is_a_loop(server: FixtureServer, http: HttpClient) -> None:
     rows = [socrata_clone(r, i, HOWARD) for i, r in enumerate(socrata_results() * 2)]
     server.route(CATALOG, json.dumps({"results": rows[:2], "resultSetSize": 14}))
     conn = _conn(server.url, http, domains=[HOWARD], page_size=2)
-    assert len(list(conn.list_datasets())) == 2 and len(server.requests) == 2
-    assert "pagination loop" in conn.incomplete[0]["message"]
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == 2 and len(server.requests) == 2
+    assert "pagination loop" in str(listing.end.reason)
 
 
 def test_oversized(server: FixtureServer) -> None:
     url = SocrataPortal(socrata_results()).install(server)
     http = HttpClient(HttpPolicy(max_bytes=5_000, max_retries=0))
     with pytest.raises(SourceError, match="too large"):
-        list(_conn(url, http, domains=[HOWARD]).list_datasets())
+        read_listing(_conn(url, http, domains=[HOWARD]).list_datasets())

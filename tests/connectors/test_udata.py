@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from harvester.connectors.listing import read_listing
 from harvester.connectors.udata import UdataConnector, UdataParams
 from harvester.errors import SourceError
 from harvester.http import HttpClient, HttpPolicy
@@ -31,7 +32,7 @@ def _by_id(records: list) -> dict:  # type: ignore[type-arg]
 
 def test_maps_real_records(server: FixtureServer, http: HttpClient) -> None:
     url = UdataPortal(udata_records()).install(server)
-    records = list(_conn(url, http).list_datasets())
+    records = read_listing(_conn(url, http).list_datasets()).records
     assert len(records) == 17
     # sorted on -last_update by the server, in one page of 100
     assert (
@@ -92,14 +93,14 @@ def test_maps_real_records(server: FixtureServer, http: HttpClient) -> None:
 
 def test_follows_next_page(server: FixtureServer, http: HttpClient) -> None:
     url = UdataPortal(udata_records()).install(server)
-    records = list(_conn(url, http, page_size=5).list_datasets())
+    records = read_listing(_conn(url, http, page_size=5).list_datasets()).records
     assert len(records) == 17 and len({r.remote_id for r in records}) == 17
     assert [r.arg("page") for r in server.requests] == ["1", "2", "3", "4"]
 
 
 def test_one_listing_per_organisation(server: FixtureServer, http: HttpClient) -> None:
     url = UdataPortal(udata_records()).install(server)
-    records = list(_conn(url, http, organizations=[LYON, SGAR_ARA, MONTLUEL]).list_datasets())
+    records = read_listing(_conn(url, http, organizations=[LYON, SGAR_ARA, MONTLUEL]).list_datasets()).records
     assert [r.remote_id for r in records] == [
         "65271c20a80b3f04010e71ff",
         "6155ad9c9c3b0ee5891f3374",
@@ -117,7 +118,7 @@ def test_organisation_slugs_are_refused() -> None:
 def test_since_stops_at_the_cursor(server: FixtureServer, http: HttpClient) -> None:
     url = UdataPortal(udata_records()).install(server)
     since = datetime(2024, 1, 1, tzinfo=UTC)
-    records = list(_conn(url, http, page_size=3).list_datasets(since=since))
+    records = read_listing(_conn(url, http, page_size=3).list_datasets(since=since)).records
     assert [r.remote_id for r in records] == [
         "5d13a8b6634f41070a43dff3",
         "65271c20a80b3f04010e71ff",
@@ -133,7 +134,7 @@ def test_large_catalogue(server: FixtureServer, http: HttpClient) -> None:
     real = udata_records()
     rows = [udata_clone(real[i % len(real)], i) for i in range(2_500)]
     url = UdataPortal(rows).install(server)
-    records = list(_conn(url, http, page_size=1000).list_datasets())
+    records = read_listing(_conn(url, http, page_size=1000).list_datasets()).records
     assert len(records) == 2_500 and len({r.remote_id for r in records}) == 2_500
     assert server.count() == 3
     assert all(len(r.remote_id) == 24 for r in records)
@@ -142,7 +143,7 @@ def test_large_catalogue(server: FixtureServer, http: HttpClient) -> None:
 def test_unexpected_shape(server: FixtureServer, http: HttpClient) -> None:
     server.route(LISTING, (FIXTURES / "udata/datagouv/datagouv_api1_dataset_catalogue.json").read_bytes())
     with pytest.raises(SourceError, match="not a udata API v1 listing") as exc:
-        list(_conn(server.url, http).list_datasets())
+        read_listing(_conn(server.url, http).list_datasets())
     assert LISTING in (exc.value.url or "")
 
 
@@ -151,7 +152,7 @@ def test_404_names_the_url(server: FixtureServer, http: HttpClient) -> None:
         LISTING, Reply(404, (FIXTURES / "udata/datagouv/datagouv_api1_dataset_404_error.json").read_bytes())
     )
     with pytest.raises(SourceError, match="HTTP 404") as exc:
-        list(_conn(server.url, http).list_datasets())
+        read_listing(_conn(server.url, http).list_datasets())
     assert LISTING in (exc.value.url or "") and exc.value.hint
 
 
@@ -159,35 +160,36 @@ def test_bad_organisation_id_is_a_400(server: FixtureServer, http: HttpClient) -
     # the API's own check (a config with a slug is refused before any request; here a server that refuses)
     server.route(LISTING, Reply(400, '{"message": "Organization arg must be an identifier"}'))
     with pytest.raises(SourceError, match="Organization arg must be an identifier"):
-        list(_conn(server.url, http, organizations=[DLVA]).list_datasets())
+        read_listing(_conn(server.url, http, organizations=[DLVA]).list_datasets())
 
 
 def test_html_instead_of_json(server: FixtureServer, http: HttpClient) -> None:
     server.route(LISTING, Reply(200, "<html><body>Maintenance</body></html>", content_type="text/html"))
     with pytest.raises(SourceError, match="HTML"):
-        list(_conn(server.url, http).list_datasets())
+        read_listing(_conn(server.url, http).list_datasets())
 
 
 def test_truncated_json(server: FixtureServer, http: HttpClient) -> None:
     text = (FIXTURES / "udata/datagouv/datagouv_api1_organizations_search_q_reims_page.json").read_text()
     server.route(LISTING, text[:-40])
     with pytest.raises(SourceError, match="malformed JSON"):
-        list(_conn(server.url, http).list_datasets())
+        read_listing(_conn(server.url, http).list_datasets())
 
 
 def test_next_page_loop(server: FixtureServer, http: HttpClient) -> None:
     url = UdataPortal(udata_records(), loop=True).install(server)
     conn = _conn(url, http, page_size=5)
-    assert len(list(conn.list_datasets())) == 10  # pages 1 and 2 are kept
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == 10  # pages 1 and 2 are kept
     assert server.count() == 3  # pages 1, 2, then 2 again is refused after it is read
-    assert "pagination loop" in conn.incomplete[0]["message"] and not conn.listing_complete
+    assert "pagination loop" in str(listing.end.reason) and not listing.complete
 
 
 def test_oversized_response(server: FixtureServer) -> None:
     url = UdataPortal(udata_records()).install(server)
     http = HttpClient(HttpPolicy(max_bytes=10_000, max_retries=0))
     with pytest.raises(SourceError, match="too large"):
-        list(_conn(url, http).list_datasets())
+        read_listing(_conn(url, http).list_datasets())
 
 
 def test_bad_records_are_reported_and_skipped(server: FixtureServer, http: HttpClient) -> None:
@@ -197,21 +199,22 @@ def test_bad_records_are_reported_and_skipped(server: FixtureServer, http: HttpC
     deleted = {**udata_clone(real[0], 1), "deleted": "2024-01-01T00:00:00"}
     url = UdataPortal([real[0], no_id, no_title, 42, deleted]).install(server)  # type: ignore[list-item]
     conn = _conn(url, http)
-    records = list(conn.list_datasets())
+    listing = read_listing(conn.list_datasets())
+    records = listing.records
     assert [r.remote_id for r in records] == ["5d13a8b6634f41070a43dff3"]
-    assert sorted((str(e["remote_id"]), e["message"]) for e in conn.record_errors) == [
+    assert sorted((str(e["remote_id"]), e["message"]) for e in listing.errors) == [
         (real[2]["id"], "cannot map dataset: ValueError: no title"),
         ("None", "dataset entry is not a JSON object"),
         ("arrets-horaires-et-circuits-impulsyon-a-la-roche-sur-yon-gtfs-5", "dataset without an `id`"),
     ]
-    assert all(LISTING in e["url"] for e in conn.record_errors)
+    assert all(LISTING in e["url"] for e in listing.errors)
 
 
 def test_list_ids_uses_a_field_mask(server: FixtureServer, http: HttpClient) -> None:
     real = udata_records()
     gone = {**udata_clone(real[0], 7), "deleted": "2024-05-01T00:00:00"}
     url = UdataPortal([*real, gone]).install(server)
-    ids = _conn(url, http, page_size=10).list_ids()
+    ids = _conn(url, http, page_size=10).list_ids().ids
     assert ids == {r["id"] for r in real}
     assert [r.headers.get("X-Fields") for r in server.requests] == [
         "data{id,deleted,private},next_page,total"
@@ -225,7 +228,8 @@ def test_outcomes_count_every_entry_served(server: FixtureServer, http: HttpClie
     rows[7] = {k: v for k, v in rows[7].items() if k != "id"}
     url = UdataPortal(rows).install(server)
     conn = _conn(url, http, page_size=5)
-    assert len(list(conn.list_datasets())) == 14
+    listing = read_listing(conn.list_datasets())
+    assert len(listing.records) == 14
     skipped = {"no id": 1, "no title": 1, "private": 1}
-    assert conn.outcomes.as_dict() == {"listed": 17, "kept": 14, "skipped": skipped}
-    assert conn.listing_complete  # 17 served (one without an id, still served): all of `total`
+    assert listing.end.outcomes.as_dict() == {"listed": 17, "kept": 14, "skipped": skipped}
+    assert listing.complete  # 17 served (one without an id, still served): all of `total`

@@ -122,6 +122,7 @@ def write_project(
     url: str = CKAN_URL,
     org_map: dict[str, str] | None = None,
     source_urls: dict[str, str] | None = None,
+    merge: dict[str, Any] | None = None,
     **ckan_options: Any,
 ) -> Config:
     """sources.yaml + pipelines/<pipeline>.yaml under `root`, loaded through the real config code."""
@@ -145,7 +146,10 @@ def write_project(
     }
     (root / "pipelines").mkdir(exist_ok=True)
     (root / "pipelines" / f"{pipeline}.yaml").write_text(
-        yaml.safe_dump({"name": pipeline, "sources": sources, "publish": {"ckan": ckan_cfg}}),
+        yaml.safe_dump(
+            {"name": pipeline, "sources": sources, "publish": {"ckan": ckan_cfg}}
+            | ({"merge": merge} if merge is not None else {})
+        ),
         encoding="utf-8",
     )
     return load_config(root / "sources.yaml")

@@ -9,7 +9,8 @@ import pytest
 from ckanapi.errors import ValidationError
 
 from harvester.errors import TargetError
-from harvester.publish.client import CkanClient, RateGate
+from harvester.http_hosts import HostGate
+from harvester.publish.client import CkanClient
 from tests.fixture_server import FixtureServer, Reply, Request
 
 
@@ -92,9 +93,9 @@ def test_writes_are_spaced_by_the_rate_limit_and_reads_are_not(server: FixtureSe
 
 def test_rate_gate_spaces_calls_evenly() -> None:
     slept: list[float] = []
-    gate = RateGate(10, sleep=slept.append)
+    gate = HostGate.make(10, 1, sleep=slept.append)  # the host gate of http.py, used for CKAN writes
     for _ in range(4):
-        gate.wait()
+        gate.wait_turn()
     assert [round(s, 2) for s in slept] == [0.1, 0.2, 0.3]  # the clock did not move: each waits its turn
 
 
@@ -136,3 +137,25 @@ def test_writer_bounds_concurrency(server: FixtureServer, tmp_path: object) -> N
     assert out.count("created") == 8 and max(peaks) <= 2
     assert len(state.read_publish_records("p")) == 8
     assert seen[-1] == (8, 8) and [n for n, _ in seen] == sorted(n for n, _ in seen)
+
+
+def test_ckan_calls_run_under_the_http_deadline(server: FixtureServer) -> None:
+    """The same stack as harvesting: a CKAN that drips its answer is cut at the deadline, not waited for."""
+    server.route("/api/action/package_show", Reply(200, json.dumps({"success": True, "result": {}}) + " " * 3000,
+                                                   drip=(100, 0.1)))  # fmt: skip
+    t0 = time.monotonic()
+    with pytest.raises(
+        TargetError, match=r"CKAN did not answer package_show: deadline passed: http\.deadline"
+    ):
+        client(server, deadline=0.5).call("package_show", {"id": "x"})
+    assert time.monotonic() - t0 < 1.5 and server.count("/api/action/package_show") == 1
+
+
+def test_unreachable_ckan_trips_the_host_breaker() -> None:
+    c = CkanClient("http://127.0.0.1:1", "tok", max_retries=5, backoff=0.01)
+    with pytest.raises(TargetError, match="host unreachable since"):
+        c.call("package_show", {"id": "x"})
+    assert c.calls["package_show"] == 3  # three refused connections, then no more attempts
+    with pytest.raises(TargetError, match="host unreachable since"):
+        c.call("package_patch", {"id": "x"})
+    assert c.calls["package_patch"] == 0 and c.http.requests_sent == 3  # refused at once, nothing sent

@@ -20,6 +20,7 @@ def want(i: int, **kw: Any) -> Wanted:
         "title": f"Jeu {i}",
         "metadata_hash": f"h{i}",
         "organization": "org",
+        "dataset_keys": (f"src:{i}",),
     }
     base.update(kw)
     return Wanted(**base)
@@ -28,9 +29,11 @@ def want(i: int, **kw: Any) -> Wanted:
 def pub(
     i: int, *, pipeline: str = P, h: str | None = None, state: str = "active", org: str = "org"
 ) -> Published:
+    """A dataset as this harvester publishes it: merged key `src:<i>`, made of that one record."""
     return Published(
-        f"id{i}", dataset_name("src", str(i), f"jeu-{i}"), state, org, pipeline, "src", str(i), h or f"h{i}"
-    )
+        f"id{i}", dataset_name("src", str(i), f"jeu-{i}"), state, org, pipeline, "src", str(i), h or f"h{i}",
+        merged_key=f"src:{i}", contributors=(f"src:{i}",),
+    )  # fmt: skip
 
 
 def plan(wanted: list[Wanted], owned: list[Published], **kw: Any) -> Any:
@@ -124,3 +127,39 @@ def test_plan_json_lists_everything() -> None:
     assert d["counts"] == {"create": 1, "update": 0, "withdraw": 1, "unchanged": 0, "refused": 0,
                            "withdraw_blocked": 0, "orphaned": 0}  # fmt: skip
     assert d["create"][0]["dataset_key"] == "src:1" and d["withdraw"][0]["ckan_id"] == "id2"
+
+
+def legacy(source: str, i: int, h: str = "h") -> Published:
+    """A dataset published before publishing read the merge: keyed on its source dataset key only."""
+    return Published(
+        f"id-{source}{i}", dataset_name(source, str(i), None), "active", "org", P, source, str(i), h
+    )
+
+
+def test_a_dataset_published_before_the_merge_is_updated_in_place() -> None:
+    p = plan([want(1, metadata_hash="h")], [legacy("src", 1)])
+    assert [(a.dataset_key, a.name, a.ckan_id) for a in p.update] == [
+        ("src:1", dataset_name("src", "1", None), "id-src1")
+    ]  # same hash, but its provenance extras must be rewritten once
+    assert p.create == [] and p.withdraw == [] and p.orphaned == []
+
+
+def test_old_copies_of_a_merged_dataset_keep_one_name_and_the_others_are_withdrawn() -> None:
+    w = want(1, dataset_keys=("src:1", "agg:7"))
+    p = plan([w], [legacy("src", 1), legacy("agg", 7)])
+    assert [(a.dataset_key, a.ckan_id) for a in p.update] == [("src:1", "id-src1")]
+    assert [(a.dataset_key, a.ckan_id, a.reason) for a in p.withdraw] == [
+        ("agg:7", "id-agg7", f"merged into {dataset_name('src', '1', None)} (src:1)")
+    ]
+    # only the aggregator's copy had been published: it becomes the merged dataset, under its name
+    p = plan([w], [legacy("agg", 7)])
+    assert [(a.dataset_key, a.name) for a in p.update] == [("src:1", dataset_name("agg", "7", None))]
+    assert p.create == [] and p.withdraw == []
+
+
+def test_a_dataset_is_found_through_its_records_when_its_key_changed() -> None:
+    old = Published("id9", "jeu-9", "active", "org", P, "agg", "7", "h1", merged_key="gone:1",
+                    contributors=("gone:1", "src:1"))  # fmt: skip
+    p = plan([want(1, metadata_hash="h1")], [old])
+    assert [(a.dataset_key, a.name, a.ckan_id) for a in p.update] == [("src:1", "jeu-9", "id9")]
+    assert p.create == [] and p.orphaned == []

@@ -20,6 +20,7 @@ from harvester.cli import main
 from harvester.config import Config
 from harvester.pipelines import PipelineConfig, get_pipeline
 from harvester.publish import PublishReport, publish_pipeline
+from harvester.publish.licences import licence_map
 from harvester.publish.names import NAME_RE, dataset_name, fallback_name, resource_id
 from harvester.state import StateStore
 from tests.fixture_server import FixtureServer
@@ -84,7 +85,9 @@ def s(ckan: CkanTestbed, token_env: None, tmp_path_factory: pytest.TempPathFacto
     pipeline, org, nice, hand_org = unique("t-"), unique("org-"), unique("nice-"), unique("hand-")
     sa, sb = unique("sa"), unique("sb")
     root = tmp_path_factory.mktemp("publish")
-    cfg = write_project(root, pipeline=pipeline, sources=[sa, sb], org=org, org_map={"Ville de Nice": nice})
+    # an identity merge (no merge rules): the two sources' look-alike test datasets stay ten datasets
+    cfg = write_project(root, pipeline=pipeline, sources=[sa, sb], org=org, org_map={"Ville de Nice": nice},
+                        merge={"rules": []})  # fmt: skip
     rows_a, res_a = catalogue(sa, 6)
     rows_b, res_b = catalogue(sb, 4)
     for r in rows_b:
@@ -138,7 +141,10 @@ def test_first_publication(s: Scenario) -> None:
     assert pkg is not None
     assert pkg["name"] == dataset_name(row["source_id"], row["remote_id"], row["name"])
     assert pkg["title"] == row["title"] and pkg["notes"] == row["description"]
-    assert pkg["url"] == row["landing_page"] and pkg["license_id"] == "other-at"
+    lov2 = licence_map(s.ckan.api.action.license_list())[
+        "lov2"
+    ]  # other-at (default list), lov2 (French list)
+    assert pkg["url"] == row["landing_page"] and pkg["license_id"] == lov2
     assert pkg["organization"]["name"] == s.orgs[0] and pkg["author"] == "Région Sud"
     assert pkg["maintainer_email"] == "opendata@example.org"
     assert sorted(t["name"] for t in pkg["tags"]) == sorted(

@@ -1,7 +1,7 @@
 """Where each field of an ISO metadata record lives: ISO 19139 (`gmd:MD_Metadata`, with the Swiss profile
 `che:CHE_MD_Metadata` read as ISO 19139) and ISO 19115-3 (`mdb:MD_Metadata`, GeoNetwork 4 `iso19115-3.2018`).
 
-The mapping (`csw_iso.map_iso`) is written once against the `IsoPaths` of a record; only the paths differ:
+The mapping (`iso.map_iso`) is written once against the `IsoPaths` of a record; only the paths differ:
 - 19139: `gmd:fileIdentifier`, `gmd:dateStamp`, `gmd:CI_ResponsibleParty/gmd:organisationName`,
   `gmd:distributionInfo//gmd:CI_OnlineResource/gmd:linkage/gmd:URL`…; the Swiss profile substitutes its own
   elements (`che:CHE_CI_ResponsibleParty`, `che:CHE_MD_LegalConstraints`, `che:PT_FreeURL` linkages), hence `*`

@@ -22,7 +22,7 @@ from typing import Any
 from pyld import jsonld
 from rdflib import Graph
 
-from harvester.connectors.rdf_fast import parse_fast
+from harvester.connectors.dcat.rdf_fast import parse_fast
 from harvester.errors import SourceError
 
 DCAT_US_CONTEXT = "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld"

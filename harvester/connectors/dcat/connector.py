@@ -13,9 +13,9 @@ from pydantic import Field
 from rdflib import Graph, URIRef
 from rdflib.term import Node
 
-from harvester.connectors.base import BaseConnector, Outcomes, Params
-from harvester.connectors.dcat_parse import dataset_nodes, parse_rdf, records_from_graph
-from harvester.connectors.rdf_terms import HYDRA
+from harvester.connectors.base import BaseConnector, Params
+from harvester.connectors.dcat.parse import dataset_nodes, parse_rdf, records_from_graph
+from harvester.connectors.dcat.rdf_terms import HYDRA
 from harvester.dates import to_iso
 from harvester.paging import PageGuard
 from harvester.records import DatasetRecord
@@ -54,8 +54,9 @@ class DcatConnector(BaseConnector):
     announces_total = True
 
     params: DcatParams
-    # Ids of every dataset read by the last unfiltered listing, so that `list_ids` costs no request.
+    # Ids of every dataset read by the last unfiltered listing, so that `ids` costs no request.
     _present: set[str] | None = None
+    _errored: set[str]  # ids of the datasets the listing under way could not map (still present)
 
     def _first_url(self, since: datetime | None) -> str:
         if since is None or not self.params.modified_since_param:
@@ -106,6 +107,7 @@ class DcatConnector(BaseConnector):
 
     def _records(self, since: datetime | None) -> Iterator[DatasetRecord]:
         seen: set[str] = set()
+        self._errored = set()
         server_filtered = since is not None and bool(self.params.modified_since_param)
         with self.loop_ends_listing():
             for page_url, graph, nodes in self.pages(since):
@@ -124,13 +126,15 @@ class DcatConnector(BaseConnector):
                     seen.add(rec.remote_id)
                     yield rec
         if not server_filtered:
-            self._present = seen | {e["remote_id"] for e in self.record_errors if e.get("remote_id")}
+            self._present = seen | self._errored
 
     def _graph_error(self, remote_id: str | None, message: str, url: str | None) -> None:
         reason = "duplicate" if message.startswith("duplicate") else "mapping error"
+        if remote_id:
+            self._errored.add(remote_id)
         self.on_record_error(remote_id, message, url, skipped=reason)
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         self._present = None
         for rec in self._records(since):
             if since is not None and rec.modified is not None and rec.modified < since:
@@ -138,15 +142,11 @@ class DcatConnector(BaseConnector):
                 continue
             yield self.keep(rec)
 
-    def list_ids(self) -> set[str]:
+    def ids(self) -> set[str]:
         """Every dataset id of the catalogue: free after an unfiltered listing, else one full read."""
         if self._present is None:
-            counted, self.outcomes = self.outcomes, Outcomes()  # this read is not the listing
-            try:
-                for _ in self._records(None):
-                    pass
-            finally:
-                self.outcomes = counted
+            for _ in self._records(None):
+                pass
         assert self._present is not None
         return set(self._present)
 

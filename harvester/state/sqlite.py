@@ -1,7 +1,7 @@
-"""The state store: runs, cursors, HTTP validators, publish records and locks. All state goes through here.
+"""The embedded state backend (the default): one SQLite file, `state.sqlite` in the data directory.
 
-SQLite today (one file, `state.sqlite` in the data directory); the interface is small so that a PostgreSQL
-implementation can replace it when stages run on a cluster.
+It implements the Protocols of harvester/state/protocols.py; harvester/state/postgres.py is the other backend.
+Locks are lease files beside the database (`locks/<name>.lock`, harvester/lease.py).
 
 Commands that only read (`status`, `state show`) open it read-only (`mode=ro`): no schema write, no journal-mode
 change, so they work on a full disk. A writable open marks the runs left open by a dead process `interrupted`.
@@ -11,21 +11,37 @@ from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from harvester import owner as owners
 from harvester.diskspace import disk_guard, is_disk_full
-from harvester.lease import hold_lease
+from harvester.layout import locks_dir
+from harvester.lease import hold_lease, read_lease
+from harvester.state.common import (
+    OWNER_COLUMNS,
+    PUBLISH_COLUMNS,
+    RESOURCE_COLUMNS,
+    RUN_COLUMNS,
+    aware,
+    columns_json,
+    interrupted_summary,
+    lock_name,
+    log,
+    log_interrupted,
+    publish_records,
+    resource_state,
+    run_dict,
+    utcnow,
+)
 
-log = logging.getLogger(__name__)
+__all__ = ["SqliteState", "StateStore", "lock_name", "utcnow"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -48,6 +64,9 @@ CREATE TABLE IF NOT EXISTS resource_state (
     resource_key TEXT PRIMARY KEY, url TEXT, etag TEXT, last_modified TEXT, sha256 TEXT,
     columns TEXT, updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS schedule (
+    kind TEXT NOT NULL, name TEXT NOT NULL, scheduled_at TEXT NOT NULL, PRIMARY KEY (kind, name)
+);
 """
 # Columns added after the first release: (table, column, declaration)
 MIGRATIONS = (
@@ -55,15 +74,9 @@ MIGRATIONS = (
     ("runs", "owner_host", "TEXT"),
     ("runs", "owner_started", "REAL"),
 )
-RUN_COLUMNS = "run_id, subject, kind, started_at, finished_at, status, summary"
-OWNER_COLUMNS = "owner_pid, owner_host, owner_started"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class StateStore:
+class SqliteState:
     """Thread-safe access to `state.sqlite`; each write commits at once (a crash loses at most one write)."""
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
@@ -83,6 +96,9 @@ class StateStore:
                 self._db.executescript(SCHEMA)
                 self._migrate()
         self._has_owner = "owner_pid" in self._columns("runs")
+        self._has_schedule = bool(
+            self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schedule'").fetchall()
+        )
         if not readonly:
             self.mark_interrupted()
 
@@ -128,6 +144,10 @@ class StateStore:
                 f"INSERT INTO runs_by_kind({cols}) SELECT {cols} FROM runs; DROP TABLE runs; "
                 "ALTER TABLE runs_by_kind RENAME TO runs; COMMIT;"
             )
+
+    @property
+    def url(self) -> str:
+        return str(self.path)
 
     def close(self) -> None:
         self._db.close()
@@ -183,25 +203,7 @@ class StateStore:
     def _select_runs(self, where: str, args: tuple[Any, ...], tail: str = "") -> list[dict[str, Any]]:
         cols = RUN_COLUMNS + (", " + OWNER_COLUMNS if self._has_owner else "")
         rows = self._exec(f"SELECT {cols} FROM runs WHERE {where} {tail}", args)
-        return [self._run_dict(r) for r in rows]
-
-    def _run_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        run_id, subject, kind, started, finished, status, summary = row[:7]
-        owner = owners.Owner(row[7], row[8], row[9]) if len(row) > 7 and row[7] is not None else None
-        out: dict[str, Any] = {
-            "run_id": run_id,
-            "subject": subject,
-            "kind": kind,
-            "started_at": started,
-            "finished_at": finished,
-            "status": status,
-            "summary": json.loads(summary) if summary else None,
-            "owner": owner.to_dict() if owner else None,
-        }
-        if finished is None and status is None:
-            # still open: running, or left open by a process that died (shown so even on a read-only store)
-            out["status"] = "interrupted" if self._owner_gone(subject, kind, owner) else "running"
-        return out
+        return [run_dict(r, self._owner_gone) for r in rows]
 
     def _owner_gone(self, subject: str, kind: str, owner: owners.Owner | None) -> bool:
         if owner is not None:
@@ -222,41 +224,20 @@ class StateStore:
         for run in self._select_runs("finished_at IS NULL AND status IS NULL", ()):
             if run["status"] != "interrupted":
                 continue
-            who = f"owner {owners.Owner.from_dict(run['owner'])}" if run["owner"] else "owner unknown"
-            summary = {"error": f"the process running it ended without finishing it ({who})"}
+            who, summary = interrupted_summary(run)
             self._exec(
                 "UPDATE runs SET finished_at=?, status='interrupted', summary=? "
                 "WHERE run_id=? AND subject=? AND finished_at IS NULL",
                 (utcnow().isoformat(), json.dumps(summary), run["run_id"], run["subject"]),
             )
-            log.warning(
-                "%s run %s of %s was interrupted (%s): marked interrupted",
-                run["kind"],
-                run["run_id"],
-                run["subject"],
-                who,
-                extra={"run_id": run["run_id"], "event": "run_interrupted"},
-            )
+            log_interrupted(run, who)
             closed.append(run)
         return closed
 
     # --- publish records -------------------------------------------------------------------------------------
     def read_publish_records(self, pipeline: str) -> dict[str, dict[str, Any]]:
-        rows = self._exec(
-            "SELECT dataset_key, ckan_id, ckan_name, metadata_hash, published_at, withdrawn "
-            "FROM publish_records WHERE pipeline=?",
-            (pipeline,),
-        )
-        return {
-            r[0]: {
-                "ckan_id": r[1],
-                "ckan_name": r[2],
-                "metadata_hash": r[3],
-                "published_at": r[4],
-                "withdrawn": bool(r[5]),
-            }
-            for r in rows
-        }
+        rows = self._exec(f"SELECT {PUBLISH_COLUMNS} FROM publish_records WHERE pipeline=?", (pipeline,))
+        return publish_records(rows)
 
     def write_publish_record(
         self,
@@ -279,19 +260,9 @@ class StateStore:
     def read_resource_state(self, resource_key: str) -> dict[str, Any] | None:
         """{url, etag, last_modified, sha256, columns: [[name, type], ...]} of the last normalised download."""
         rows = self._exec(
-            "SELECT url, etag, last_modified, sha256, columns FROM resource_state WHERE resource_key=?",
-            (resource_key,),
+            f"SELECT {RESOURCE_COLUMNS} FROM resource_state WHERE resource_key=?", (resource_key,)
         )
-        if not rows:
-            return None
-        url, etag, last_modified, sha256, columns = rows[0]
-        return {
-            "url": url,
-            "etag": etag,
-            "last_modified": last_modified,
-            "sha256": sha256,
-            "columns": json.loads(columns) if columns else None,
-        }
+        return resource_state(rows[0]) if rows else None
 
     def write_resource_state(
         self,
@@ -314,15 +285,29 @@ class StateStore:
                 etag,
                 last_modified,
                 sha256,
-                json.dumps([list(c) for c in columns]) if columns is not None else None,
+                columns_json(columns),
                 utcnow().isoformat(),
             ),
+        )
+
+    # --- schedule (`run --due`) ----------------------------------------------------------------------------------
+    def last_scheduled(self, kind: str, name: str) -> datetime | None:
+        if not self._has_schedule:  # a read-only store written before the table existed
+            return None
+        rows = self._exec("SELECT scheduled_at FROM schedule WHERE kind=? AND name=?", (kind, name))
+        return datetime.fromisoformat(rows[0][0]) if rows else None
+
+    def record_scheduled(self, kind: str, name: str, at: datetime) -> None:
+        self._exec(
+            "INSERT INTO schedule(kind, name, scheduled_at) VALUES (?,?,?) "
+            "ON CONFLICT(kind, name) DO UPDATE SET scheduled_at=excluded.scheduled_at",
+            (kind, name, aware(at).isoformat()),
         )
 
     # --- locks -------------------------------------------------------------------------------------------------
     def _lock_held(self, name: str) -> bool:
         """Does some process hold this lock now? (Probed with a shared, non-blocking attempt.)"""
-        path = self.path.parent / "locks" / f"{name}.lock"
+        path = self._lock_path(name)
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
@@ -338,33 +323,11 @@ class StateStore:
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """An exclusive, non-blocking lease per source or pipeline (see harvester/lease.py)."""
-        with hold_lease(self.path.parent / "locks" / f"{name}.lock", name):
+        with hold_lease(self._lock_path(name), name):
             yield
 
-    # --- scheduled runs (`harvester run --due`) and run history (`harvester status`) -------------------------
-    def _ensure_scheduled(self) -> None:
-        if not self.readonly:
-            self._exec(
-                "CREATE TABLE IF NOT EXISTS scheduled_runs (kind TEXT NOT NULL, name TEXT NOT NULL, "
-                "slot TEXT NOT NULL, recorded_at TEXT NOT NULL, PRIMARY KEY (kind, name))"
-            )
-
-    def last_scheduled(self, kind: str, name: str) -> datetime | None:
-        """The cron slot of the last scheduled run of a source or pipeline (`kind` is source|pipeline)."""
-        self._ensure_scheduled()
-        try:
-            rows = self._exec("SELECT slot FROM scheduled_runs WHERE kind=? AND name=?", (kind, name))
-        except sqlite3.OperationalError:  # a read-only store written before scheduling existed
-            return None
-        return datetime.fromisoformat(rows[0][0]) if rows else None
-
-    def record_scheduled(self, kind: str, name: str, at: datetime) -> None:
-        self._ensure_scheduled()
-        self._exec(
-            "INSERT INTO scheduled_runs(kind, name, slot, recorded_at) VALUES (?,?,?,?) "
-            "ON CONFLICT(kind, name) DO UPDATE SET slot=excluded.slot, recorded_at=excluded.recorded_at",
-            (kind, name, at.isoformat(), utcnow().isoformat()),
-        )
+    def read_lease(self, name: str) -> dict[str, Any] | None:
+        return read_lease(self._lock_path(name))
 
     def recent_runs(self, subject: str, kinds: tuple[str, ...], limit: int = 50) -> list[dict[str, Any]]:
         """The last runs of `subject` of these kinds, newest first."""
@@ -391,9 +354,8 @@ class StateStore:
         )
         return [(r[0], r[1]) for r in closed]
 
+    def _lock_path(self, name: str) -> Path:
+        return locks_dir(self.path.parent) / f"{name}.lock"
 
-def lock_name(subject: str, kind: str) -> str:
-    """The lock a run of `kind` on `subject` holds (see harvest_source, normalise_source, publish_pipeline)."""
-    if subject.startswith("pipeline:"):
-        return f"publish-{subject.removeprefix('pipeline:')}"
-    return f"source-{subject}"
+
+StateStore = SqliteState  # the name every stage and test imported before there were two backends

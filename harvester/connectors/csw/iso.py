@@ -23,8 +23,8 @@ from datetime import datetime
 
 from lxml import etree
 
+from harvester.connectors.csw.iso_paths import IsoPaths, paths_for
 from harvester.connectors.html_text import html_to_text
-from harvester.connectors.iso_paths import IsoPaths, paths_for
 from harvester.dates import parse_datetime
 from harvester.licenses import match_url, normalise_license
 from harvester.records import DatasetRecord, ResourceRef

@@ -8,8 +8,7 @@ from collections import Counter
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
-from harvester.connectors.html_text import html_to_text
-from harvester.connectors.rdf_terms import (
+from harvester.connectors.dcat.rdf_terms import (
     ADMS,
     DCAT,
     DCT,
@@ -24,6 +23,7 @@ from harvester.connectors.rdf_terms import (
     label,
     text_or_uri,
 )
+from harvester.connectors.html_text import html_to_text
 from harvester.dates import parse_datetime
 from harvester.licenses import normalise_license
 from harvester.records import ResourceRef

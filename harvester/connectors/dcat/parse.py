@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node
 
-from harvester.connectors import dcat_fields as F
-from harvester.connectors.jsonld_contexts import parse_jsonld
-from harvester.connectors.rdf_fast import parse_fast
-from harvester.connectors.rdf_terms import (
+from harvester.connectors.dcat import fields as F
+from harvester.connectors.dcat.jsonld_contexts import parse_jsonld
+from harvester.connectors.dcat.rdf_fast import parse_fast
+from harvester.connectors.dcat.rdf_terms import (
     ADMS,
     DCAT,
     DCT,

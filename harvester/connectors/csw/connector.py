@@ -27,8 +27,8 @@ from pydantic import Field
 from rdflib import Graph
 
 from harvester.connectors.base import BaseConnector, Params
-from harvester.connectors.csw_iso import IsoRecordError, file_identifier, map_iso
-from harvester.connectors.csw_request import (
+from harvester.connectors.csw.iso import IsoRecordError, file_identifier, map_iso
+from harvester.connectors.csw.request import (
     DCAT,
     GMD,
     ISO_RECORDS,
@@ -39,7 +39,7 @@ from harvester.connectors.csw_request import (
     post_body,
     read_page,
 )
-from harvester.connectors.dcat_parse import dataset_nodes, records_from_graph
+from harvester.connectors.dcat.parse import dataset_nodes, records_from_graph
 from harvester.errors import SourceError
 from harvester.paging import PageGuard, PaginationLoop
 from harvester.records import DatasetRecord
@@ -196,7 +196,7 @@ class CswConnector(BaseConnector):
             start = nxt
         self.check_served(guard, self.url, "records")
 
-    def list_datasets(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
+    def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         server_since = since if self.params.incremental_filter else None
         try:
             yield from self._records(server_since, since)
@@ -320,7 +320,7 @@ class CswConnector(BaseConnector):
             self.on_record_error(fid, f"cannot map ISO record: {type(exc).__name__}: {exc}", where)
         return None
 
-    def list_ids(self) -> set[str]:
+    def ids(self) -> set[str]:
         """Every fileIdentifier of the catalogue, read from brief records (used on incremental runs)."""
         if not self.params.id_listing:
             raise NotImplementedError
