@@ -34,8 +34,12 @@ def stage_units(units: list[ResourceUnit]) -> tuple[list[ResourceUnit], dict[str
 
 def promote(outcomes: list[ResourceOutcome], real: dict[str, str], data_dir: Path) -> None:
     """Put each converted table in place (an atomic rename) and point its outcome at the real path."""
+    pid = os.getpid()
     for o in outcomes:
         target = real.get(o.resource_key)
+        if target is not None and o.error:  # a message names the table, not its staged file
+            staged_file = str(table_location(data_dir, staged_path(target, pid)))
+            o.error = o.error.replace(staged_file, str(table_location(data_dir, target)))
         if o.status != "ok" or target is None or o.table_path == target:
             continue
         staged = table_location(data_dir, str(o.table_path))

@@ -33,7 +33,7 @@ def test_stopped_mid_merge(tmp_path: Path, sig: int) -> None:
     assert first.returncode == 0, first.stderr
     merged = data / "merged" / "p"
     before = tree_digest(merged)
-    assert set(before) == {"datasets.parquet", "resources.parquet", "provenance.parquet"}
+    assert {"datasets.parquet", "resources.parquet", "provenance.parquet"} <= set(before)
 
     rows, res = catalogue("b", 1000, 1)  # source b lost half its datasets: the next merge changes every file
     write_source(data, "b", rows, res)
