@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export CKAN_TESTBED_DIR ?= $(CURDIR)/.ckan-testbed
 export CKAN_URL ?= http://127.0.0.1:5000
 
-.PHONY: help install lint test test-fast demo bench ckan-up ckan-down clean chromium
+.PHONY: help install lint test test-fast demo bench soak ckan-up ckan-down clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: lint ckan-up chromium ## lint, start the CKAN testbed, install chromium if
 test-fast: install ## tests that need no CKAN (developer loop)
 	HARVESTER_NO_CKAN=1 $(BIN)/pytest -q -m 'not ckan'
 
+soak: install ckan-up ## run --due every minute for SOAK_MINUTES (10) with a CKAN and a portal outage; writes bench/soak.md
+	$(BIN)/python -m bench.soak
+
 chromium: ## install Debian's chromium when missing (the run report is rendered in it by tests marked browser)
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
@@ -48,4 +51,4 @@ bench: install ## run the benchmarks and write bench/report.md
 	$(BIN)/python -m bench
 
 clean: ## remove the venv and local data
-	rm -rf $(VENV) data demo-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data demo-data soak-data .pytest_cache .mypy_cache .ruff_cache

@@ -91,7 +91,10 @@ class SourceConfig(Model):
     params: Params = Field(
         default_factory=Params, description="Settings of the connector, validated by its model."
     )
-    schedule: str | None = Field(None, description="Cron expression for scheduled runs.")
+    schedule: str | None = Field(
+        None,
+        description="Cron expression (UTC) for `harvester run --due`, when the source is in no scheduled pipeline.",
+    )
     enabled: bool = Field(True, description="Disabled sources are skipped by --all.")
     auth: AuthConfig | None = Field(None, description="Where the API token is found.")
     defaults: DefaultsConfig = Field(
@@ -112,13 +115,9 @@ class SourceConfig(Model):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        from croniter import croniter
+        from harvester.schedule import validate_cron
 
-        if not croniter.is_valid(v):
-            raise ValueError(f"not a valid cron expression: {v!r}")
-        return v
+        return validate_cron(v)
 
     @field_validator("url")
     @classmethod

@@ -30,8 +30,9 @@ def combine_exit_codes(codes: list[int]) -> int:
 
 def exit_code_of(exc: BaseException) -> int:
     """Exit code of a command that ended with `exc`: the one mapping used by the CLI and written in reports."""
-    if isinstance(exc, HarvesterError):
-        return exc.exit_code
+    code = getattr(exc, "exit_code", None)  # HarvesterError, harvester.interrupt.Terminated (130, 143)
+    if isinstance(code, int):
+        return code
     return EXIT_ABORTED  # KeyboardInterrupt, an unexpected bug
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
-from harvester import USER_AGENT
+from harvester import USER_AGENT, interrupt
 from harvester.errors import HarvesterError, SourceError, TransientError
 from harvester.http_deadline import Deadline, Timeouts, deadline_error, earliest, watch_session
 from harvester.http_hosts import Breaker, HostGate, host_of
@@ -317,6 +317,7 @@ class HttpClient:
         failure a SourceError (not worth retrying), a passed deadline a DeadlineError."""
         import requests
 
+        interrupt.check()  # a stop signal ends the run between requests, never inside one
         self.breaker.check(url, source_id)
         if deadline is not None and deadline.passed:
             raise deadline_error(deadline, url, source_id)

@@ -134,7 +134,17 @@ class PipelineConfig(Model):
     merge: MergeConfig = Field(
         default_factory=MergeConfig, description="How `harvester merge` joins sources."
     )
+    schedule: str | None = Field(
+        None, description="Cron expression (UTC): when `harvester run --due` runs the pipeline's stages."
+    )
     path: Path | None = Field(None, exclude=True)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        from harvester.schedule import validate_cron
+
+        return validate_cron(v)
 
     @property
     def ckan(self) -> CkanTargetConfig:

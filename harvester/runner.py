@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from harvester import interrupt
 from harvester.runtime import RuntimeSpec
 
 U = TypeVar("U")
@@ -85,11 +86,16 @@ def run_units(
     with executor(min(workers, len(units)), kind) as pool:
         futures: list[Future[R]] = [pool.submit(run_unit, u, spec) for u in units]
         out: list[R] = []
-        for unit, fut in zip(units, futures, strict=True):
-            outcome = fut.result()
-            if on_done is not None:
-                on_done(unit, outcome)
-            out.append(outcome)
+        try:
+            for unit, fut in zip(units, futures, strict=True):
+                outcome = fut.result()
+                if on_done is not None:
+                    on_done(unit, outcome)
+                out.append(outcome)
+                interrupt.check()  # a stop signal: the units under way end, the queued ones never start
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         return out
 
 

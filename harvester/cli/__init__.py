@@ -13,6 +13,8 @@ from harvester import __version__
 from harvester.cli.context import Ctx, setup_logging
 from harvester.diskspace import disk_full_error, is_disk_full
 from harvester.errors import HarvesterError, exit_code_of
+from harvester.interrupt import Terminated
+from harvester.interrupt import check as check_stop
 from harvester.redact import redact
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
@@ -23,7 +25,9 @@ class HarvesterGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            out = super().invoke(ctx)
+            check_stop()  # a stop signal during the last write: the command completed, and still says so
+            return out
         except (OSError, sqlite3.OperationalError) as exc:
             data = Path(ctx.obj.data_dir) if isinstance(ctx.obj, Ctx) else Path.cwd()
             if not is_disk_full(exc, data):
@@ -34,6 +38,24 @@ class HarvesterGroup(click.Group):
         except KeyboardInterrupt as exc:
             click.echo("interrupted", err=True)
             ctx.exit(exit_code_of(exc))
+        except Terminated as exc:
+            self._stopped(ctx, exc)
+
+    @staticmethod
+    def _stopped(ctx: click.Context, exc: Terminated) -> None:
+        """A stop signal ended the command at a safe point: close its runs as `interrupted`, say so, exit 130/143."""
+        obj = ctx.obj
+        closed: list[tuple[str, str]] = []
+        if isinstance(obj, Ctx) and obj._state is not None and not obj._state.readonly:
+            closed = obj._state.close_own_runs("interrupted", f"{exc}: stopped before it finished")
+        what = ", ".join(f"{subject} ({run_id})" for run_id, subject in closed) or "nothing was under way"
+        click.secho(
+            f"{exc}: the writes under way were finished and what completed is kept; marked interrupted: {what}. "
+            "The next run resumes from there.",
+            fg="yellow",
+            err=True,
+        )
+        ctx.exit(exc.exit_code)
 
     @staticmethod
     def _fail(ctx: click.Context, exc: HarvesterError) -> None:
@@ -143,7 +165,10 @@ def cli(
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console entry point."""
+    """Console entry point: SIGTERM and Ctrl-C stop at the next safe point (harvester/interrupt.py)."""
+    from harvester import interrupt
+
+    interrupt.install()
     return cli.main(args=argv, prog_name="harvester")
 
 

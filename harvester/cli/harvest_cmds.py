@@ -192,49 +192,67 @@ def _pipelines(ctx: Ctx) -> list[PipelineConfig]:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout.")
+@click.option(
+    "--fail-after",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Exit 1, naming them, when a source or pipeline has failed N times in a row (for monitoring).",
+)
 @pass_ctx
-def status(ctx: Ctx, as_json: bool) -> None:
-    """Show each source's last harvest and normalise runs, cursor and snapshot size, and each pipeline's last publish.
+def status(ctx: Ctx, as_json: bool, fail_after: int | None) -> None:
+    """Show each source and pipeline: last success, last failure and its error, failures in a row, dataset
+    counts, created/updated/withdrawn/unchanged, duration and next due time.
 
     Read-only (works on a full disk). A run whose process died (killed, crashed) shows as `interrupted`.
 
-    Example: harvester status --json
+    Example: harvester status --json --fail-after 3
     """
-    from harvester.catalog import read_snapshot_count
-    from harvester.normalise.index import table_count
+    from harvester.state import utcnow
+    from harvester.status import failing, pipeline_status, source_status
 
-    st = ctx.read_state
-    sources: list[dict[str, Any]] = []
-    for s in ctx.config.sources:
-        runs = {kind: st.last_run(s.id, kind) for kind in ("harvest", "normalise")}
-        sources.append(
-            {
-                "id": s.id,
-                "enabled": s.enabled,
-                "last_run": runs["harvest"],
-                "runs": runs,
-                "cursor": st.read_cursor(s.id),
-                "datasets": read_snapshot_count(ctx.data, s.id),
-                "tables": table_count(ctx.data, s.id),
-            }
-        )
-    pipelines: list[dict[str, Any]] = [
-        {"name": p.name, "sources": p.sources, "last_run": st.last_run(f"pipeline:{p.name}", "publish")}
-        for p in _pipelines(ctx)
-    ]
+    st, now = ctx.read_state, utcnow()
+    pls = _pipelines(ctx)
+    runs_with = {sid: p.name for p in pls if p.schedule for sid in p.sources}
+    sources = [source_status(st, ctx.data, s, now, runs_with.get(s.id)) for s in ctx.config.sources]
+    pipelines = [pipeline_status(st, p, now) for p in pls]
     if as_json:
         print_json({"sources": sources, "pipelines": pipelines})
-        return
-    for r in sources:
-        cursor = r["cursor"]
-        echo(
-            f"{r['id']:<24} harvest: {_when(r['runs']['harvest']):<36} "
-            f"normalise: {_when(r['runs']['normalise']):<36} "
-            f"datasets={r['datasets'] if r['datasets'] is not None else '-'} "
-            f"cursor={cursor.isoformat() if isinstance(cursor, datetime) else '-'}"
+    else:
+        for r in sources:
+            cursor = r["cursor"]
+            echo(
+                f"{r['id']:<24} harvest: {_when(r['runs']['harvest']):<36} "
+                f"normalise: {_when(r['runs']['normalise']):<36} "
+                f"datasets={r['datasets'] if r['datasets'] is not None else '-'} "
+                f"cursor={cursor.isoformat() if isinstance(cursor, datetime) else '-'}"
+            )
+            _print_health(r)
+        for pl in pipelines:
+            echo(f"pipeline {pl['name']:<15} publish: {_when(pl['last_run'])} datasets={pl['datasets']}")
+            _print_health(pl)
+    if fail_after is not None:
+        alerts = failing(sources, "source", "id", fail_after) + failing(
+            pipelines, "pipeline", "name", fail_after
         )
-    for pl in pipelines:
-        echo(f"pipeline {pl['name']:<15} publish: {_when(pl['last_run'])}")
+        for line in alerts:
+            echo(f"FAILING: {line}", fg="red")
+        finish(1 if alerts else 0)
+
+
+def _print_health(r: dict[str, Any]) -> None:
+    counts = r["counts"] or {}
+    parts = [f"{k}={v}" for k, v in counts.items() if v is not None]
+    if r["duration_seconds"] is not None:
+        parts.append(f"{r['duration_seconds']:.1f}s")
+    if r["consecutive_failures"]:
+        error = (r["last_failure"] or {}).get("error") or "-"
+        parts.append(f"failed {r['consecutive_failures']}x in a row, last: {error}")
+    if r.get("runs_with"):
+        parts.append(f"scheduled with pipeline {r['runs_with']}")
+    elif r.get("schedule"):
+        parts.append(f"schedule '{r['schedule']}', next due {'now' if r['due_now'] else r['next_due'][:16]}")
+    if parts:
+        echo("    " + ", ".join(parts))
 
 
 @click.group()

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from harvester import interrupt
 from harvester.cli.context import Ctx, echo, finish, interactive, pass_ctx, print_json
 from harvester.cli.harvest_cmds import deadline_option
 from harvester.errors import EXIT_ABORTED
@@ -123,7 +124,17 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("pipeline")
+@click.argument("pipeline", required=False)
+@click.option(
+    "--due", is_flag=True, help="Run only the pipelines and sources whose schedule says they are due."
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="When another process runs the same pipeline or source, wait up to this long, then skip (exit 75).",
+)
 @click.option("--full", is_flag=True, help="Harvest the whole catalogues, ignoring the cursors.")
 @click.option(
     "--normalise/--no-normalise",
@@ -134,27 +145,47 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON to stdout.")
 @deadline_option
 @pass_ctx
-def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool, deadline: float | None) -> None:
+def run(
+    ctx: Ctx,
+    pipeline: str | None,
+    due: bool,
+    wait: float,
+    full: bool,
+    normalise: bool,
+    as_json: bool,
+    deadline: float | None,
+) -> None:
     """Harvest a pipeline's sources, normalise their tables, merge them, then publish them into its CKAN.
 
     Exit 0 when every stage is ok, 1 when every stage aborted or every source aborted in harvest (then nothing
     is normalised or published), else 3 (each stage's report has its own code).
 
-    All the stages share one run id, so their reports land in the same runs/<run_id>/ folder.
+    All the stages share one run id, so their reports land in the same runs/<run_id>/ folder. The whole run
+    holds the pipeline's lease: a second `run` of it skips with exit 75, or waits with `--wait`.
 
-    Example: harvester run sud --no-normalise
+    `--due` runs what the `schedule:` of pipelines and sources says is due (see README, Operations).
+
+    Example: harvester run sud --no-normalise; harvester run --due --json
     """
+    if due or pipeline is None:
+        from harvester.due import run_due_command
+
+        run_due_command(ctx, pipeline, due=due, wait=wait, full=full, normalise=normalise, as_json=as_json)
+        return
     from harvester.cli.harvest_cmds import print_summary, run_with_progress
+    from harvester.due import hold_pipeline
     from harvester.pipelines import get_pipeline
     from harvester.runs import RunReport
 
     p = get_pipeline(ctx.config, pipeline)
+    hold_pipeline(ctx, p.name, wait, as_json)
     ctx.start_deadline(deadline)
     harvest_report = run_with_progress(ctx, list(p.sources), full)
     if not as_json:
         print_summary(harvest_report)
     run_report = RunReport(harvest_report.run_id)
     run_report.add(harvest_report)
+    interrupt.check()  # a stop signal: stop between the stages
     if run_report.all_aborted("harvest"):
         # nothing was harvested: normalising or publishing would only repeat the last run's catalogue
         run_report.stopped = "every source aborted in harvest: nothing normalised or published"
@@ -176,6 +207,7 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool, dea
         run_report.add(norm)
         if not as_json:
             print_normalise(norm)
+    interrupt.check()  # a stop signal: stop between the stages
     if _deadline_passed(ctx, "merge and publish", run_report, as_json):
         return
     from harvester.merge.stage import merge_pipeline
@@ -188,6 +220,7 @@ def run(ctx: Ctx, pipeline: str, full: bool, normalise: bool, as_json: bool, dea
     merged = merge_outcome.to_dict()
     if not as_json:
         print_merge_summary(merged)
+    interrupt.check()
     if _deadline_passed(ctx, "publish", run_report, as_json):
         return
     report = publish_with_progress(ctx, p, run_id=harvest_report.run_id)

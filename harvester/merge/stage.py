@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from harvester.normalise.index import table_columns
 from harvester.pipelines import PipelineConfig
 from harvester.runs import stage_exit_code
 from harvester.runtime import RuntimeSpec
+
+log = logging.getLogger(__name__)
 
 FILES = ("datasets", "resources", "provenance")
 STAMP = "inputs.json"  # what the files were merged from: `is_fresh` compares it with the inputs of now
@@ -249,7 +252,12 @@ def run_unit(unit: MergeUnit, spec: RuntimeSpec) -> MergeOutcome:
         spec.data, unit
     )  # before reading: a catalogue written meanwhile makes the merge stale
     previous = previous_keys(merged_dir(spec.data, unit.pipeline))
-    outcome = merge_inputs(unit, load_inputs(spec.data, unit.sources), previous)
+    inputs = load_inputs(spec.data, unit.sources)
+    log.info(
+        "merge %s: matching %d records of %d sources", unit.pipeline, len(inputs.records), len(unit.sources),
+        extra={"stage": "merge", "event": "merge_matching"},
+    )  # fmt: skip
+    outcome = merge_inputs(unit, inputs, previous)
     outcome.seconds = time.monotonic() - t0
     outcome.stamp = stamp
     return outcome

@@ -21,6 +21,7 @@ from harvester.config import Config, SourceConfig
 from harvester.diskspace import disk_guard
 from harvester.errors import DiskFullError, HarvesterError, LockedError
 from harvester.http import HttpClient
+from harvester.interrupt import Terminated
 from harvester.layout import run_dir, table_location, tables_dir, tmp_root
 from harvester.leftovers import reclaim, run_tmp_dir
 from harvester.normalise.archive import ZipLimits
@@ -30,6 +31,7 @@ from harvester.normalise.plan import SourcePlan, adopt_tables, plan_units
 from harvester.normalise.report import NormaliseReport, SourceNormalise
 from harvester.normalise.resource import ResourceOutcome, ResourceUnit, normalise_resource
 from harvester.normalise.schemacheck import check_schemas
+from harvester.normalise.staging import discard, promote, stage_units
 from harvester.redact import redact_obj, stored_form
 from harvester.runner import ExecutorKind, run_units, take_retried
 from harvester.runreport import write_html_report
@@ -155,11 +157,28 @@ def _normalise_locked(
     if on_start is not None:
         on_start(source.id, len(plan.units))
     spec = RuntimeSpec.for_data_dir(data_dir, state.url)
-    done = None if on_done is None else (lambda _u, o: on_done(source.id, o))
-    with bound(spec, state, http):
-        outcomes = run_units(run_unit, plan.units, spec, workers=workers, kind=executor, on_done=done)
-    result.schema_invalid = check_schemas(source, data_dir, plan.datasets, outcomes, http)
-    commit(plan, outcomes, state, data_dir=data_dir, run_id=run_id, result=result)
+    plan.units, real_paths = stage_units(plan.units)  # new tables are put in place at the commit only
+    completed: list[ResourceOutcome] = []
+
+    def done(_unit: ResourceUnit, outcome: ResourceOutcome) -> None:
+        completed.append(outcome)
+        if on_done is not None:
+            on_done(source.id, outcome)
+
+    stopped: Terminated | None = None  # SIGTERM: the units under way end, the completed ones are committed
+    try:
+        try:
+            with bound(spec, state, http):
+                outcomes = run_units(run_unit, plan.units, spec, workers=workers, kind=executor, on_done=done)
+        except Terminated as exc:
+            stopped, outcomes = exc, completed
+        promote(outcomes, real_paths, data_dir)
+        result.schema_invalid = check_schemas(source, data_dir, plan.datasets, outcomes, http)
+        commit(plan, outcomes, state, data_dir=data_dir, run_id=run_id, result=result)
+    finally:
+        discard(plan.units, data_dir)
+    if stopped is not None:
+        raise stopped
     full = next((o for o in outcomes if o.disk_full), None)
     if full is not None:  # what completed is committed above; the run stops here
         raise DiskFullError(str(full.error), source_id=source.id, url=full.url, stage="normalise")
@@ -178,6 +197,8 @@ def commit(
     units = {u.resource_key: u for u in plan.units}
     outcomes = sorted(outcomes, key=lambda o: o.resource_key)
     now = datetime.now(UTC)
+    # the index first, then the resource state: a process killed between the two downloads again next time
+    write_index(data_dir, plan.source.id, index_rows(plan, outcomes, data_dir, run_id, now))
     changes: list[dict[str, Any]] = []
     for o in outcomes:
         unit = units[o.resource_key]
@@ -206,7 +227,6 @@ def commit(
     if changes:
         append_schema_changes(data_dir, plan.source.id, changes, now)
         result.schema_changes = len(changes)
-    write_index(data_dir, plan.source.id, index_rows(plan, outcomes, data_dir, run_id, now))
     result.resources = outcomes
     if result.failed:
         result.status = "partial"

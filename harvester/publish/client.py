@@ -21,7 +21,7 @@ from typing import Any
 from ckanapi import RemoteCKAN  # type: ignore[import-untyped]
 from ckanapi.errors import CKANAPIError, NotFound  # type: ignore[import-untyped]
 
-from harvester import USER_AGENT
+from harvester import USER_AGENT, interrupt
 from harvester.errors import SourceError, TargetError, TransientError
 from harvester.http import HttpClient, HttpPolicy
 from harvester.http_hosts import host_of
@@ -123,6 +123,7 @@ class CkanClient:
     ) -> Any:
         """`files` (field -> path) are sent as a multipart upload, each file opened anew for every attempt."""
         is_write = action not in READ_ACTIONS
+        interrupt.check()  # a stop signal ends the publish between CKAN calls, never inside one
         deadline = self.http.deadline_for(self.policy, None)
 
         def once() -> Any:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from harvester.errors import EXIT_PARTIAL
+from harvester.interrupt import EXIT_SIGINT, EXIT_SIGTERM
 from harvester.publish.plan import Plan
 from harvester.publish.writer import Outcome
 from harvester.runs import stage_exit_code
@@ -52,6 +53,8 @@ class PublishReport:
 
     @property
     def run_status(self) -> str:
+        if self.aborted_exit_code in (EXIT_SIGINT, EXIT_SIGTERM):
+            return "interrupted"  # stopped by a signal between two writes
         if self.aborted_exit_code == EXIT_PARTIAL:
             return "not_harvested"  # NothingToPublishError, the only error that ends a publish with 3
         return self.statuses()[0]

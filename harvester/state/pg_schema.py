@@ -49,6 +49,11 @@ MIGRATIONS: tuple[str, ...] = (
         token TEXT, since TIMESTAMPTZ, expires TIMESTAMPTZ, recovered_from TEXT
     );
     """,
+    # 2: one row per stage of a run (`harvester run` gives its stages one run id)
+    """
+    ALTER TABLE runs DROP CONSTRAINT runs_pkey;
+    ALTER TABLE runs ADD PRIMARY KEY (run_id, subject, kind);
+    """,
 )
 
 

@@ -175,7 +175,7 @@ class PostgresState:
         me = owners.current()
         self._exec(
             f"INSERT INTO runs(run_id, subject, kind, started_at, {OWNER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s) "
-            "ON CONFLICT (run_id, subject) DO UPDATE SET kind=excluded.kind, started_at=excluded.started_at, "
+            "ON CONFLICT (run_id, subject, kind) DO UPDATE SET started_at=excluded.started_at, "
             "finished_at=NULL, status=NULL, summary=NULL, owner_pid=excluded.owner_pid, "
             "owner_host=excluded.owner_host, owner_started=excluded.owner_started",
             (run_id, subject, kind, utcnow().isoformat(), me.pid, me.host, me.started),
@@ -183,7 +183,8 @@ class PostgresState:
 
     def finish_run(self, run_id: str, subject: str, status: str, summary: dict[str, Any]) -> None:
         self._exec(
-            "UPDATE runs SET finished_at=%s, status=%s, summary=%s WHERE run_id=%s AND subject=%s",
+            "UPDATE runs SET finished_at=%s, status=%s, summary=%s WHERE run_id=%s AND subject=%s "
+            "AND finished_at IS NULL",
             (utcnow().isoformat(), status, json.dumps(summary, default=str), run_id, subject),
         )
 
@@ -206,6 +207,31 @@ class PostgresState:
             where, args = where + " AND kind=%s", [subject, kind]
         rows = self._select_runs(where, tuple(args), "ORDER BY started_at DESC LIMIT 1")
         return rows[0] if rows else None
+
+    def recent_runs(self, subject: str, kinds: tuple[str, ...], limit: int = 50) -> list[dict[str, Any]]:
+        """The last runs of `subject` of these kinds, newest first."""
+        return self._select_runs(
+            "subject=%s AND kind = ANY(%s)",
+            (subject, list(kinds)),
+            f"ORDER BY started_at DESC LIMIT {int(limit)}",
+        )
+
+    def close_own_runs(self, status: str, error: str) -> list[tuple[str, str]]:
+        """Close the runs this process left open with `status`; (run_id, subject) of every run of this process
+        that now has that status (closed here or by its stage)."""
+        me = owners.current()
+        mine = "owner_pid=%s AND owner_host=%s AND (owner_started IS NULL OR abs(owner_started - %s) < 1)"
+        args = (me.pid, me.host, me.started or 0)
+        rows = self._exec(
+            f"SELECT run_id, subject FROM runs WHERE finished_at IS NULL AND status IS NULL AND {mine}", args
+        )
+        for run_id, subject in rows:
+            self.finish_run(run_id, subject, status, {"error": error})
+        closed = self._exec(
+            f"SELECT run_id, subject FROM runs WHERE status=%s AND {mine} ORDER BY started_at",
+            (status, *args),
+        )
+        return [(r[0], r[1]) for r in closed]
 
     def mark_interrupted(self) -> list[dict[str, Any]]:
         """Close the runs left open by a process that is gone (killed, crashed): status `interrupted`."""

@@ -22,6 +22,14 @@ class Runs(Protocol):
 
     def finish_run(self, run_id: str, subject: str, status: str, summary: dict[str, Any]) -> None: ...
 
+    def recent_runs(self, subject: str, kinds: tuple[str, ...], limit: int = 50) -> list[dict[str, Any]]:
+        """The last runs of `subject` of these kinds, newest first (`harvester status`)."""
+        ...
+
+    def close_own_runs(self, status: str, error: str) -> list[tuple[str, str]]:
+        """Close the runs this process left open (it stops on a signal); (run_id, subject) of those it marked."""
+        ...
+
     def last_run(self, subject: str, kind: str | None = None) -> dict[str, Any] | None:
         """{run_id, subject, kind, started_at, finished_at, status, summary, owner}; an open run whose owner is
         gone reads as `interrupted`, an open run whose owner lives as `running`."""

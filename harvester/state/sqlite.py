@@ -47,7 +47,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL,
     started_at TEXT NOT NULL, finished_at TEXT, status TEXT, summary TEXT,
-    PRIMARY KEY (run_id, subject)
+    PRIMARY KEY (run_id, subject, kind)
 );
 CREATE TABLE IF NOT EXISTS cursors (
     source_id TEXT PRIMARY KEY, cursor TEXT, updated_at TEXT NOT NULL
@@ -130,6 +130,20 @@ class SqliteState:
         for table, column, decl in MIGRATIONS:
             if column not in self._columns(table):
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        pk = [
+            r[1]
+            for r in sorted(self._db.execute("PRAGMA table_info(runs)").fetchall(), key=lambda r: r[5])
+            if r[5]
+        ]
+        if pk == ["run_id", "subject"]:  # before the stages of one `run` (one run id) each had their own row
+            cols = f"{RUN_COLUMNS}, {OWNER_COLUMNS}"
+            self._db.executescript(
+                "BEGIN; CREATE TABLE runs_by_kind (run_id TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL, "
+                "started_at TEXT NOT NULL, finished_at TEXT, status TEXT, summary TEXT, owner_pid INTEGER, "
+                "owner_host TEXT, owner_started REAL, PRIMARY KEY (run_id, subject, kind)); "
+                f"INSERT INTO runs_by_kind({cols}) SELECT {cols} FROM runs; DROP TABLE runs; "
+                "ALTER TABLE runs_by_kind RENAME TO runs; COMMIT;"
+            )
 
     @property
     def url(self) -> str:
@@ -182,7 +196,7 @@ class SqliteState:
 
     def finish_run(self, run_id: str, subject: str, status: str, summary: dict[str, Any]) -> None:
         self._exec(
-            "UPDATE runs SET finished_at=?, status=?, summary=? WHERE run_id=? AND subject=?",
+            "UPDATE runs SET finished_at=?, status=?, summary=? WHERE run_id=? AND subject=? AND finished_at IS NULL",
             (utcnow().isoformat(), status, json.dumps(summary, default=str), run_id, subject),
         )
 
@@ -314,6 +328,31 @@ class SqliteState:
 
     def read_lease(self, name: str) -> dict[str, Any] | None:
         return read_lease(self._lock_path(name))
+
+    def recent_runs(self, subject: str, kinds: tuple[str, ...], limit: int = 50) -> list[dict[str, Any]]:
+        """The last runs of `subject` of these kinds, newest first."""
+        marks = ",".join("?" for _ in kinds)
+        return self._select_runs(
+            f"subject=? AND kind IN ({marks})",
+            (subject, *kinds),
+            f"ORDER BY started_at DESC LIMIT {int(limit)}",
+        )
+
+    def close_own_runs(self, status: str, error: str) -> list[tuple[str, str]]:
+        """Close the runs this process left open (it is stopping on a signal) with `status`; returns (run_id,
+        subject) of every run of this process that now has that status (closed here or by its stage)."""
+        me = owners.current()
+        mine = "owner_pid=? AND owner_host=? AND (owner_started IS ? OR abs(owner_started - ?) < 1)"
+        args = (me.pid, me.host, me.started, me.started or 0)
+        rows = self._exec(
+            f"SELECT run_id, subject FROM runs WHERE finished_at IS NULL AND status IS NULL AND {mine}", args
+        )
+        for run_id, subject in rows:
+            self.finish_run(run_id, subject, status, {"error": error})
+        closed = self._exec(
+            f"SELECT run_id, subject FROM runs WHERE status=? AND {mine} ORDER BY started_at", (status, *args)
+        )
+        return [(r[0], r[1]) for r in closed]
 
     def _lock_path(self, name: str) -> Path:
         return locks_dir(self.path.parent) / f"{name}.lock"
