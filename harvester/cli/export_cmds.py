@@ -17,9 +17,15 @@ from harvester.cli.context import Ctx, echo, pass_ctx, print_json
     "--rdf-format", type=click.Choice(["turtle", "xml", "jsonld"]), default="turtle", show_default=True
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="The file to write (default: stdout).")
-@click.option("--page-size", type=click.IntRange(min=1), help="Datasets per file: -o out.ttl writes out-1.ttl…")
-@click.option("--base-uri", help="Base of the IRIs minted for datasets, distributions, agents (urn:harvester:…).")
-@click.option("--validate", is_flag=True, help="Check the files with the DCAT-AP 3 SHACL shapes; exit 1 if not.")
+@click.option(
+    "--page-size", type=click.IntRange(min=1), help="Datasets per file: -o out.ttl writes out-1.ttl…"
+)
+@click.option(
+    "--base-uri", help="Base of the IRIs minted for datasets, distributions, agents (urn:harvester:…)."
+)
+@click.option(
+    "--validate", is_flag=True, help="Check the files with the DCAT-AP 3 SHACL shapes; exit 1 if not."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_ctx
 def export(
@@ -59,7 +65,7 @@ def export(
     if validate:
         from harvester.export.shacl import validate_files
 
-        violations = validate_files([Path(f) for f in report.files])
+        violations = validate_files([Path(f) for f in report.files], rdf_format)
         doc["violations"] = len(violations)
         doc["first_violations"] = [v.to_dict() for v in violations[:10]]
     if as_json:

@@ -2,7 +2,8 @@
 
 `catalog_graph` describes the dcat:Catalog (and, when paged, its Hydra view); `dataset_graph` one merged dataset
 with its distributions, publisher, contact point, licence, coverage and the records it was merged from
-(`dct:source` and `prov:wasDerivedFrom`, the remote URL of each contributing record). IRIs are minted under a
+(`prov:wasDerivedFrom`, the remote URL of each contributing record: not `dct:source`, whose values DCAT-AP 3
+requires to be typed dcat:Dataset, which would make every contributing record a dataset of the catalogue). IRIs are minted under a
 base (`urn:harvester:<pipeline>:` unless given): `<base>dataset/<merged key>`, `<base>distribution/<resource
 key>`, `<base>agent/<publisher>`, `<base>theme/<theme>`; licences are the licence's own IRI (the EU authority
 one when harvester/data/licenses.json knows it).
@@ -28,6 +29,7 @@ FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"
 IANA = "https://www.iana.org/assignments/media-types/"
 EU_LICENCE = "http://publications.europa.eu/resource/authority/licence/"
 PREFIXES = {
+    "rdf": RDF,
     "dcat": DCAT,
     "dct": DCTERMS,
     "foaf": FOAF,
@@ -67,7 +69,9 @@ def _url(value: str | None) -> URIRef | None:
     if not value:
         return None
     value = value.strip()
-    if not value.startswith(("http://", "https://", "ftp://")) or any(c in value for c in ' <>"{}|\\^`\n\r\t'):
+    if not value.startswith(("http://", "https://", "ftp://")) or any(
+        c in value for c in ' <>"{}|\\^`\n\r\t'
+    ):
         return None
     return URIRef(value)
 
@@ -88,6 +92,19 @@ def licence_iri(license_id: str | None, license_raw: str | None) -> URIRef | Non
     return _url(license_raw)
 
 
+def licence_node(g: Graph, license_id: str | None, license_raw: str | None) -> URIRef | BNode | None:
+    """A dct:LicenseDocument: the licence's IRI, else a node labelled with its title (or the raw text)."""
+    node: URIRef | BNode | None = licence_iri(license_id, license_raw)
+    if node is None:
+        text = (license_info(license_id).get("title") if license_id else None) or license_id or license_raw
+        if not text or not str(text).strip():
+            return None
+        node = BNode()
+        g.add((node, RDFS.label, Literal(str(text).strip())))
+    g.add((node, RDF.type, DCTERMS.LicenseDocument))
+    return node
+
+
 def _format(g: Graph, dist: URIRef, fmt: str | None) -> None:
     if not fmt:
         return
@@ -102,22 +119,23 @@ def _format(g: Graph, dist: URIRef, fmt: str | None) -> None:
 
 
 def _spatial(g: Graph, ds: URIRef, value: str | None) -> None:
-    """dct:spatial: an IRI as it is, a GeoJSON geometry or WKT as a locn:geometry of a dct:Location."""
+    """dct:spatial: an IRI as it is, GeoJSON or WKT as the locn:Geometry (gsp:asGeoJSON / asWKT) of a dct:Location."""
     if not value or not value.strip():
         return
     text = value.strip()
     place = _url(text)
     if place is None:
         place_node = BNode()
+        geometry = BNode()
         if text.startswith("{"):
-            geometry = Literal(text, datatype=GSP.geoJSONLiteral)
+            g.add((geometry, GSP.asGeoJSON, Literal(text, datatype=GSP.geoJSONLiteral)))
         elif text.split("(", 1)[0].strip().upper() in {"POINT", "POLYGON", "MULTIPOLYGON", "LINESTRING"}:
-            geometry = Literal(text, datatype=GSP.wktLiteral)
+            g.add((geometry, GSP.asWKT, Literal(text, datatype=GSP.wktLiteral)))
         else:
-            geometry = None
             g.add((place_node, RDFS.label, Literal(text)))
-        if geometry is not None:
+        if (geometry, None, None) in g:
             g.add((place_node, LOCN.geometry, geometry))
+            g.add((geometry, RDF.type, LOCN.Geometry))
         g.add((ds, DCTERMS.spatial, place_node))
         g.add((place_node, RDF.type, DCTERMS.Location))
         return
@@ -226,21 +244,19 @@ def dataset_graph(
     extras = dict(row.get("extras") or [])
     _spatial(g, ds, row.get("spatial"))
     _temporal(g, ds, extras)
-    lic = licence_iri(row.get("license_id"), row.get("license_raw"))
+    lic = licence_node(g, row.get("license_id"), row.get("license_raw"))
     if lic is not None:
-        g.add((lic, RDF.type, DCTERMS.LicenseDocument))
         if not resources:
             g.add((ds, DCTERMS.license, lic))
     for p in provenance:
         if src := _url(p.get("remote_url")):
-            g.add((ds, DCTERMS.source, src))
             g.add((ds, PROV.wasDerivedFrom, src))
     for res in resources:
         _distribution(g, base, ds, res, lic)
     return g
 
 
-def _distribution(g: Graph, base: str, ds: URIRef, res: dict[str, Any], lic: URIRef | None) -> None:
+def _distribution(g: Graph, base: str, ds: URIRef, res: dict[str, Any], lic: URIRef | BNode | None) -> None:
     url = _url(res.get("url"))
     if url is None:
         return

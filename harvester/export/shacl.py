@@ -57,11 +57,14 @@ def validate_graph(data: Graph, shapes: Graph | None = None) -> list[Violation]:
     return sorted(out, key=lambda v: (v.focus, v.path or "", v.message))
 
 
-def validate_files(paths: list[Path], shapes: Graph | None = None) -> list[Violation]:
-    """Validate each exported file (each page is a document of its own)."""
+def validate_files(
+    paths: list[Path], rdf_format: str | None = None, shapes: Graph | None = None
+) -> list[Violation]:
+    """Validate each exported file (each page is a document of its own); the syntax from the name by default."""
     shapes = shapes or shapes_graph()
     out: list[Violation] = []
     for path in paths:
-        g = Graph().parse(path, format=_RDF_FORMATS.get(path.suffix.lower(), "turtle"))
+        syntax = {"jsonld": "json-ld"}.get(rdf_format or "", rdf_format)
+        g = Graph().parse(path, format=syntax or _RDF_FORMATS.get(path.suffix.lower(), "turtle"))
         out += validate_graph(g, shapes)
     return out

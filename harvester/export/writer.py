@@ -53,7 +53,7 @@ class _Sink:
             fh.write("".join(f"@prefix {p}: <{ns}> .\n" for p, ns in PREFIXES.items()) + "\n")
         elif rdf_format == "xml":
             decl = "".join(f'\n   xmlns:{p}="{ns}"' for p, ns in PREFIXES.items())
-            fh.write(f'<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF{decl}\n   xmlns:rdf="{_RDF}"\n>\n')
+            fh.write(f'<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF{decl}\n>\n')
         else:
             context = json.dumps({p: str(ns) for p, ns in PREFIXES.items()}, ensure_ascii=False)
             fh.write(f'{{"@context": {context},\n "@graph": [\n')
@@ -61,13 +61,17 @@ class _Sink:
     def add(self, g: Graph) -> None:
         if self.fmt == "turtle":
             text = g.serialize(format="turtle")
-            self.fh.write("".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith("@prefix")))
+            self.fh.write(
+                "".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith("@prefix"))
+            )
         elif self.fmt == "xml":
             text = g.serialize(format="xml")
             start = text.index(">", text.index("<rdf:RDF")) + 1
             self.fh.write(text[start : text.rindex("</rdf:RDF>")].strip("\n") + "\n")
         else:
-            doc = json.loads(g.serialize(format="json-ld", context={p: str(ns) for p, ns in PREFIXES.items()}))
+            doc = json.loads(
+                g.serialize(format="json-ld", context={p: str(ns) for p, ns in PREFIXES.items()})
+            )
             nodes = doc.get("@graph", [doc]) if isinstance(doc, dict) else doc
             for node in nodes:
                 if isinstance(node, dict):
@@ -80,9 +84,6 @@ class _Sink:
             self.fh.write("</rdf:RDF>\n")
         elif self.fmt == "jsonld":
             self.fh.write("\n]}\n")
-
-
-_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 
 
 def _grouped(path: Path, columns: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -99,7 +100,9 @@ def live_datasets(data_dir: Path, pipeline: str) -> Iterator[dict[str, Any]]:
     """Rows of merged/<pipeline>/datasets.parquet not withdrawn, batch by batch."""
     path = merged_dir(data_dir, pipeline) / "datasets.parquet"
     if not path.exists():
-        raise ConfigError(f"pipeline {pipeline}: nothing merged yet ({path.name} missing: run `harvester merge`)")
+        raise ConfigError(
+            f"pipeline {pipeline}: nothing merged yet ({path.name} missing: run `harvester merge`)"
+        )
     for batch in pq.ParquetFile(path).iter_batches(batch_size=1_000):
         for row in batch.to_pylist():
             if row.get("withdrawn_at") is None:

@@ -36,7 +36,9 @@ class Merged:
 def merged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Merged]:
     chain = build_chain()
     try:
-        (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": chain.sources()}, allow_unicode=True))
+        (tmp_path / "sources.yaml").write_text(
+            yaml.safe_dump({"sources": chain.sources()}, allow_unicode=True)
+        )
         (tmp_path / "pipelines").mkdir()
         (tmp_path / "pipelines" / "chain.yaml").write_text(
             yaml.safe_dump({"name": "chain", "sources": ["communes", "datasud", "dgouv"]})
