@@ -195,6 +195,9 @@ def _register_commands() -> None:
     from harvester.cli import report_cmds
 
     report_cmds.register(cli)
+    from harvester.cli import export_cmds
+
+    export_cmds.register(cli)
 
 
 _register_commands()
