@@ -122,6 +122,9 @@ def _register_commands() -> None:
     from harvester.cli import report_cmds
 
     report_cmds.register(cli)
+    from harvester.cli import quality_cmds
+
+    quality_cmds.register(cli)
 
 
 _register_commands()
