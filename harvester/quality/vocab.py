@@ -31,9 +31,9 @@ class Vocab:
 
 @lru_cache(maxsize=1)
 def vocab() -> Vocab:
-    data = resources.files("harvester") / "data"
-    formats = json.loads((data / "formats.json").read_text(encoding="utf-8"))["formats"]
-    mqa = json.loads((data / "mqa.json").read_text(encoding="utf-8"))
+    pkg = resources.files("harvester") / "data"
+    formats = json.loads((pkg / "formats.json").read_text(encoding="utf-8"))["formats"]
+    mqa = json.loads((pkg / "mqa.json").read_text(encoding="utf-8"))
     media = {
         m.lower() for f in formats.values() for m in [f.get("media_type"), *f.get("media_types", [])] if m
     }
