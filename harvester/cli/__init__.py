@@ -198,6 +198,9 @@ def _register_commands() -> None:
     from harvester.cli import export_cmds
 
     export_cmds.register(cli)
+    from harvester.cli import quality_cmds
+
+    quality_cmds.register(cli)
 
 
 _register_commands()
