@@ -103,6 +103,10 @@ class PublishConfig(Model):
     tables: TablesConfig = Field(
         default_factory=TablesConfig, description="Converted tables as resources of their CKAN datasets."
     )
+    quality_extra: bool = Field(
+        default=False,
+        description="Add `quality_score` (points of 405) and `quality_rating` extras from `harvester quality`.",
+    )
 
 
 MergeRule = Literal["harvest_provenance", "same_identifier", "resource_url", "title_publisher"]

@@ -218,6 +218,7 @@ def run(
     path = write_report(ctx.data, harvest_report.run_id, "merge-report.json", merge_outcome.to_dict())
     merge_outcome.report_path = str(path)
     merged = merge_outcome.to_dict()
+    _write_quality(ctx, p.name, harvest_report.run_id)
     if not as_json:
         print_merge_summary(merged)
     interrupt.check()
@@ -229,6 +230,20 @@ def run(
         print_json(run_report.to_dict())
     print_publish_summary(report)
     finish(run_report.exit_code)
+
+
+def _write_quality(ctx: Ctx, pipeline: str, run_id: str) -> None:
+    """The merge's MQA scores (merged/<pipeline>/quality.parquet) and their summary in the run's folder, for its
+    report page; a failure here is logged, never fails the run."""
+    import logging
+
+    from harvester.quality.score import run_quality
+    from harvester.runs import write_report
+
+    try:
+        write_report(ctx.data, run_id, "quality-report.json", run_quality(ctx.data, pipeline, worst=10))
+    except Exception as exc:  # the scores are a report, not a stage: the publication goes on
+        logging.getLogger(__name__).warning("quality of %s not computed: %s", pipeline, exc)
 
 
 def _deadline_passed(ctx: Ctx, left: str, run_report: RunReport, as_json: bool) -> bool:

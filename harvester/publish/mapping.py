@@ -121,7 +121,7 @@ def _is_geojson(text: str) -> bool:
     return isinstance(obj, dict) and "type" in obj and ("coordinates" in obj or "geometries" in obj)
 
 
-def _pairs(value: Any) -> list[tuple[str, str]]:
+def pairs(value: Any) -> list[tuple[str, str]]:
     """Arrow map columns come back as lists of (key, value) tuples; accept a dict too."""
     if not value:
         return []
@@ -197,7 +197,7 @@ def extras_of(
         # ckanext-spatial reads `spatial` as GeoJSON and rejects anything else
         optional["spatial" if _is_geojson(spatial) else "spatial_text"] = spatial
     extras.update({k: str(v) for k, v in optional.items() if v not in (None, "")})
-    for key, value in _pairs(row.get("extras")):
+    for key, value in pairs(row.get("extras")):
         if key in CKAN_ROOT_KEYS or key in extras or key.startswith("harvest_"):
             key = f"source_{key}"
         if key not in extras and value != "":

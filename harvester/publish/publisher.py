@@ -7,6 +7,7 @@ carry out the plan; record every successful write in the state store; write the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from harvester.pipelines import PipelineConfig
 from harvester.publish.client import CkanClient
 from harvester.publish.inventory import Published, existing_organizations, names_in_use, owned_datasets
 from harvester.publish.licences import target_licences
-from harvester.publish.mapping import Target, package_dict
+from harvester.publish.mapping import Target, package_dict, pairs
 from harvester.publish.matching import keys_of, match
 from harvester.publish.names import fallback_name
 from harvester.publish.plan import Plan, Wanted, candidate_names, make_plan
@@ -68,6 +69,20 @@ def load_catalogue(data_dir: Path, pipeline: PipelineConfig) -> Catalogue:
     for r in pq.read_table(d / "provenance.parquet").to_pylist():  # sorted: winner first
         sources.setdefault(r["merged_key"], []).append(r)
     return Catalogue(rows, resources, sources, missing_sources(data_dir, pipeline.sources))
+
+
+def add_quality(cat: Catalogue, data_dir: Path, pipeline: str) -> None:
+    """`publish.quality_extra`: the MQA score and rating as extras; a changed score changes the metadata hash."""
+    from harvester.quality.score import quality_extras
+
+    for key, extra in quality_extras(data_dir, pipeline).items():
+        row = cat.rows.get(key)
+        if row is None:
+            continue
+        kept = [(k, v) for k, v in pairs(row.get("extras")) if k not in ("quality_score", "quality_rating")]
+        row["extras"] = sorted([*kept, *extra])
+        stamp = f"{row.get('metadata_hash')}|{extra}".encode()
+        row["metadata_hash"] = hashlib.sha256(stamp).hexdigest()[:32]
 
 
 def organization_for(row: dict[str, Any], pipeline: PipelineConfig) -> str:
@@ -257,6 +272,8 @@ def _publish(
         log.info("merged/%s was not fresh: merged it first", pipeline.name)
         report.merge = merged.to_dict()
     cat = load_catalogue(data_dir, pipeline)
+    if pipeline.publish is not None and pipeline.publish.quality_extra:
+        add_quality(cat, data_dir, pipeline.name)
     user = client.whoami()
     log.info("publishing %s to %s as %s", pipeline.name, client.url, user.get("name"))
     plan, owned = plan_publication(pipeline, cat, client, state, check_names=report.dry_run)

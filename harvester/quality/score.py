@@ -181,3 +181,13 @@ def ckan_extra(data_dir: Path, pipeline: str, merged_key: str) -> dict[str, str]
         return {}
     row = table.to_pylist()[0]
     return {"quality_score": f"{row['total']}/{MAX_SCORE}", "quality_rating": row["rating"]}
+
+
+def quality_extras(data_dir: Path, pipeline: str) -> dict[str, list[tuple[str, str]]]:
+    """Score the pipeline's merge now (writing quality.parquet) and give each merged key its two CKAN extras."""
+    table = compute(data_dir, pipeline)
+    write(data_dir, pipeline, table)
+    return {
+        r["merged_key"]: [("quality_rating", r["rating"]), ("quality_score", f"{r['total']}/{MAX_SCORE}")]
+        for r in table.select(["merged_key", "total", "rating"]).to_pylist()
+    }

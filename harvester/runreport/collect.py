@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from harvester.layout import run_dir, runs_root
 
 STAGES = ("harvest", "normalise", "merge", "publish")
+QUALITY_FILE = "quality-report.json"  # written by `run` after its merge (harvester/quality/)
 PLAN_FILE = "publish-plan.json"
 
 
@@ -28,6 +29,9 @@ class RunView:
     plan: dict[str, Any] | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # report files found, relative to the run folder
+    quality: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # quality-report.json: MQA scores of the merge
 
     def reports(self, kind: str) -> list[dict[str, Any]]:
         return self.stages.get(kind, [])
@@ -86,6 +90,9 @@ def load_run(data_dir: Path, run_id: str) -> RunView:
         view.files.append(path.name)
         if path.name == PLAN_FILE:
             view.plan = doc
+            continue
+        if path.name == QUALITY_FILE:
+            view.quality.append(doc)
             continue
         parts = doc.get("stages")
         entries = parts.values() if isinstance(parts, dict) else parts if isinstance(parts, list) else [doc]

@@ -73,6 +73,7 @@ def context(data_dir: Path, run_id: str) -> dict[str, Any]:
         "error_groups": group_errors(view.errors),
         "schema_changes": schema_changes(view),
         "merge": view.reports("merge"),
+        "quality": view.quality,
         "publish": view.reports("publish"),
         "plan": {
             k: (plan.get(k) or [])[:PLAN_LIMIT]

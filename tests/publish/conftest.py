@@ -124,6 +124,7 @@ def write_project(
     source_urls: dict[str, str] | None = None,
     merge: dict[str, Any] | None = None,
     tables: dict[str, Any] | None = None,
+    quality_extra: bool = False,
     **ckan_options: Any,
 ) -> Config:
     """sources.yaml + pipelines/<pipeline>.yaml under `root`, loaded through the real config code."""
@@ -151,7 +152,9 @@ def write_project(
             {
                 "name": pipeline,
                 "sources": sources,
-                "publish": {"ckan": ckan_cfg} | ({"tables": tables} if tables is not None else {}),
+                "publish": {"ckan": ckan_cfg}
+                | ({"tables": tables} if tables is not None else {})
+                | ({"quality_extra": True} if quality_extra else {}),
             }
             | ({"merge": merge} if merge is not None else {})
         ),

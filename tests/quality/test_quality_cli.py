@@ -86,3 +86,38 @@ def test_quality_of_a_merged_pipeline(
 HAND_DIMENSIONS_SALLES = {"findability": 30, "accessibility": 100, "interoperability": 110, "reusability": 60,
                           "contextuality": 15}  # fmt: skip
 HAND_TOTAL_SALLES = 315
+
+
+def test_the_scores_are_on_the_run_report_page(
+    chain: Chain, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `run` writes after its merge (quality-report.json) is shown on report.html: mean, per source, worst."""
+    import lxml.html
+
+    from harvester.quality.score import run_quality
+    from harvester.runreport import write_html_report
+    from harvester.runs import write_report
+
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": chain.sources()}, allow_unicode=True))
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "chain.yaml").write_text(
+        yaml.safe_dump({"name": "chain", "sources": ["communes", "datasud", "dgouv"]})
+    )
+    assert cli(tmp_path, "harvest", "--all", "--json", capsys=capsys)[0] == 0
+    assert cli(tmp_path, "merge", "chain", "--json", capsys=capsys)[0] == 0
+    data = tmp_path / "data"
+    scored = run_quality(data, "chain", worst=3)
+    write_report(data, "20260101T000000Z-0002", "quality-report.json", scored)
+    page = lxml.html.fromstring(write_html_report(data, "20260101T000000Z-0002").read_bytes())  # type: ignore[union-attr]
+    assert page.xpath("string(//*[@data-quality='mean'])") == str(scored["mean"])
+    rows = {
+        tr.get("data-quality-source"): tr.xpath("string(td[2])")
+        for tr in page.xpath("//tr[@data-quality-source]")
+    }
+    assert rows == {
+        "all": str(scored["datasets"]),
+        **{s: str(v["datasets"]) for s, v in scored["sources"].items()},
+    }
+    worst = page.xpath("//tr[@data-quality-worst]")
+    assert [tr.xpath("string(td[2])") for tr in worst] == [str(w["total"]) for w in scored["worst"]]
+    assert len(worst) == 3 and all(tr.xpath("string(td[3])") for tr in worst)  # each says what it misses
