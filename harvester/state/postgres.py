@@ -16,7 +16,6 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from harvester import owner as owners
@@ -24,21 +23,16 @@ from harvester.errors import HarvesterError
 from harvester.state import pg_lease
 from harvester.state.common import (
     OWNER_COLUMNS,
-    PUBLISH_COLUMNS,
-    RESOURCE_COLUMNS,
     RUN_COLUMNS,
-    aware,
-    columns_json,
     interrupted_summary,
     lock_name,
     log,
     log_interrupted,
-    publish_records,
-    resource_state,
     run_dict,
     utcnow,
 )
 from harvester.state.pg_schema import migrate, schema_version
+from harvester.state.sql import SqlRecords
 from harvester.state.urls import redact
 
 if TYPE_CHECKING:
@@ -70,8 +64,10 @@ def connect(url: str, *, readonly: bool = False) -> psycopg.Connection:
     return conn
 
 
-class PostgresState:
+class PostgresState(SqlRecords):
     """The state store in PostgreSQL; `readonly` opens it for commands that only read (no schema write)."""
+
+    PARAM = "%s"
 
     def __init__(self, url: str, *, readonly: bool = False) -> None:
         self._url = url
@@ -141,35 +137,6 @@ class PostgresState:
             except psycopg.OperationalError as exc:
                 raise self._lost(exc) from exc
 
-    # --- cursors -------------------------------------------------------------------------------------------
-    def read_cursor(self, source_id: str) -> datetime | None:
-        rows = self._exec("SELECT cursor FROM cursors WHERE source_id=%s", (source_id,))
-        if not rows or rows[0][0] is None:
-            return None
-        return datetime.fromisoformat(rows[0][0])
-
-    def write_cursor(self, source_id: str, cursor: datetime | None) -> None:
-        self._exec(
-            "INSERT INTO cursors(source_id, cursor, updated_at) VALUES (%s,%s,%s) "
-            "ON CONFLICT(source_id) DO UPDATE SET cursor=excluded.cursor, updated_at=excluded.updated_at",
-            (source_id, cursor.isoformat() if cursor else None, utcnow().isoformat()),
-        )
-
-    def reset_cursor(self, source_id: str) -> None:
-        self._exec("DELETE FROM cursors WHERE source_id=%s", (source_id,))
-
-    # --- HTTP validators -----------------------------------------------------------------------------------------
-    def read_validators(self, key: str) -> dict[str, str] | None:
-        rows = self._exec("SELECT validators FROM http_validators WHERE key=%s", (key,))
-        return json.loads(rows[0][0]) if rows else None
-
-    def write_validators(self, key: str, validators: dict[str, str]) -> None:
-        self._exec(
-            "INSERT INTO http_validators(key, validators, updated_at) VALUES (%s,%s,%s) "
-            "ON CONFLICT(key) DO UPDATE SET validators=excluded.validators, updated_at=excluded.updated_at",
-            (key, json.dumps(validators), utcnow().isoformat()),
-        )
-
     # --- runs ------------------------------------------------------------------------------------------------
     def start_run(self, run_id: str, subject: str, kind: str) -> None:
         me = owners.current()
@@ -179,13 +146,6 @@ class PostgresState:
             "finished_at=NULL, status=NULL, summary=NULL, owner_pid=excluded.owner_pid, "
             "owner_host=excluded.owner_host, owner_started=excluded.owner_started",
             (run_id, subject, kind, utcnow().isoformat(), me.pid, me.host, me.started),
-        )
-
-    def finish_run(self, run_id: str, subject: str, status: str, summary: dict[str, Any]) -> None:
-        self._exec(
-            "UPDATE runs SET finished_at=%s, status=%s, summary=%s WHERE run_id=%s AND subject=%s "
-            "AND finished_at IS NULL",
-            (utcnow().isoformat(), status, json.dumps(summary, default=str), run_id, subject),
         )
 
     def _select_runs(self, where: str, args: tuple[Any, ...], tail: str = "") -> list[dict[str, Any]]:
@@ -200,13 +160,6 @@ class PostgresState:
         # an owner on another host: gone unless it still holds the lease of its subject (it renews it while it
         # works); no owner recorded: gone when nobody holds that lease
         return not pg_lease.held(self._tx, lock_name(subject, kind), by=owner)
-
-    def last_run(self, subject: str, kind: str | None = None) -> dict[str, Any] | None:
-        where, args = "subject=%s", [subject]
-        if kind:
-            where, args = where + " AND kind=%s", [subject, kind]
-        rows = self._select_runs(where, tuple(args), "ORDER BY started_at DESC LIMIT 1")
-        return rows[0] if rows else None
 
     def recent_runs(self, subject: str, kinds: tuple[str, ...], limit: int = 50) -> list[dict[str, Any]]:
         """The last runs of `subject` of these kinds, newest first."""
@@ -251,65 +204,6 @@ class PostgresState:
                 log_interrupted(run, who)
                 closed.append(run)
         return closed
-
-    # --- publish records -------------------------------------------------------------------------------------
-    def read_publish_records(self, pipeline: str) -> dict[str, dict[str, Any]]:
-        rows = self._exec(f"SELECT {PUBLISH_COLUMNS} FROM publish_records WHERE pipeline=%s", (pipeline,))
-        return publish_records(rows)
-
-    def write_publish_record(
-        self,
-        pipeline: str,
-        dataset_key: str,
-        ckan_id: str,
-        ckan_name: str,
-        metadata_hash: str | None,
-        withdrawn: bool = False,
-    ) -> None:
-        self._exec(
-            "INSERT INTO publish_records(pipeline, dataset_key, ckan_id, ckan_name, metadata_hash, published_at, "
-            "withdrawn) VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT(pipeline, dataset_key) DO UPDATE SET "
-            "ckan_id=excluded.ckan_id, ckan_name=excluded.ckan_name, metadata_hash=excluded.metadata_hash, "
-            "published_at=excluded.published_at, withdrawn=excluded.withdrawn",
-            (pipeline, dataset_key, ckan_id, ckan_name, metadata_hash, utcnow().isoformat(), bool(withdrawn)),
-        )
-
-    # --- normalised resources --------------------------------------------------------------------------------------
-    def read_resource_state(self, resource_key: str) -> dict[str, Any] | None:
-        rows = self._exec(
-            f"SELECT {RESOURCE_COLUMNS} FROM resource_state WHERE resource_key=%s", (resource_key,)
-        )
-        return resource_state(rows[0]) if rows else None
-
-    def write_resource_state(
-        self,
-        resource_key: str,
-        *,
-        url: str | None,
-        etag: str | None,
-        last_modified: str | None,
-        sha256: str | None,
-        columns: list[tuple[str, str]] | None,
-    ) -> None:
-        self._exec(
-            "INSERT INTO resource_state(resource_key, url, etag, last_modified, sha256, columns, updated_at) "
-            "VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT(resource_key) DO UPDATE SET url=excluded.url, "
-            "etag=excluded.etag, last_modified=excluded.last_modified, sha256=excluded.sha256, "
-            "columns=excluded.columns, updated_at=excluded.updated_at",
-            (resource_key, url, etag, last_modified, sha256, columns_json(columns), utcnow().isoformat()),
-        )
-
-    # --- schedule (`run --due`) ----------------------------------------------------------------------------------
-    def last_scheduled(self, kind: str, name: str) -> datetime | None:
-        rows = self._exec("SELECT scheduled_at FROM schedule WHERE kind=%s AND name=%s", (kind, name))
-        return datetime.fromisoformat(rows[0][0]) if rows else None
-
-    def record_scheduled(self, kind: str, name: str, at: datetime) -> None:
-        self._exec(
-            "INSERT INTO schedule(kind, name, scheduled_at) VALUES (%s,%s,%s) "
-            "ON CONFLICT(kind, name) DO UPDATE SET scheduled_at=excluded.scheduled_at",
-            (kind, name, aware(at).isoformat()),
-        )
 
     # --- locks -------------------------------------------------------------------------------------------------
     @contextmanager

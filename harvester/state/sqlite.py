@@ -26,20 +26,15 @@ from harvester.layout import locks_dir
 from harvester.lease import hold_lease, read_lease
 from harvester.state.common import (
     OWNER_COLUMNS,
-    PUBLISH_COLUMNS,
-    RESOURCE_COLUMNS,
     RUN_COLUMNS,
-    aware,
-    columns_json,
     interrupted_summary,
     lock_name,
     log,
     log_interrupted,
-    publish_records,
-    resource_state,
     run_dict,
     utcnow,
 )
+from harvester.state.sql import SqlRecords
 
 __all__ = ["SqliteState", "StateStore", "lock_name", "utcnow"]
 
@@ -76,7 +71,7 @@ MIGRATIONS = (
 )
 
 
-class SqliteState:
+class SqliteState(SqlRecords):
     """Thread-safe access to `state.sqlite`; each write commits at once (a crash loses at most one write)."""
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
@@ -156,35 +151,6 @@ class SqliteState:
         with self._lock, disk_guard(self.path, "state"):
             return self._db.execute(sql, args).fetchall()
 
-    # --- cursors -------------------------------------------------------------------------------------------
-    def read_cursor(self, source_id: str) -> datetime | None:
-        rows = self._exec("SELECT cursor FROM cursors WHERE source_id=?", (source_id,))
-        if not rows or rows[0][0] is None:
-            return None
-        return datetime.fromisoformat(rows[0][0])
-
-    def write_cursor(self, source_id: str, cursor: datetime | None) -> None:
-        self._exec(
-            "INSERT INTO cursors(source_id, cursor, updated_at) VALUES (?,?,?) "
-            "ON CONFLICT(source_id) DO UPDATE SET cursor=excluded.cursor, updated_at=excluded.updated_at",
-            (source_id, cursor.isoformat() if cursor else None, utcnow().isoformat()),
-        )
-
-    def reset_cursor(self, source_id: str) -> None:
-        self._exec("DELETE FROM cursors WHERE source_id=?", (source_id,))
-
-    # --- HTTP validators (harvester.http.ValidatorStore) -----------------------------------------------------
-    def read_validators(self, key: str) -> dict[str, str] | None:
-        rows = self._exec("SELECT validators FROM http_validators WHERE key=?", (key,))
-        return json.loads(rows[0][0]) if rows else None
-
-    def write_validators(self, key: str, validators: dict[str, str]) -> None:
-        self._exec(
-            "INSERT INTO http_validators(key, validators, updated_at) VALUES (?,?,?) "
-            "ON CONFLICT(key) DO UPDATE SET validators=excluded.validators, updated_at=excluded.updated_at",
-            (key, json.dumps(validators), utcnow().isoformat()),
-        )
-
     # --- runs ------------------------------------------------------------------------------------------------
     def start_run(self, run_id: str, subject: str, kind: str) -> None:
         me = owners.current()
@@ -192,12 +158,6 @@ class SqliteState:
             f"INSERT OR REPLACE INTO runs(run_id, subject, kind, started_at, {OWNER_COLUMNS}) "
             "VALUES (?,?,?,?,?,?,?)",
             (run_id, subject, kind, utcnow().isoformat(), me.pid, me.host, me.started),
-        )
-
-    def finish_run(self, run_id: str, subject: str, status: str, summary: dict[str, Any]) -> None:
-        self._exec(
-            "UPDATE runs SET finished_at=?, status=?, summary=? WHERE run_id=? AND subject=? AND finished_at IS NULL",
-            (utcnow().isoformat(), status, json.dumps(summary, default=str), run_id, subject),
         )
 
     def _select_runs(self, where: str, args: tuple[Any, ...], tail: str = "") -> list[dict[str, Any]]:
@@ -210,13 +170,6 @@ class SqliteState:
             return owners.alive(owner) is False
         # written before runs had an owner: dead when nobody holds the lock of its subject
         return not self._lock_held(lock_name(subject, kind))
-
-    def last_run(self, subject: str, kind: str | None = None) -> dict[str, Any] | None:
-        where, args = "subject=?", [subject]
-        if kind:
-            where, args = where + " AND kind=?", [subject, kind]
-        rows = self._select_runs(where, tuple(args), "ORDER BY started_at DESC LIMIT 1")
-        return rows[0] if rows else None
 
     def mark_interrupted(self) -> list[dict[str, Any]]:
         """Close the runs left open by a process that is gone (killed, crashed): status `interrupted`."""
@@ -234,75 +187,14 @@ class SqliteState:
             closed.append(run)
         return closed
 
-    # --- publish records -------------------------------------------------------------------------------------
-    def read_publish_records(self, pipeline: str) -> dict[str, dict[str, Any]]:
-        rows = self._exec(f"SELECT {PUBLISH_COLUMNS} FROM publish_records WHERE pipeline=?", (pipeline,))
-        return publish_records(rows)
-
-    def write_publish_record(
-        self,
-        pipeline: str,
-        dataset_key: str,
-        ckan_id: str,
-        ckan_name: str,
-        metadata_hash: str | None,
-        withdrawn: bool = False,
-    ) -> None:
-        self._exec(
-            "INSERT INTO publish_records(pipeline, dataset_key, ckan_id, ckan_name, metadata_hash, published_at, withdrawn) "
-            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(pipeline, dataset_key) DO UPDATE SET ckan_id=excluded.ckan_id, "
-            "ckan_name=excluded.ckan_name, metadata_hash=excluded.metadata_hash, published_at=excluded.published_at, "
-            "withdrawn=excluded.withdrawn",
-            (pipeline, dataset_key, ckan_id, ckan_name, metadata_hash, utcnow().isoformat(), int(withdrawn)),
-        )
-
-    # --- normalised resources (validators, content hash and column types, for skips and schema drift) -----------
-    def read_resource_state(self, resource_key: str) -> dict[str, Any] | None:
-        """{url, etag, last_modified, sha256, columns: [[name, type], ...]} of the last normalised download."""
-        rows = self._exec(
-            f"SELECT {RESOURCE_COLUMNS} FROM resource_state WHERE resource_key=?", (resource_key,)
-        )
-        return resource_state(rows[0]) if rows else None
-
-    def write_resource_state(
-        self,
-        resource_key: str,
-        *,
-        url: str | None,
-        etag: str | None,
-        last_modified: str | None,
-        sha256: str | None,
-        columns: list[tuple[str, str]] | None,
-    ) -> None:
-        self._exec(
-            "INSERT INTO resource_state(resource_key, url, etag, last_modified, sha256, columns, updated_at) "
-            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(resource_key) DO UPDATE SET url=excluded.url, etag=excluded.etag, "
-            "last_modified=excluded.last_modified, sha256=excluded.sha256, columns=excluded.columns, "
-            "updated_at=excluded.updated_at",
-            (
-                resource_key,
-                url,
-                etag,
-                last_modified,
-                sha256,
-                columns_json(columns),
-                utcnow().isoformat(),
-            ),
-        )
-
     # --- schedule (`run --due`) ----------------------------------------------------------------------------------
     def last_scheduled(self, kind: str, name: str) -> datetime | None:
         if not self._has_schedule:  # a read-only store written before the table existed
             return None
-        rows = self._exec("SELECT scheduled_at FROM schedule WHERE kind=? AND name=?", (kind, name))
-        return datetime.fromisoformat(rows[0][0]) if rows else None
+        return super().last_scheduled(kind, name)
 
-    def record_scheduled(self, kind: str, name: str, at: datetime) -> None:
-        self._exec(
-            "INSERT INTO schedule(kind, name, scheduled_at) VALUES (?,?,?) "
-            "ON CONFLICT(kind, name) DO UPDATE SET scheduled_at=excluded.scheduled_at",
-            (kind, name, aware(at).isoformat()),
-        )
+    def _flag(self, value: bool) -> int:
+        return int(value)
 
     # --- locks -------------------------------------------------------------------------------------------------
     def _lock_held(self, name: str) -> bool:
