@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from harvester.connectors import REGISTRY, get_connector_class
+from harvester.connectors import REGISTRY
 from harvester.connectors.base import Params
 from harvester.errors import ConfigError
 from harvester.http import HttpPolicy
@@ -219,7 +219,7 @@ def parse_sources(data: Any, path: Path | None = None) -> Config:
             )
         elif typ is not None:
             try:
-                params = get_connector_class(typ).Params.model_validate(params_raw)
+                params = REGISTRY.params_model(typ).model_validate(params_raw)
             except ValidationError as exc:
                 errors += format_errors(exc, ("sources", i, "params"), raw)
         sid = item.get("id")

@@ -167,6 +167,43 @@ def test_help_and_validate_import_no_heavy_library(tmp_path: Path) -> None:
     assert not set(HEAVY) & validate
 
 
+def test_validate_of_dcat_and_csw_sources_imports_no_rdf_or_xml_library(tmp_path: Path) -> None:
+    """Their params models live in light modules (connectors/dcat/params.py, connectors/csw/params.py)."""
+    write_sources(
+        tmp_path,
+        [
+            {
+                "id": "d",
+                "type": "dcat",
+                "url": "https://example.org/catalog.ttl",
+                "params": {"identity": "uri"},
+            },
+            {"id": "g", "type": "csw", "url": "https://example.org/csw", "params": {"page_size": 50}},
+        ],
+    )
+    validate = _imported_by(tmp_path, "--config", str(tmp_path / "sources.yaml"), "validate")
+    assert "pydantic" in validate and not set(HEAVY) & validate
+
+
+def test_a_bad_dcat_param_is_still_refused_by_validate(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from harvester.connectors import REGISTRY
+
+    assert REGISTRY.params_model("dcat") is REGISTRY["dcat"].Params  # the same model, imported two ways
+    assert REGISTRY.params_model("csw") is REGISTRY["csw"].Params
+    write_sources(
+        tmp_path,
+        [{"id": "d", "type": "dcat", "url": "https://example.org/c.ttl", "params": {"identity": "x"}}],
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "harvester", "--config", str(tmp_path / "sources.yaml"), "validate"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "identity" in proc.stderr, proc.stderr
+
+
 def test_lazy_registry_entries_resolve_to_their_type() -> None:
     from harvester.connectors import REGISTRY, register
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from harvester.connectors.base import BaseConnector, Delegate
+    from harvester.connectors.params import Params
     from harvester.http import HttpClient, HttpPolicy
 
 
@@ -24,8 +25,13 @@ class Registry(Mapping[str, "type[BaseConnector]"]):
 
     def __init__(self) -> None:
         self._entries: dict[str, type[BaseConnector] | str] = {}
+        self._params: dict[str, str] = {}
 
-    def add(self, type_name: str, entry: type[BaseConnector] | str) -> None:
+    def add(self, type_name: str, entry: type[BaseConnector] | str, params: str | None = None) -> None:
+        """`params`: where the type's params model lives when it is lighter to import than the connector
+        (``"module:Class"``); `harvester validate` then checks a source's params without the connector."""
+        if params is not None:
+            self._params[type_name] = params
         old = self._entries.get(type_name)
         if old is not None and self._name(old) != self._name(entry):
             raise ValueError(
@@ -45,6 +51,15 @@ class Registry(Mapping[str, "type[BaseConnector]"]):
             assert not isinstance(entry, str)
             self._entries[type_name] = entry
         return entry
+
+    def params_model(self, type_name: str) -> type[Params]:
+        """The type's params model, from its light params module when one was given, else from the class."""
+        where = self._params.get(type_name)
+        if where is None or not isinstance(self._entries[type_name], str):
+            return self[type_name].Params
+        module, _, attr = where.partition(":")
+        model: type[Params] = getattr(importlib.import_module(module), attr)
+        return model
 
     def __contains__(self, type_name: object) -> bool:
         return type_name in self._entries
@@ -110,7 +125,15 @@ REGISTRY.add("udata", "harvester.connectors.udata:UdataConnector")
 REGISTRY.add("arcgis", "harvester.connectors.arcgis:ArcgisHubConnector")
 REGISTRY.add("socrata", "harvester.connectors.socrata:SocrataConnector")
 REGISTRY.add("files", "harvester.connectors.files:FilesConnector")
-REGISTRY.add("dcat", "harvester.connectors.dcat.connector:DcatConnector")
-REGISTRY.add("csw", "harvester.connectors.csw.connector:CswConnector")
+REGISTRY.add(
+    "dcat",
+    "harvester.connectors.dcat.connector:DcatConnector",
+    params="harvester.connectors.dcat.params:DcatParams",
+)
+REGISTRY.add(
+    "csw",
+    "harvester.connectors.csw.connector:CswConnector",
+    params="harvester.connectors.csw.params:CswParams",
+)
 REGISTRY.add("sensorthings", "harvester.connectors.sensorthings:SensorThingsConnector")
 REGISTRY.add("ngsi", "harvester.connectors.ngsi:NgsiConnector")

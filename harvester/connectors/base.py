@@ -10,21 +10,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
-
 from harvester.connectors.listing import EndOfListing, IdListing, ListingItem, Outcomes, RecordIssue
+from harvester.connectors.params import Params
 from harvester.http import HttpClient, HttpPolicy
 from harvester.paging import PageGuard, PaginationLoop
 from harvester.records import DatasetRecord
 
 log = logging.getLogger(__name__)
 _NO_TITLE = re.compile(r"\bno (?:dct:)?(?:title|name)\b")
-
-
-class Params(BaseModel):
-    """Base of every connector's params model: unknown keys are an error, every field is described."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # Alias used inside classes whose `Params` attribute shadows the module-level name.

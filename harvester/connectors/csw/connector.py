@@ -19,15 +19,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Literal
 from urllib.parse import quote, urlencode
 
 from lxml import etree
-from pydantic import Field
 from rdflib import Graph
 
-from harvester.connectors.base import BaseConnector, Params
+from harvester.connectors.base import BaseConnector
 from harvester.connectors.csw.iso import IsoRecordError, file_identifier, map_iso
+from harvester.connectors.csw.params import CswParams
 from harvester.connectors.csw.request import (
     DCAT,
     GMD,
@@ -48,40 +47,6 @@ from harvester.xmlsafe import parse_xml
 log = logging.getLogger(__name__)
 _GEONETWORK = re.compile(r"^(.*?/srv/)([a-z]{2,3})/")
 _DC_IDENTIFIER = "{http://purl.org/dc/elements/1.1/}identifier"
-
-
-class CswParams(Params):
-    output_schema: Literal["iso19139", "dcat"] = Field(
-        "iso19139",
-        description="Ask for ISO 19139 records (`iso19139`, mapped here) or DCAT records converted by the server "
-        "(`dcat`, GeoNetwork 4; mapped by the DCAT mapping, still keyed on the fileIdentifier when it is found).",
-    )
-    method: Literal["post", "get"] = Field(
-        "post",
-        description="GetRecords as a POST XML document (`post`) or GET key-value pairs with CQL (`get`).",
-    )
-    page_size: int = Field(25, ge=1, le=1000, description="maxRecords per GetRecords request.")
-    types: list[str] = Field(
-        default_factory=lambda: ["dataset", "series", "nonGeographicDataset"],
-        description="Hierarchy levels to harvest (apiso:Type, OR-ed); empty = no filter (services included).",
-    )
-    incremental_filter: bool = Field(
-        True,
-        description="On incremental runs, ask the server for records with apiso:Modified >= the cursor (falls back "
-        "to client-side filtering if the server rejects the filter).",
-    )
-    sort: bool = Field(True, description="Sort by apiso:Identifier so that paging is stable.")
-    record_url: str | None = Field(
-        None,
-        description="Web page of a record, `{id}` replaced by the fileIdentifier. Default: the GeoNetwork "
-        "`catalog.search#/metadata/{id}` page derived from the endpoint, else a GetRecordById URL.",
-    )
-    id_listing: bool = Field(
-        True,
-        description="On incremental runs, list every fileIdentifier (brief records) so that deletions are seen.",
-    )
-    id_page_size: int = Field(100, ge=1, le=1000, description="maxRecords of the brief id listing.")
-    max_pages: int = Field(100_000, ge=1, description="Stop (as a failure) after this many pages.")
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

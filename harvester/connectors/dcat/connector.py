@@ -6,14 +6,13 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Literal as Lit
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-from pydantic import Field
 from rdflib import Graph, URIRef
 from rdflib.term import Node
 
-from harvester.connectors.base import BaseConnector, Params
+from harvester.connectors.base import BaseConnector
+from harvester.connectors.dcat.params import DcatParams
 from harvester.connectors.dcat.parse import dataset_nodes, parse_rdf, records_from_graph
 from harvester.connectors.dcat.rdf_terms import HYDRA
 from harvester.dates import to_iso
@@ -25,21 +24,6 @@ log = logging.getLogger(__name__)
 ACCEPT = "application/rdf+xml, text/turtle;q=0.9, application/ld+json;q=0.8, application/xml;q=0.5, */*;q=0.1"
 _NEXT = (HYDRA.next, HYDRA.nextPage)
 _ODS_EXPORT_URL = re.compile(r"/api/explore/v2\.\d+/catalog/exports/dcat")
-
-
-class DcatParams(Params):
-    identity: Lit["auto", "uri", "identifier", "ods"] = Field(
-        "auto",
-        description="Remote id of a dataset: `uri` = the dataset URI, else dct:identifier (blank nodes); "
-        "`identifier` = dct:identifier first, else the URI (udata's rule); `ods` = the OpenDataSoft dataset_id "
-        "(slug of `/explore/dataset/<id>/`); `auto` = `ods` for an OpenDataSoft catalogue export URL, else `uri`.",
-    )
-    modified_since_param: str | None = Field(
-        None,
-        description="Query parameter the server filters on for incremental runs (ckanext-dcat: `modified_since`); "
-        "without it, `since` is applied to dct:modified after reading the catalogue.",
-    )
-    max_pages: int = Field(10_000, ge=1, description="Stop (as a failure) after this many Hydra pages.")
 
 
 class DcatConnector(BaseConnector):
