@@ -5,12 +5,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from harvester.http import HttpClient, HttpPolicy
 from harvester.state import StateStore
 from tests.fixture_server import FixtureServer
+
+if TYPE_CHECKING:
+    from tests.portals.merge_chain import Chain
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -78,3 +82,14 @@ def http(tmp_path: Path, state: StateStore) -> HttpClient:
         validators=state,
         cache_dir=tmp_path / "http-cache",
     )
+
+
+@pytest.fixture
+def chain() -> Iterator[Chain]:
+    """The three replayed portals of tests/portals/merge_chain.py (commune files, DataSud-style CKAN, data.gouv.fr),
+    stopped after the test."""
+    from tests.portals.merge_chain import build_chain
+
+    c = build_chain()
+    yield c
+    c.stop()

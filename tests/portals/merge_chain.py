@@ -23,9 +23,13 @@ Expected: 9 records, 5 real datasets (Yffiniac's salles ×3, the agencies ×2, D
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.fixture_server import FixtureServer
 from tests.portals.ckan_portal import CkanPortal, real_packages
@@ -171,3 +175,17 @@ def change_origin(chain: Chain) -> None:
     old = chain.communes.files[path]
     body = old.body + '"Salle nouvelle","Rue neuve","60",,"Toute l\'année"\r\n'.encode()
     chain.communes.serve(path, Served(body, last_modified=datetime(2024, 9, 1, tzinfo=UTC)))
+
+
+def run_cli(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
+    """`harvester --config root/sources.yaml --data-dir root/data ARGS` in-process: (exit code, its JSON stdout)."""
+    from harvester.cli import main
+
+    capsys.readouterr()
+    code = 0
+    try:
+        main(["--config", str(root / "sources.yaml"), "--data-dir", str(root / "data"), *args])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else {}

@@ -3,38 +3,16 @@ CKAN testbed; a local re-run then finds nothing to write (the cluster published 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from harvester.cli import main
 from tests.dask_cluster import loopback_cluster, require_distributed
-from tests.portals.merge_chain import Chain, build_chain
+from tests.portals.merge_chain import Chain, run_cli
 from tests.publish.conftest import CKAN_URL, TOKEN_ENV, CkanTestbed, unique
 
 pytestmark = [pytest.mark.ckan, pytest.mark.dask, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def chain() -> Iterator[Chain]:
-    c = build_chain()
-    yield c
-    c.stop()
-
-
-def cli(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
-    capsys.readouterr()
-    code = 0
-    try:
-        main(["--config", str(root / "sources.yaml"), "--data-dir", str(root / "data"), *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip() else {}
 
 
 def test_run_on_dask_publishes_what_the_local_run_would(
@@ -56,13 +34,13 @@ def test_run_on_dask_publishes_what_the_local_run_would(
     )
     try:
         with loopback_cluster(tmp_path / "cluster") as address:
-            code, out = cli(tmp_path, "--executor", "dask", "--scheduler", address, "run", pipeline,
+            code, out = run_cli(tmp_path, "--executor", "dask", "--scheduler", address, "run", pipeline,
                             "--no-normalise", "--json", capsys=capsys)  # fmt: skip
         assert code == 0, out
         assert out["publish"]["summary"]["created"] == 5
         assert out["publish"]["writes_by_action"]["package_create"] == 5  # (and the organization)
         assert len(ckan.owned(pipeline)) == 5
-        code, again = cli(tmp_path, "run", pipeline, "--no-normalise", "--json", capsys=capsys)
+        code, again = run_cli(tmp_path, "run", pipeline, "--no-normalise", "--json", capsys=capsys)
         assert code == 0 and again["publish"]["summary"]["unchanged"] == 5
         assert again["publish"]["write_calls"] == 0
     finally:

@@ -7,7 +7,6 @@ data.gouv.fr) and `harvester run` goes through harvest → merge → publish int
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from harvester.cli import main
-from tests.portals.merge_chain import Chain, build_chain, change_origin
+from tests.portals.merge_chain import Chain, change_origin, run_cli
 from tests.publish.conftest import CKAN_URL, TOKEN_ENV, CkanTestbed, unique
 
 pytestmark = pytest.mark.ckan
@@ -37,24 +35,6 @@ EXPECTED = {  # merged key -> its records, the winner (the origin) first
 }
 
 
-def cli(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
-    capsys.readouterr()
-    code = 0
-    try:
-        main(["--config", str(root / "sources.yaml"), "--data-dir", str(root / "data"), *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip() else {}
-
-
-@pytest.fixture
-def chain() -> Iterator[Chain]:
-    c = build_chain()
-    yield c
-    c.stop()
-
-
 def test_three_portals_publish_each_real_dataset_once_with_its_provenance(
     ckan: CkanTestbed, token_env: None, chain: Chain, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,7 +52,7 @@ def test_three_portals_publish_each_real_dataset_once_with_its_provenance(
         )  # fmt: skip
     )
     try:
-        code, out = cli(tmp_path, "run", pipeline, "--no-normalise", "--json", capsys=capsys)
+        code, out = run_cli(tmp_path, "run", pipeline, "--no-normalise", "--json", capsys=capsys)
         assert code == 0, out
         assert list(out) == ["harvest", "merge", "publish"]  # merge is a stage of run, between the two
         assert out["merge"]["records"] == 9 and out["merge"]["merged_datasets"] == 5
@@ -103,14 +83,14 @@ def test_three_portals_publish_each_real_dataset_once_with_its_provenance(
         assert salles["title"] == "Salles municipales d'Yffiniac" and len(salles["resources"]) == 1
 
         for key, records in EXPECTED.items():  # --explain gives the rule and score of every merge
-            code, doc = cli(tmp_path, "merge", pipeline, "--explain", key, "--json", capsys=capsys)
+            code, doc = run_cli(tmp_path, "merge", pipeline, "--explain", key, "--json", capsys=capsys)
             assert code == 0 and doc["merged_key"] == key
             assert [c["dataset_key"] for c in doc["candidates"]] == records
             linked = {e["from"] for e in doc["links"]} | {e["to"] for e in doc["links"]}
             assert linked == (set(records) if len(records) > 1 else set())
             assert all(e["rule"] and 0 < e["score"] <= 1 and e["key"] for e in doc["links"])
 
-        code, again = cli(tmp_path, "run", pipeline, "--no-normalise", "--json", capsys=capsys)
+        code, again = run_cli(tmp_path, "run", pipeline, "--no-normalise", "--json", capsys=capsys)
         assert (
             code == 0 and again["publish"]["write_calls"] == 0 and again["publish"]["writes_by_action"] == {}
         )
@@ -118,7 +98,7 @@ def test_three_portals_publish_each_real_dataset_once_with_its_provenance(
 
         change_origin(chain)
         before = {p["name"] for p in owned}
-        code, changed = cli(tmp_path, "--executor", "processes", "run", pipeline, "--no-normalise", "--json",
+        code, changed = run_cli(tmp_path, "--executor", "processes", "run", pipeline, "--no-normalise", "--json",
                             capsys=capsys)  # fmt: skip
         assert code == 0, changed
         assert changed["publish"]["writes_by_action"] == {"package_update": 1}

@@ -4,36 +4,15 @@ merged, then `harvester quality PIPELINE --json`: quality.parquet and the summar
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from harvester.cli import main
 from harvester.quality.indicators import INDICATORS, WEIGHTS
 from harvester.quality.score import ckan_extra
-from tests.portals.merge_chain import Chain, build_chain
-
-
-def cli(root: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
-    capsys.readouterr()
-    code = 0
-    try:
-        main(["--config", str(root / "sources.yaml"), "--data-dir", str(root / "data"), *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr().out
-    return code, json.loads(out) if out.strip() else {}
-
-
-@pytest.fixture
-def chain() -> Iterator[Chain]:
-    c = build_chain()
-    yield c
-    c.stop()
+from tests.portals.merge_chain import Chain, run_cli
 
 
 def test_quality_of_a_merged_pipeline(
@@ -44,10 +23,10 @@ def test_quality_of_a_merged_pipeline(
     (tmp_path / "pipelines" / "chain.yaml").write_text(
         yaml.safe_dump({"name": "chain", "sources": ["communes", "datasud", "dgouv"]})
     )
-    assert cli(tmp_path, "harvest", "--all", "--json", capsys=capsys)[0] == 0
-    assert cli(tmp_path, "normalise", "communes", "--json", capsys=capsys)[0] == 0  # local files only
-    assert cli(tmp_path, "merge", "chain", "--json", capsys=capsys)[0] == 0
-    code, doc = cli(tmp_path, "quality", "chain", "--json", "--worst", "2", capsys=capsys)
+    assert run_cli(tmp_path, "harvest", "--all", "--json", capsys=capsys)[0] == 0
+    assert run_cli(tmp_path, "normalise", "communes", "--json", capsys=capsys)[0] == 0  # local files only
+    assert run_cli(tmp_path, "merge", "chain", "--json", capsys=capsys)[0] == 0
+    code, doc = run_cli(tmp_path, "quality", "chain", "--json", "--worst", "2", capsys=capsys)
     assert code == 0, doc
 
     rows = {
@@ -74,7 +53,7 @@ def test_quality_of_a_merged_pipeline(
     extra = ckan_extra(tmp_path / "data", "chain", "communes:salles-yffiniac")
     assert extra == {"quality_score": f"{HAND_TOTAL_SALLES}/405", "quality_rating": salles["rating"]}
 
-    code, _ = cli(tmp_path, "quality", "chain", capsys=capsys)  # the human summary, on stderr
+    code, _ = run_cli(tmp_path, "quality", "chain", capsys=capsys)  # the human summary, on stderr
     assert code == 0
 
 
@@ -103,8 +82,8 @@ def test_the_scores_are_on_the_run_report_page(
     (tmp_path / "pipelines" / "chain.yaml").write_text(
         yaml.safe_dump({"name": "chain", "sources": ["communes", "datasud", "dgouv"]})
     )
-    assert cli(tmp_path, "harvest", "--all", "--json", capsys=capsys)[0] == 0
-    assert cli(tmp_path, "merge", "chain", "--json", capsys=capsys)[0] == 0
+    assert run_cli(tmp_path, "harvest", "--all", "--json", capsys=capsys)[0] == 0
+    assert run_cli(tmp_path, "merge", "chain", "--json", capsys=capsys)[0] == 0
     data = tmp_path / "data"
     scored = run_quality(data, "chain", worst=3)
     write_report(data, "20260101T000000Z-0002", "quality-report.json", scored)
