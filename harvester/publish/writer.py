@@ -32,7 +32,7 @@ from harvester.publish.units import (
     run_unit,
     stop,
 )
-from harvester.runner import default_executor, run_units_until
+from harvester.runner import default_executor, run_units_until, take_retried
 from harvester.runs import new_run_id
 from harvester.runtime import RuntimeSpec
 from harvester.state import StateBackend
@@ -50,6 +50,7 @@ class Outcome:
     done: list[Done] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     organizations_created: list[str] = field(default_factory=list)
+    retried: list[dict[str, Any]] = field(default_factory=list)  # units a Dask cluster ran more than once
 
     def count(self, action: str) -> int:
         return sum(1 for d in self.done if d.action == action)
@@ -141,5 +142,6 @@ class Writer:
                                 on_done=done, on_stop=lambda: stop(self.run_id), kind=kind)  # fmt: skip
             finally:
                 stop(self.run_id, False)
+                outcome.retried += take_retried()
         if aborted:
             raise aborted[0]
