@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -228,3 +229,42 @@ def test_a_unit_that_raises_is_retried_and_reported(cluster: str, tmp_path: Path
     retried = runner.take_retried()
     assert sorted(r["retries_used"] for r in retried) == [1, 1]
     assert [r["worker_deaths"] for r in retried] == [0, 0]
+
+
+def test_a_merge_that_raises_once_is_retried_and_reported(
+    cluster: str, servers: list[FixtureServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge task raises on its first attempt; Dask runs it again, `merge --json` lists it in `retried`, and
+    the merged files equal those of a local merge of the same catalogues."""
+    from tests.dask_faults import merge_fails_once
+
+    write_config(tmp_path, servers)
+    data, ref = tmp_path / "data", tmp_path / "ref"
+    args = ["--config", str(tmp_path / "sources.yaml")]
+    res = CliRunner().invoke(cli, [*args, "--data-dir", str(data), "harvest", "--all"])
+    assert res.exit_code == 0, res.stderr
+    shutil.copytree(data, ref)
+    res = CliRunner().invoke(cli, [*args, "--data-dir", str(ref), "merge", "sud"])
+    assert res.exit_code == 0, res.stderr
+    monkeypatch.setattr("harvester.merge.stage.run_unit", merge_fails_once)  # what the cluster is sent
+    res = CliRunner().invoke(
+        cli,
+        [
+            *args,
+            "--data-dir",
+            str(data),
+            "--executor",
+            "dask",
+            "--scheduler",
+            cluster,
+            "merge",
+            "sud",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (tmp_path / "merge-failed-once").exists()  # the first attempt did fail
+    assert [(r["unit"], r["retries_used"], r["worker_deaths"]) for r in report["retried"]] == [("sud", 1, 0)]
+    merged = {k: v for k, v in outputs(data).items() if k.startswith("merged/")}
+    assert len(merged) == 3 and merged == {k: v for k, v in outputs(ref).items() if k.startswith("merged/")}
