@@ -28,11 +28,11 @@ from harvester.cli import cli
 from harvester.state import open_state
 from tests.dask_cluster import fail_once, loopback_cluster, require_distributed
 from tests.dask_outputs import outputs as stage_outputs
-from tests.state.conftest import pg_admin_dsn, pg_empty, pg_url  # noqa: F401  (fixtures)
 from tests.fixture_server import FixtureServer, Reply, Request
 from tests.normalise.served import CSV_FR, Files, ckan_with_resources
 from tests.portals.ckan_portal import CkanPortal, build_packages
 from tests.portals.files_portal import COMMUNE, FileHost, Served
+from tests.state.conftest import pg_admin_dsn, pg_empty, pg_url  # noqa: F401  (fixtures)
 from tests.subprocess_cli import harvester_cmd
 
 pytestmark = [pytest.mark.dask, pytest.mark.timeout(300)]
@@ -190,6 +190,8 @@ def test_a_worker_killed_during_normalisation_is_replaced(
     reports = [json.loads(p.read_text()) for p in data.glob("runs/*/normalise-report.json")]
     retried = [r for rep in reports for r in rep["retried"]]
     assert [r["worker_deaths"] for r in retried if r["unit"] == slow_key] == [1], retried
+    (page,) = [p.parent / "report.html" for p in data.glob("runs/*/normalise-report.json")]
+    assert 'id="retried"' in page.read_text() and f'data-unit="{slow_key}"' in page.read_text()  # report.html
     index = pq.read_table(data / "tables/tables/index.parquet").to_pylist()
     assert sorted(r["resource_key"] for r in index) == sorted(r["resource_key"] for r in resources)
     indexed = {

@@ -1,10 +1,11 @@
 """Carries out a plan against CKAN: organisations first (in this process), then datasets as publish units.
 
-The dataset writes go through the runner (`harvester/runner.py`, `--executor local|processes`) as batches
+The dataset writes go through the runner (`harvester/runner.py`, `--executor local|processes|dask`) as batches
 (`harvester/publish/units.py`): one dataset's failure (a CKAN ValidationError, a refused permission) is recorded
 with its field errors and the others go on; a CKAN that stops answering aborts the run (TargetError) after the
 writes already done are recorded. The state store gets a record after each successful write, never before,
-written here in the parent as each unit ends.
+written here in the parent as each unit ends. The batches a Dask cluster ran more than once are listed in
+`Outcome.retried` (the publish report's `retried`).
 """
 
 from __future__ import annotations

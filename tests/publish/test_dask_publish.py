@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from harvester.state import open_state
-
 from tests.dask_cluster import loopback_cluster, require_distributed
 from tests.portals.merge_chain import Chain, run_cli
 from tests.publish.conftest import CKAN_URL, TOKEN_ENV, CkanTestbed, unique, write_project
