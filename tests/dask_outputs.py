@@ -4,11 +4,12 @@ Left out, because they say *when* or *in which run* something was written, not *
 - `harvested_at` of `catalog/<source>/datasets.parquet` and of `merged/<pipeline>/datasets.parquet` (the clock at
   harvest time; the merged row carries its winning record's);
 - `run_id` and `normalised_at` of `tables/<source>/index.parquet` (the run that wrote the row, and its clock);
-- in CKAN package dicts: the ids CKAN draws (`id`, resource `id` / `package_id`, organisation `id`), its clocks
-  (`metadata_created`, `metadata_modified`, resource `created` / `last_modified` / `metadata_modified`,
-  organisation `created`), `revision_id`, and the `harvest_harvested_at` extra (the same clock as above).
+- in CKAN package dicts: the ids CKAN draws (the package `id`, so resource `package_id`; the organisation `id`,
+  so `owner_org`), its clocks (`metadata_created`, `metadata_modified`, resource `created` /
+  `metadata_modified`, organisation `created`), and the `harvest_harvested_at` extra (the harvest clock above).
 Everything else is compared exactly: catalogue rows (incl. `raw`), resources, every table cell, the rest of the
-index (paths, rows, schema hash, status, sha256, columns), the merged datasets, resources and provenance.
+index (paths, rows, schema hash, status, sha256, columns), the merged datasets, resources and provenance, and
+the rest of each package (names, extras, resource ids — harvester derives them — URLs, `last_modified`…).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import pyarrow.parquet as pq
 
 CATALOG_CLOCKS = {"harvested_at"}
 INDEX_RUN_COLUMNS = {"run_id", "normalised_at"}
-PACKAGE_DRAWN = {"id", "metadata_created", "metadata_modified", "revision_id"}
-RESOURCE_DRAWN = {"id", "package_id", "created", "last_modified", "metadata_modified", "revision_id"}
-ORG_DRAWN = {"id", "created", "revision_id"}
+PACKAGE_DRAWN = {"id", "metadata_created", "metadata_modified"}
+RESOURCE_DRAWN = {"package_id", "created", "metadata_modified"}
+ORG_DRAWN = {"id", "created"}
 EXTRA_CLOCKS = {"harvest_harvested_at"}
 
 
