@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -24,11 +25,14 @@ import yaml
 from click.testing import CliRunner
 
 from harvester.cli import cli
+from harvester.state import open_state
 from tests.dask_cluster import fail_once, loopback_cluster, require_distributed
+from tests.dask_outputs import outputs as stage_outputs
 from tests.fixture_server import FixtureServer, Reply, Request
 from tests.normalise.served import CSV_FR, Files, ckan_with_resources
 from tests.portals.ckan_portal import CkanPortal, build_packages
 from tests.portals.files_portal import COMMUNE, FileHost, Served
+from tests.state.conftest import pg_admin_dsn, pg_empty, pg_url  # noqa: F401  (fixtures)
 from tests.subprocess_cli import harvester_cmd
 
 pytestmark = [pytest.mark.dask, pytest.mark.timeout(300)]
@@ -93,27 +97,8 @@ def run_stages(root: Path, data: Path, *executor: str) -> None:
 
 
 def outputs(data: Path) -> dict[str, Any]:
-    """Everything the stages wrote that does not depend on when they ran: catalogue keys and hashes, the
-    normalise index and every table, the merged tables."""
-    out: dict[str, Any] = {}
-    for sid in SOURCES:
-        t = pq.read_table(data / f"catalog/{sid}/datasets.parquet", columns=["dataset_key", "metadata_hash"])
-        out[f"catalog/{sid}"] = sorted(zip(*(c.to_pylist() for c in t.columns), strict=True))
-        index = data / f"tables/{sid}/index.parquet"
-        if index.exists():
-            rows = pq.read_table(index).to_pylist()
-            out[f"index/{sid}"] = sorted(
-                ({k: v for k, v in r.items() if k not in {"run_id", "normalised_at"}} for r in rows),
-                key=lambda r: str(r["resource_key"]),
-            )
-            for r in rows:
-                if r["table_path"]:
-                    out[r["table_path"]] = pq.read_table(data / r["table_path"]).to_pylist()
-    for path in sorted((data / "merged/sud").glob("*.parquet")):
-        t = pq.read_table(path)
-        drop = [c for c in t.column_names if c.endswith("_at") or c == "run_id"]
-        out[f"merged/{path.name}"] = sorted(map(repr, t.drop_columns(drop).to_pylist()))
-    return out
+    """Everything the stages wrote that does not depend on when they ran (tests/dask_outputs.py)."""
+    return stage_outputs(data, SOURCES, "sud")
 
 
 def test_dask_gives_the_local_outputs(cluster: str, servers: list[FixtureServer], tmp_path: Path) -> None:
@@ -121,7 +106,7 @@ def test_dask_gives_the_local_outputs(cluster: str, servers: list[FixtureServer]
     run_stages(tmp_path, tmp_path / "local")
     run_stages(tmp_path, tmp_path / "dask", "--executor", "dask", "--scheduler", cluster)
     local, dask = outputs(tmp_path / "local"), outputs(tmp_path / "dask")
-    assert [len(local[f"catalog/{s}"]) for s in SOURCES[1:]] == [25, 35, 2]
+    assert [len(local[f"catalog/{s}/datasets"]) for s in SOURCES[1:]] == [25, 35, 2]
     assert sum(1 for k in local if k.startswith("tables/")) == 2 + 2  # the CKAN CSVs and the commune files
     assert local.keys() == dask.keys()
     for key, value in local.items():
@@ -138,11 +123,22 @@ def test_dask_without_a_scheduler_is_a_usage_error(tmp_path: Path, servers: list
     assert sum(s.count() for s in servers) == 0  # refused before any request
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def dask_state(request: pytest.FixtureRequest) -> str | None:
+    """The state the cluster's run uses: None for the SQLite file of the shared data dir, else a PostgreSQL URL
+    (the session's database of tests/state/conftest.py, emptied)."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("pg_empty")
+    return url
+
+
 def test_a_worker_killed_during_normalisation_is_replaced(
-    cluster: str, servers: list[FixtureServer], tmp_path: Path
+    cluster: str, servers: list[FixtureServer], tmp_path: Path, dask_state: str | None
 ) -> None:
     """The first download of slow.csv waits until the test has killed the worker running it; the scheduler
-    gives the task to a live worker, the run ends with the local run's outputs and reports the retry."""
+    gives the task to a live worker, the run ends with the local run's outputs and reports the retry, and
+    nothing is written twice: one index row per resource, each table once, no half-written file left."""
     from distributed import Client
 
     armed, arrived, release = threading.Event(), threading.Event(), threading.Event()
@@ -162,7 +158,7 @@ def test_a_worker_killed_during_normalisation_is_replaced(
     (slow_key,) = [r["resource_key"] for r in resources if r["url"].endswith("/d/slow.csv")]
     armed.set()
     data = tmp_path / "dask"
-    base = ["--executor", "dask", "--scheduler", cluster]
+    base = ["--executor", "dask", "--scheduler", cluster, *(["--state", dask_state] if dask_state else [])]
     for cmd in (["harvest", "--all"],):
         done = subprocess.run(
             harvester_cmd(tmp_path, *base, *cmd, data=data), capture_output=True, timeout=120
@@ -194,6 +190,27 @@ def test_a_worker_killed_during_normalisation_is_replaced(
     reports = [json.loads(p.read_text()) for p in data.glob("runs/*/normalise-report.json")]
     retried = [r for rep in reports for r in rep["retried"]]
     assert [r["worker_deaths"] for r in retried if r["unit"] == slow_key] == [1], retried
+    (page,) = [p.parent / "report.html" for p in data.glob("runs/*/normalise-report.json")]
+    assert 'id="retried"' in page.read_text() and f'data-unit="{slow_key}"' in page.read_text()  # report.html
+    index = pq.read_table(data / "tables/tables/index.parquet").to_pylist()
+    assert sorted(r["resource_key"] for r in index) == sorted(r["resource_key"] for r in resources)
+    indexed = {
+        r["table_path"]
+        for sid in ("tables", "commune")
+        for r in pq.read_table(data / f"tables/{sid}/index.parquet").to_pylist()
+    }
+    files = {p.relative_to(data).as_posix() for p in (data / "tables").rglob("*") if p.is_file()}
+    names = {"tables/tables/index.parquet", "tables/commune/index.parquet"}
+    assert files - names == indexed and len(indexed) == 5  # no duplicate table, no .part / .tmp left
+    (slow,) = [r for r in index if r["resource_key"] == slow_key]
+    assert slow["table_status"] == "ok" and slow["table_rows"] > 0
+    if dask_state is not None:  # the workers and the command shared the PostgreSQL state
+        assert not (data / "state.sqlite").exists()
+        st = open_state(dask_state, readonly=True)
+        try:
+            assert (st.read_resource_state(slow_key) or {}).get("sha256") == slow["sha256"]
+        finally:
+            st.close()
 
 
 def test_a_unit_that_raises_is_retried_and_reported(cluster: str, tmp_path: Path) -> None:
@@ -214,3 +231,42 @@ def test_a_unit_that_raises_is_retried_and_reported(cluster: str, tmp_path: Path
     retried = runner.take_retried()
     assert sorted(r["retries_used"] for r in retried) == [1, 1]
     assert [r["worker_deaths"] for r in retried] == [0, 0]
+
+
+def test_a_merge_that_raises_once_is_retried_and_reported(
+    cluster: str, servers: list[FixtureServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge task raises on its first attempt; Dask runs it again, `merge --json` lists it in `retried`, and
+    the merged files equal those of a local merge of the same catalogues."""
+    from tests.dask_faults import merge_fails_once
+
+    write_config(tmp_path, servers)
+    data, ref = tmp_path / "data", tmp_path / "ref"
+    args = ["--config", str(tmp_path / "sources.yaml")]
+    res = CliRunner().invoke(cli, [*args, "--data-dir", str(data), "harvest", "--all"])
+    assert res.exit_code == 0, res.stderr
+    shutil.copytree(data, ref)
+    res = CliRunner().invoke(cli, [*args, "--data-dir", str(ref), "merge", "sud"])
+    assert res.exit_code == 0, res.stderr
+    monkeypatch.setattr("harvester.merge.stage.run_unit", merge_fails_once)  # what the cluster is sent
+    res = CliRunner().invoke(
+        cli,
+        [
+            *args,
+            "--data-dir",
+            str(data),
+            "--executor",
+            "dask",
+            "--scheduler",
+            cluster,
+            "merge",
+            "sud",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (tmp_path / "merge-failed-once").exists()  # the first attempt did fail
+    assert [(r["unit"], r["retries_used"], r["worker_deaths"]) for r in report["retried"]] == [("sud", 1, 0)]
+    merged = {k: v for k, v in outputs(data).items() if k.startswith("merged/")}
+    assert len(merged) == 3 and merged == {k: v for k, v in outputs(ref).items() if k.startswith("merged/")}

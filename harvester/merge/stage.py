@@ -110,6 +110,7 @@ class MergeOutcome:
         return stage_exit_code(self.statuses())
 
     compared: dict[str, int] = field(default_factory=dict)  # candidate pairs by kind (scoring.Decisions)
+    retried: list[dict[str, Any]] = field(default_factory=list)  # the unit, when a Dask cluster ran it twice
 
     def to_dict(self) -> dict[str, Any]:
         ds = self.tables["datasets"]
@@ -126,6 +127,7 @@ class MergeOutcome:
             "compared": self.compared,
             "sources": self.counts,
             "written": self.written,
+            "retried": self.retried,
             "seconds": round(self.seconds, 3),
             **({"report_path": self.report_path} if self.report_path else {}),
         }
@@ -299,11 +301,13 @@ def commit(outcomes: list[MergeOutcome], data_dir: Path) -> list[MergeOutcome]:
 
 
 def merge_pipeline(cfg: Config | None, pipeline: PipelineConfig, data_dir: Path) -> MergeOutcome:
-    from harvester.runner import run_units
+    from harvester.runner import run_units, take_retried
 
     spec = RuntimeSpec.for_data_dir(data_dir)
     outcomes = run_units(run_unit, plan_units(cfg, pipeline), spec, workers=1)
-    return commit(outcomes, data_dir)[0]
+    outcome = commit(outcomes, data_dir)[0]
+    outcome.retried = take_retried()
+    return outcome
 
 
 def ensure_merged(cfg: Config | None, pipeline: PipelineConfig, data_dir: Path) -> MergeOutcome | None:

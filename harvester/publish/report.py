@@ -98,6 +98,7 @@ class PublishReport:
             "retries": self.retries,
             "organizations_created": self.outcome.organizations_created,
             "failed": self.outcome.failed,
+            "retried": self.outcome.retried,
             "refused": [a.to_dict() for a in self.plan.refused],
             "missing_sources": self.missing_sources,
             "state_rebuilt": self.state_rebuilt,

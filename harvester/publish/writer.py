@@ -1,10 +1,11 @@
 """Carries out a plan against CKAN: organisations first (in this process), then datasets as publish units.
 
-The dataset writes go through the runner (`harvester/runner.py`, `--executor local|processes`) as batches
+The dataset writes go through the runner (`harvester/runner.py`, `--executor local|processes|dask`) as batches
 (`harvester/publish/units.py`): one dataset's failure (a CKAN ValidationError, a refused permission) is recorded
 with its field errors and the others go on; a CKAN that stops answering aborts the run (TargetError) after the
 writes already done are recorded. The state store gets a record after each successful write, never before,
-written here in the parent as each unit ends.
+written here in the parent as each unit ends. The batches a Dask cluster ran more than once are listed in
+`Outcome.retried` (the publish report's `retried`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from harvester.publish.units import (
     run_unit,
     stop,
 )
-from harvester.runner import default_executor, run_units_until
+from harvester.runner import default_executor, run_units_until, take_retried
 from harvester.runs import new_run_id
 from harvester.runtime import RuntimeSpec
 from harvester.state import StateBackend
@@ -50,6 +51,7 @@ class Outcome:
     done: list[Done] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     organizations_created: list[str] = field(default_factory=list)
+    retried: list[dict[str, Any]] = field(default_factory=list)  # units a Dask cluster ran more than once
 
     def count(self, action: str) -> int:
         return sum(1 for d in self.done if d.action == action)
@@ -141,5 +143,6 @@ class Writer:
                                 on_done=done, on_stop=lambda: stop(self.run_id), kind=kind)  # fmt: skip
             finally:
                 stop(self.run_id, False)
+                outcome.retried += take_retried()
         if aborted:
             raise aborted[0]

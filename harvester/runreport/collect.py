@@ -255,9 +255,21 @@ def summary(view: RunView) -> dict[str, Any]:
         "published_withdrawn": _sum(publish, "withdrawn"),
         "published_failed": _sum(publish, "failed"),
         "errors": len(view.errors),
+        "retried": len(retried(view)),
         "exit_code": max(codes) if codes else None,
         "seconds": round((max(ends) - min(starts)).total_seconds(), 3) if starts and ends else None,
     }
+
+
+def retried(view: RunView) -> list[dict[str, Any]]:
+    """The units a Dask cluster ran more than once (a worker died under them, or they raised), by stage."""
+    return [
+        {"stage": k, **r}
+        for k in STAGES
+        for rep in view.reports(k)
+        for r in rep.get("retried") or []
+        if isinstance(r, dict)
+    ]
 
 
 def schema_changes(view: RunView) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -64,19 +65,26 @@ def pg_admin_dsn() -> str:
     return dsn
 
 
-@pytest.fixture(scope="session")
-def pg_url(pg_admin_dsn: str) -> Iterator[str]:
-    """A fresh database for this test session, dropped at its end."""
+@contextmanager
+def fresh_database(admin_dsn: str) -> Iterator[str]:
+    """A new, empty database on the testbed's server (its URL), dropped on exit: a state namespace of its own."""
     import psycopg
 
     name = f"harvester_state_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[call-overload]
     try:
-        yield with_dbname(pg_admin_dsn, name)
+        yield with_dbname(admin_dsn, name)
     finally:
-        with psycopg.connect(pg_admin_dsn, autocommit=True) as conn:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_admin_dsn: str) -> Iterator[str]:
+    """A fresh database for this test session, dropped at its end."""
+    with fresh_database(pg_admin_dsn) as url:
+        yield url
 
 
 @pytest.fixture
