@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-from rdflib import Graph, URIRef
-from rdflib.term import Node
-
 from harvester.connectors.base import BaseConnector
 from harvester.connectors.dcat.params import DcatParams
 from harvester.connectors.dcat.parse import dataset_nodes, parse_rdf, records_from_graph
+from harvester.connectors.dcat.rdf_index import Index, Term, is_iri, text
 from harvester.connectors.dcat.rdf_terms import HYDRA
 from harvester.dates import to_iso
 from harvester.paging import PageGuard
@@ -49,7 +47,7 @@ class DcatConnector(BaseConnector):
         extra = urlencode({self.params.modified_since_param: to_iso(since)})
         return urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))
 
-    def pages(self, since: datetime | None = None) -> Iterator[tuple[str, Graph, list[Node]]]:
+    def pages(self, since: datetime | None = None) -> Iterator[tuple[str, Index, list[Term]]]:
         """Fetch and parse each page of the catalogue, following Hydra next links with a loop guard.
 
         A repeated next link, a page identical to the one before or a page bringing no dataset not already read
@@ -72,7 +70,7 @@ class DcatConnector(BaseConnector):
             )
             nodes = dataset_nodes(graph)
             guard.page_ids(
-                (str(n) if isinstance(n, URIRef) else None for n in nodes),
+                (n if is_iri(n) else None for n in nodes),  # type: ignore[misc]
                 url=resp.url,
                 total=_total_items(graph),
             )
@@ -135,30 +133,30 @@ class DcatConnector(BaseConnector):
         return set(self._present)
 
 
-def _total_items(graph: Graph) -> int | None:
+def _total_items(graph: Index) -> int | None:
     """hydra:totalItems of the collection, when the page announces one."""
-    for value in graph.objects(None, HYDRA.totalItems):
+    for value in graph.all_objects(HYDRA.totalItems):
         try:
-            return int(str(value))
+            return int(text(value))
         except ValueError:
             continue
     return None
 
 
-def next_page(graph: Graph, page_url: str, requested_url: str | None = None) -> str | None:
+def next_page(graph: Index, page_url: str, requested_url: str | None = None) -> str | None:
     """The Hydra next page (hydra:next of a PartialCollectionView, or legacy hydra:nextPage), absolute.
 
     When several views are present, the one describing the page just read wins.
     """
     candidates: list[tuple[int, str]] = []
     here = {page_url, requested_url or page_url}
-    views: set[Node] = set(graph.objects(None, HYDRA.view))
+    views: set[Term] = set(graph.all_objects(HYDRA.view))
     for pred in _NEXT:
         for subj, obj in graph.subject_objects(pred):
-            target = str(obj).strip()
+            target = text(obj).strip()
             if not target:
                 continue
-            rank = 0 if (isinstance(subj, URIRef) and str(subj) in here) else 1 if subj in views else 2
+            rank = 0 if (is_iri(subj) and subj in here) else 1 if subj in views else 2
             candidates.append((rank, urljoin(page_url, target)))
     if not candidates:
         return None
