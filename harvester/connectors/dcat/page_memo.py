@@ -1,0 +1,136 @@
+"""What one DCAT page gave last time, kept next to the HTTP body cache so that an unchanged page is not parsed.
+
+A page answered 304 (or served again byte for byte) maps to the same records: its memo holds the records, the
+mapping errors, the dataset ids, the Hydra next link and totalItems read from it. The memo is keyed by the page
+URL and names the SHA-256 of the body it was read from and a fingerprint of the mapping (its code, the source and
+its identity rules): a memo whose body or mapping differs is ignored and the page is parsed again, so a stale
+pairing of body and records cannot happen. Memos are written atomically (temporary file, then rename) under
+`<http cache>/dcat-pages/`; a missing, unreadable or foreign memo only costs a parse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from harvester.records import DatasetRecord, ResourceRef
+
+log = logging.getLogger(__name__)
+
+_MAPPING_CODE = ("fields.py", "parse.py", "rdf_index.py", "rdf_terms.py", "rdf_fast.py", "page_memo.py")
+_DATES = frozenset({"issued", "modified"})
+Issue = tuple[str | None, str, str | None]  # (remote id or None, message, URL or None), as given to on_error
+
+
+@dataclass
+class PageMemo:
+    """The outcome of reading one page."""
+
+    next_url: str | None
+    total: int | None
+    ids: list[str | None]  # per dataset node: its IRI, None for a blank node
+    records: list[DatasetRecord] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)
+
+
+@cache
+def mapping_code() -> str:
+    """A digest of the mapping's own source: a new harvester version never reuses an older version's records."""
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for name in _MAPPING_CODE:
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def body_digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def memo_path(cache_dir: Path, url: str) -> Path:
+    digest = hashlib.sha256(url.encode()).hexdigest()
+    return cache_dir / "dcat-pages" / digest[:2] / f"{digest}.json"
+
+
+def load(cache_dir: Path | None, url: str, content: bytes, mapping: str) -> PageMemo | None:
+    """The memo of `url` when it was read from exactly `content` with the same `mapping`, else None."""
+    if cache_dir is None:
+        return None
+    path = memo_path(cache_dir, url)
+    try:
+        doc = json.loads(path.read_bytes())
+        if doc.get("body") != body_digest(content) or doc.get("mapping") != mapping:
+            return None
+        return PageMemo(
+            next_url=doc["next"],
+            total=doc["total"],
+            ids=doc["ids"],
+            records=[_record(r) for r in doc["records"]],
+            errors=[(e[0], e[1], e[2]) for e in doc["errors"]],
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:  # a damaged memo: parse again
+        log.debug("ignoring the page memo %s: %s", path, exc)
+        return None
+
+
+def save(cache_dir: Path | None, url: str, content: bytes, mapping: str, memo: PageMemo) -> None:
+    """Write the memo of `url` read from `content` (atomically; a failure to write only costs a later parse)."""
+    if cache_dir is None:
+        return
+    path = memo_path(cache_dir, url)
+    doc = {
+        "url": url,
+        "body": body_digest(content),
+        "mapping": mapping,
+        "next": memo.next_url,
+        "total": memo.total,
+        "ids": memo.ids,
+        "records": [_plain(r) for r in memo.records],
+        "errors": [list(e) for e in memo.errors],
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        log.warning("cannot write the page memo %s: %s", path, exc)
+
+
+def _plain(rec: DatasetRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(DatasetRecord):
+        value = getattr(rec, f.name)
+        if f.name in _DATES:
+            value = value.isoformat() if value is not None else None
+        elif f.name == "resources":
+            value = [_plain_resource(r) for r in value]
+        out[f.name] = value
+    return out
+
+
+def _plain_resource(res: ResourceRef) -> dict[str, Any]:
+    out = {f.name: getattr(res, f.name) for f in fields(ResourceRef)}
+    if res.modified is not None:
+        out["modified"] = res.modified.isoformat()
+    return out
+
+
+def _date(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def _record(doc: dict[str, Any]) -> DatasetRecord:
+    for name in _DATES:
+        doc[name] = _date(doc[name])
+    doc["keywords"], doc["themes"] = tuple(doc["keywords"]), tuple(doc["themes"])
+    doc["resources"] = tuple(ResourceRef(**{**r, "modified": _date(r["modified"])}) for r in doc["resources"])
+    return DatasetRecord(**doc)
