@@ -10,7 +10,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from harvester.connectors.base import BaseConnector
 from harvester.connectors.dcat import page_memo
-from harvester.connectors.dcat.page_memo import PageMemo, mapping_code
+from harvester.connectors.dcat.page_memo import Entry, PageMemo, mapping_code
 from harvester.connectors.dcat.params import DcatParams
 from harvester.connectors.dcat.parse import dataset_nodes, parse_rdf, records_from_graph
 from harvester.connectors.dcat.rdf_index import Index, Term, is_iri, text
@@ -79,7 +79,7 @@ class DcatConnector(BaseConnector):
                     page_memo.save(cache_dir, url, resp.content, mapping, memo)
             else:
                 self.pages_unparsed += 1
-                log.debug("page %s unchanged: %d records from its memo", resp.url, len(memo.records))
+                log.debug("page %s unchanged: %d records from its memo", resp.url, len(memo.entries))
             guard.page_ids(memo.ids, url=resp.url, total=memo.total)
             self.outcomes.listed += len(memo.ids)
             for issue in memo.errors:
@@ -97,8 +97,9 @@ class DcatConnector(BaseConnector):
             total=_total_items(graph),
             ids=[n if is_iri(n) else None for n in nodes],  # type: ignore[misc]
         )
-        memo.records = list(
-            records_from_graph(
+        memo.entries = [
+            Entry.of(rec)
+            for rec in records_from_graph(
                 graph,
                 self.source_id,
                 lambda *issue: memo.errors.append(issue),
@@ -106,7 +107,7 @@ class DcatConnector(BaseConnector):
                 prefer_identifier=self.params.identity == "identifier",
                 nodes=nodes,
             )
-        )
+        ]
         return memo
 
     def _ods(self) -> bool | None:
@@ -117,19 +118,20 @@ class DcatConnector(BaseConnector):
             return None
         return False
 
-    def _records(self, since: datetime | None) -> Iterator[DatasetRecord]:
+    def _records(self, since: datetime | None) -> Iterator[Entry]:
+        """Each distinct dataset of the listing (its record decoded from a page memo only when asked for)."""
         seen: set[str] = set()
         self._errored = set()
         server_filtered = since is not None and bool(self.params.modified_since_param)
         with self.loop_ends_listing():
             for page_url, memo in self.pages(since):
-                for rec in memo.records:
-                    if rec.remote_id in seen:
-                        log.debug("dataset %s listed again on %s: skipped", rec.remote_id, page_url)
+                for entry in memo.entries:
+                    if entry.remote_id in seen:
+                        log.debug("dataset %s listed again on %s: skipped", entry.remote_id, page_url)
                         self.outcomes.skip("duplicate")
                         continue
-                    seen.add(rec.remote_id)
-                    yield rec
+                    seen.add(entry.remote_id)
+                    yield entry
         if not server_filtered:
             self._present = seen | self._errored
 
@@ -141,11 +143,11 @@ class DcatConnector(BaseConnector):
 
     def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         self._present = None
-        for rec in self._records(since):
-            if since is not None and rec.modified is not None and rec.modified < since:
+        for entry in self._records(since):
+            if since is not None and entry.modified is not None and entry.modified < since:
                 self.outcomes.skip("not modified since the cursor")
                 continue
-            yield self.keep(rec)
+            yield self.keep(entry.record())
 
     def ids(self) -> set[str]:
         """Every dataset id of the catalogue: free after an unfiltered listing, else one full read."""

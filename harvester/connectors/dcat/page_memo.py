@@ -6,6 +6,9 @@ URL and names the SHA-256 of the body it was read from and a fingerprint of the 
 its identity rules): a memo whose body or mapping differs is ignored and the page is parsed again, so a stale
 pairing of body and records cannot happen. Memos are written atomically (temporary file, then rename) under
 `<http cache>/dcat-pages/`; a missing, unreadable or foreign memo only costs a parse.
+
+A memo is JSON lines: a header (next link, total, ids, errors, and each record's id and dct:modified), then one
+line per record, decoded only when the record is wanted (an incremental run skips the unmodified ones unread).
 """
 
 from __future__ import annotations
@@ -28,6 +31,30 @@ _DATES = frozenset({"issued", "modified"})
 Issue = tuple[str | None, str, str | None]  # (remote id or None, message, URL or None), as given to on_error
 
 
+class Entry:
+    """One record of a page: its id and modification date at once, the record itself when asked for."""
+
+    __slots__ = ("remote_id", "modified", "_record", "_line")
+
+    def __init__(
+        self, remote_id: str, modified: datetime | None, record: DatasetRecord | None, line: bytes = b""
+    ) -> None:
+        self.remote_id = remote_id
+        self.modified = modified
+        self._record = record
+        self._line = line
+
+    @classmethod
+    def of(cls, record: DatasetRecord) -> Entry:
+        return cls(record.remote_id, record.modified, record)
+
+    def record(self) -> DatasetRecord:
+        if self._record is None:
+            self._record = _record(json.loads(self._line))
+            self._line = b""
+        return self._record
+
+
 @dataclass
 class PageMemo:
     """The outcome of reading one page."""
@@ -35,7 +62,7 @@ class PageMemo:
     next_url: str | None
     total: int | None
     ids: list[str | None]  # per dataset node: its IRI, None for a blank node
-    records: list[DatasetRecord] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
     errors: list[Issue] = field(default_factory=list)
 
 
@@ -64,14 +91,18 @@ def load(cache_dir: Path | None, url: str, content: bytes, mapping: str) -> Page
         return None
     path = memo_path(cache_dir, url)
     try:
-        doc = json.loads(path.read_bytes())
+        lines = path.read_bytes().split(b"\n")
+        doc = json.loads(lines[0])
         if doc.get("body") != body_digest(content) or doc.get("mapping") != mapping:
             return None
+        keys = doc["keys"]
+        if len(lines) != len(keys) + 1:
+            raise ValueError(f"{len(keys)} records announced, {len(lines) - 1} found")
         return PageMemo(
             next_url=doc["next"],
             total=doc["total"],
             ids=doc["ids"],
-            records=[_record(r) for r in doc["records"]],
+            entries=[Entry(rid, _date(when), None, line) for (rid, when), line in zip(keys, lines[1:])],
             errors=[(e[0], e[1], e[2]) for e in doc["errors"]],
         )
     except FileNotFoundError:
@@ -86,23 +117,29 @@ def save(cache_dir: Path | None, url: str, content: bytes, mapping: str, memo: P
     if cache_dir is None:
         return
     path = memo_path(cache_dir, url)
-    doc = {
+    records = [e.record() for e in memo.entries]
+    header = {
         "url": url,
         "body": body_digest(content),
         "mapping": mapping,
         "next": memo.next_url,
         "total": memo.total,
         "ids": memo.ids,
-        "records": [_plain(r) for r in memo.records],
         "errors": [list(e) for e in memo.errors],
+        "keys": [[r.remote_id, r.modified.isoformat() if r.modified else None] for r in records],
     }
+    lines = [_dumps(header), *(_dumps(_plain(r)) for r in records)]  # JSON escapes newlines in strings
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        tmp.write_text("\n".join(lines), encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
         log.warning("cannot write the page memo %s: %s", path, exc)
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 def _plain(rec: DatasetRecord) -> dict[str, Any]:
