@@ -96,15 +96,18 @@ def resource(graph: Index, dist: Term) -> ResourceRef | None:
     )
 
 
-def conforms_to(graph: Index, node: Term, dists: list[Term]) -> dict[str, str]:
+def conforms_to(
+    graph: Index, node: Term, dists: list[tuple[Term, ResourceRef | None]]
+) -> dict[str, str]:
     """Table Schemas declared by dct:conformsTo (harvester/tableschema.py): a distribution's always (its schema,
-    in DCAT-AP 3), the dataset's only when the offline registry knows it (elsewhere it names INSPIRE specs)."""
+    in DCAT-AP 3), the dataset's only when the offline registry knows it (elsewhere it names INSPIRE specs).
+    `dists`: each distribution with its resource (`resource()`), None when it has no URL."""
     from harvester.tableschema import SchemaRef, offline_schema
 
     out: dict[str, str] = {}
     per_dist: dict[str, dict[str, str]] = {}
-    for dist in dists:
-        target, res = first(graph, dist, DCT.conformsTo), resource(graph, dist)
+    for dist, res in dists:
+        target = first(graph, dist, DCT.conformsTo)
         if target is not None and res is not None and (url := text_or_uri(graph, target)):
             per_dist[res.url] = {"url": url}
     if per_dist:
@@ -243,10 +246,17 @@ def documents(graph: Index, node: Term) -> list[ResourceRef]:
 
 
 def spatial(graph: Index, node: Term) -> str | None:
-    obj = first(graph, node, DCT.spatial)
-    if obj is None or type(obj) is not BNode:
-        return text_or_uri(graph, obj)
-    return best_literal(graph, obj, LOCN.geometry, DCAT.bbox, DCAT.centroid) or label(graph, obj)
+    """The first dct:spatial (URIs first) that says something: a URI or text, else a location's geometry or
+    name. DCAT-AP.de gives two blank-node locations (a geometry, a regional key): blank node labels change
+    between parses, so the choice does not depend on them."""
+    for obj in sorted(graph.objects(node, DCT.spatial), key=lambda o: (not is_iri(o), type(o) is BNode, text(o))):
+        if type(obj) is not BNode:
+            found = text_or_uri(graph, obj)
+        else:
+            found = best_literal(graph, obj, LOCN.geometry, DCAT.bbox, DCAT.centroid) or label(graph, obj)
+        if found:
+            return found
+    return None
 
 
 def keywords(graph: Index, node: Term) -> tuple[str, ...]:

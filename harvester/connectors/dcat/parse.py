@@ -216,13 +216,13 @@ def map_dataset(
         extras["version"] = version
     dists = sorted(graph.objects(node, DCAT.distribution), key=text)
     resources: dict[tuple[str, str | None], ResourceRef] = {}
-    for dist in dists:
-        res = F.resource(graph, dist)
+    mapped = [(dist, F.resource(graph, dist)) for dist in dists]
+    for _dist, res in mapped:
         if res is not None and ods_key is not None and (m := _ODS_EXPORT.search(res.url)):
             res = replace(res, format=m.group(1))  # the export name is more precise than the media type
         if res is not None:
             resources.setdefault((res.url, res.remote_id), res)
-    extras.update(F.conforms_to(graph, node, dists))
+    extras.update(F.conforms_to(graph, node, mapped))
     urls = {url for url, _rid in resources}
     for doc in F.documents(graph, node):
         if doc.url not in urls:  # a page already listed as a distribution stays a distribution

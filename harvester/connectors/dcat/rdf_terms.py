@@ -137,15 +137,22 @@ def compact(graph: Index, node: Term, depth: int = 2, _seen: frozenset[Term] = f
     out: dict[str, list[Any]] = {}
     seen = _seen | {node}
     distribution = DCAT.distribution
-    for pred, obj in graph.predicate_objects(node):
-        value: Any
-        if type(obj) is Lit:
-            value = obj.value if not obj.lang else {"@value": obj.value, "@language": obj.lang}
-        elif depth > 0 and obj not in seen and (type(obj) is BNode or pred == distribution):
-            value = compact(graph, obj, depth - 1, seen)
-            if is_iri(obj):
-                value = {"@id": obj, **value}
+    for pred, objs in graph.spo.get(node, {}).items():  # type: ignore[call-overload]
+        values: list[Any] = []
+        for obj in objs:
+            value: Any
+            if type(obj) is Lit:
+                value = obj.value if not obj.lang else {"@value": obj.value, "@language": obj.lang}
+            elif depth > 0 and obj not in seen and (type(obj) is BNode or pred == distribution):
+                value = compact(graph, obj, depth - 1, seen)
+                if is_iri(obj):
+                    value = {"@id": obj, **value}
+            else:
+                value = obj if is_iri(obj) else {"@bnode": True}
+            values.append(value)
+        key = qname(pred)
+        if key in out:
+            out[key] += values
         else:
-            value = obj if is_iri(obj) else {"@bnode": True}
-        out.setdefault(qname(pred), []).append(value)
+            out[key] = values
     return {k: sorted(v, key=repr) if len(v) > 1 else v for k, v in sorted(out.items())}
