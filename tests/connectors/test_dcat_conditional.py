@@ -67,6 +67,7 @@ def test_unchanged_rerun_sends_conditional_requests_and_parses_nothing(
     assert len(parses) == 3 and portal.not_modified == 0
     before = _snapshot(tmp_path)
     assert len(before[1]) == 30 * 9  # nine distributions per dataset
+    assert all(r["spatial"].startswith("POLYGON ((11.9936 54.0486") for r in before[0])  # of two locations
 
     for full in (False, True):  # incremental (cursor), then a full re-read: the memos serve both
         n0, parsed = len(server.requests), len(parses)

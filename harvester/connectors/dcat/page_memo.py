@@ -14,13 +14,14 @@ line per record, decoded only when the record is wanted (an incremental run skip
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from harvester.records import DatasetRecord, ResourceRef
 
@@ -50,7 +51,7 @@ class Entry:
 
     def record(self) -> DatasetRecord:
         if self._record is None:
-            self._record = _record(json.loads(self._line))
+            self._record = _record(orjson.loads(self._line))
             self._line = b""
         return self._record
 
@@ -82,7 +83,7 @@ def body_digest(content: bytes) -> str:
 
 def memo_path(cache_dir: Path, url: str) -> Path:
     digest = hashlib.sha256(url.encode()).hexdigest()
-    return cache_dir / "dcat-pages" / digest[:2] / f"{digest}.json"
+    return cache_dir / "dcat-pages" / digest[:2] / f"{digest}.jsonl"
 
 
 def load(cache_dir: Path | None, url: str, content: bytes, mapping: str) -> PageMemo | None:
@@ -92,7 +93,7 @@ def load(cache_dir: Path | None, url: str, content: bytes, mapping: str) -> Page
     path = memo_path(cache_dir, url)
     try:
         lines = path.read_bytes().split(b"\n")
-        doc = json.loads(lines[0])
+        doc = orjson.loads(lines[0])
         if doc.get("body") != body_digest(content) or doc.get("mapping") != mapping:
             return None
         keys = doc["keys"]
@@ -108,6 +109,7 @@ def load(cache_dir: Path | None, url: str, content: bytes, mapping: str) -> Page
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:  # a damaged memo: parse again
+        # (orjson.JSONDecodeError is a ValueError)
         log.debug("ignoring the page memo %s: %s", path, exc)
         return None
 
@@ -128,18 +130,14 @@ def save(cache_dir: Path | None, url: str, content: bytes, mapping: str, memo: P
         "errors": [list(e) for e in memo.errors],
         "keys": [[r.remote_id, r.modified.isoformat() if r.modified else None] for r in records],
     }
-    lines = [_dumps(header), *(_dumps(_plain(r)) for r in records)]  # JSON escapes newlines in strings
+    lines = [orjson.dumps(header), *(orjson.dumps(_plain(r)) for r in records)]  # newlines in strings: \n
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines), encoding="utf-8")
+        tmp.write_bytes(b"\n".join(lines))
         tmp.replace(path)
-    except OSError as exc:
+    except (OSError, TypeError) as exc:  # TypeError: a value orjson can't write (the page is parsed next time)
         log.warning("cannot write the page memo %s: %s", path, exc)
-
-
-def _dumps(doc: Any) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 def _plain(rec: DatasetRecord) -> dict[str, Any]:
