@@ -41,7 +41,9 @@ class DcatConnector(BaseConnector):
     # Ids of every dataset read by the last unfiltered listing, so that `ids` costs no request.
     _present: set[str] | None = None
     _errored: set[str]  # ids of the datasets the listing under way could not map (still present)
-    pages_unparsed = 0  # pages whose records came from their memo (unchanged body), counted for reports and tests
+    pages_unparsed = (
+        0  # pages whose records came from their memo (unchanged body), counted for reports and tests
+    )
 
     def _first_url(self, since: datetime | None) -> str:
         if since is None or not self.params.modified_since_param:

@@ -96,9 +96,7 @@ def resource(graph: Index, dist: Term) -> ResourceRef | None:
     )
 
 
-def conforms_to(
-    graph: Index, node: Term, dists: list[tuple[Term, ResourceRef | None]]
-) -> dict[str, str]:
+def conforms_to(graph: Index, node: Term, dists: list[tuple[Term, ResourceRef | None]]) -> dict[str, str]:
     """Table Schemas declared by dct:conformsTo (harvester/tableschema.py): a distribution's always (its schema,
     in DCAT-AP 3), the dataset's only when the offline registry knows it (elsewhere it names INSPIRE specs).
     `dists`: each distribution with its resource (`resource()`), None when it has no URL."""
@@ -249,7 +247,9 @@ def spatial(graph: Index, node: Term) -> str | None:
     """The first dct:spatial (URIs first) that says something: a URI or text, else a location's geometry or
     name. DCAT-AP.de gives two blank-node locations (a geometry, a regional key): blank node labels change
     between parses, so the choice does not depend on them."""
-    for obj in sorted(graph.objects(node, DCT.spatial), key=lambda o: (not is_iri(o), type(o) is BNode, text(o))):
+    for obj in sorted(
+        graph.objects(node, DCT.spatial), key=lambda o: (not is_iri(o), type(o) is BNode, text(o))
+    ):
         if type(obj) is not BNode:
             found = text_or_uri(graph, obj)
         else:

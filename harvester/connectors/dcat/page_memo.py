@@ -103,7 +103,9 @@ def load(cache_dir: Path | None, url: str, content: bytes, mapping: str) -> Page
             next_url=doc["next"],
             total=doc["total"],
             ids=doc["ids"],
-            entries=[Entry(rid, _date(when), None, line) for (rid, when), line in zip(keys, lines[1:])],
+            entries=[
+                Entry(rid, _date(when), None, line) for (rid, when), line in zip(keys, lines[1:], strict=True)
+            ],
             errors=[(e[0], e[1], e[2]) for e in doc["errors"]],
         )
     except FileNotFoundError:
@@ -136,7 +138,10 @@ def save(cache_dir: Path | None, url: str, content: bytes, mapping: str, memo: P
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(b"\n".join(lines))
         tmp.replace(path)
-    except (OSError, TypeError) as exc:  # TypeError: a value orjson can't write (the page is parsed next time)
+    except (
+        OSError,
+        TypeError,
+    ) as exc:  # TypeError: a value orjson can't write (the page is parsed next time)
         log.warning("cannot write the page memo %s: %s", path, exc)
 
 

@@ -16,9 +16,8 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from urllib.parse import urlsplit
-
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from harvester.connectors.dcat import fields as F
 from harvester.connectors.dcat.rdf_fast import parse_fast

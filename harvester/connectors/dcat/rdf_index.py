@@ -16,7 +16,7 @@ reads, an rdflib Graph (`from_rdflib`), so there is one mapping code path.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 if TYPE_CHECKING:
     from rdflib import Graph
@@ -36,10 +36,10 @@ class Lit(NamedTuple):
 
 
 Term = str | Lit  # an IRI (str), a BNode (str subclass) or a Lit
-_EMPTY: dict[Any, None] = {}
+_EMPTY: dict[Any, Any] = {}
 
 
-def is_iri(term: object) -> bool:
+def is_iri(term: object) -> TypeGuard[str]:
     return type(term) is str
 
 
@@ -54,11 +54,11 @@ class Index:
     __slots__ = ("spo", "_pos", "_len")
 
     def __init__(self) -> None:
-        self.spo: dict[str, dict[str, dict[Term, None]]] = {}
-        self._pos: dict[str, dict[Term, list[str]]] = {}  # predicate → object → subjects, built on first use
+        self.spo: dict[Term, dict[str, dict[Term, None]]] = {}  # subjects are IRIs and BNodes
+        self._pos: dict[str, dict[Term, list[Term]]] = {}  # predicate → object → subjects, built on first use
         self._len: int | None = None
 
-    def add(self, s: str, p: str, o: Term) -> None:
+    def add(self, s: Term, p: str, o: Term) -> None:
         preds = self.spo.get(s)
         if preds is None:
             preds = self.spo[s] = {}
@@ -79,20 +79,20 @@ class Index:
         return subject in self.spo
 
     def has(self, s: Term, p: str, o: Term) -> bool:
-        return o in self.spo.get(s, _EMPTY).get(p, _EMPTY)  # type: ignore[call-overload]
+        return o in self.spo.get(s, _EMPTY).get(p, _EMPTY)
 
     def objects(self, s: Term, p: str) -> Iterable[Term]:
-        return self.spo.get(s, _EMPTY).get(p, _EMPTY).keys()  # type: ignore[call-overload,no-any-return]
+        return self.spo.get(s, _EMPTY).get(p, _EMPTY).keys()
 
     def value(self, s: Term, p: str) -> Term | None:
         return next(iter(self.objects(s, p)), None)
 
     def predicate_objects(self, s: Term) -> Iterator[tuple[str, Term]]:
-        for p, objs in self.spo.get(s, _EMPTY).items():  # type: ignore[call-overload]
+        for p, objs in self.spo.get(s, _EMPTY).items():
             for o in objs:
                 yield p, o
 
-    def subject_objects(self, p: str) -> Iterator[tuple[str, Term]]:
+    def subject_objects(self, p: str) -> Iterator[tuple[Term, Term]]:
         for s, preds in self.spo.items():
             objs = preds.get(p)
             if objs:
@@ -104,7 +104,7 @@ class Index:
         for _s, o in self.subject_objects(p):
             yield o
 
-    def subjects(self, p: str, o: Term) -> list[str]:
+    def subjects(self, p: str, o: Term) -> list[Term]:
         """The subjects of (p, o), in document order."""
         by_obj = self._pos.get(p)
         if by_obj is None:
@@ -114,14 +114,14 @@ class Index:
         return by_obj.get(o, [])
 
     @classmethod
-    def from_quads(cls, quads: Iterable[Any], named: type, blank: type, literal: type) -> Index:
+    def from_quads(cls, quads: Iterable[Any], named: Any, blank: Any, literal: Any) -> Index:
         """An index of pyoxigraph quads (`named`, `blank`, `literal`: pyoxigraph's term classes).
 
         Each distinct pyoxigraph term is converted once per document; graph names are ignored (merged graph).
         Raises ValueError on RDF-star triple terms."""
         index = cls()
         spo = index.spo
-        terms: dict[Any, Term] = {}
+        terms: dict[Any, Any] = {}
         for s, p, o, _g in quads:
             sk = terms.get(s)
             if sk is None:
@@ -139,9 +139,9 @@ class Index:
                 else:
                     ok = _blank(o, blank)
                 terms[o] = ok
-            preds = spo.get(sk)  # type: ignore[call-overload]
+            preds = spo.get(sk)
             if preds is None:
-                preds = spo[sk] = {}  # type: ignore[index]
+                preds = spo[sk] = {}
             objs = preds.get(pk)
             if objs is None:
                 preds[pk] = {ok: None}
@@ -166,11 +166,11 @@ class Index:
 
         index = cls()
         for s, p, o in graph:
-            index.add(term(s), str(p), term(o))  # type: ignore[arg-type]
+            index.add(term(s), str(p), term(o))
         return index
 
 
-def _blank(term: Any, blank: type) -> BNode:
+def _blank(term: Any, blank: Any) -> BNode:
     if type(term) is not blank:
         raise ValueError(f"unsupported RDF term {term!r}")  # RDF-star triple terms
     return BNode(term.value)

@@ -137,7 +137,7 @@ def compact(graph: Index, node: Term, depth: int = 2, _seen: frozenset[Term] = f
     out: dict[str, list[Any]] = {}
     seen = _seen | {node}
     distribution = DCAT.distribution
-    for pred, objs in graph.spo.get(node, {}).items():  # type: ignore[call-overload]
+    for pred, objs in graph.spo.get(node, {}).items():
         values: list[Any] = []
         for obj in objs:
             value: Any
