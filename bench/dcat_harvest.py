@@ -87,6 +87,7 @@ same pages from memory, every quad read, best of two.
 | harvester full harvest | {full_s:.2f} s | {full_req} | {N / full_s:,.0f} | ≤ 2× the parse: **{ratio:.2f}×**, {"met" if ratio <= 2 else "NOT met"} |
 | harvester unchanged re-run | {again_s:.2f} s | {again_req} ({again_304}) | — | < 3 s: {"met" if again_s < 3 else "NOT met"} |
 
-Catalogue: {datasets:,} datasets, {resources:,} resources. Re-run: mode {again["mode"]}, listed {again["listed"]},
-changed {again["updated"]}, created {again["created"]}.
+Catalogue: {datasets:,} datasets, {resources:,} resources. Re-run: mode {again["mode"]}, {again["listed"]} record(s)
+at or past the cursor, {again["updated"]} changed, {again["created"]} created; a page answered 304 is not parsed
+(its records come from the page memo next to the HTTP cache).
 """
