@@ -74,11 +74,11 @@ class DcatConnector(BaseConnector):
                 source_id=self.source_id,
             )
             guard.check_content(resp.content, url=resp.url)
-            memo = page_memo.load(cache_dir, url, resp.content, mapping)
+            memo = page_memo.load(cache_dir, url, resp.content, mapping, self.source_id)
             if memo is None:
                 memo = self._read_page(resp.content, resp.headers.get("Content-Type"), resp.url, url)
                 if resp.headers.get("ETag") or resp.headers.get("Last-Modified"):
-                    page_memo.save(cache_dir, url, resp.content, mapping, memo)
+                    page_memo.save(cache_dir, url, resp.content, mapping, memo, self.source_id)
             else:
                 self.pages_unparsed += 1
                 log.debug("page %s unchanged: %d records from its memo", resp.url, len(memo.entries))

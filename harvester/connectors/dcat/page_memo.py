@@ -81,16 +81,19 @@ def body_digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def memo_path(cache_dir: Path, url: str) -> Path:
-    digest = hashlib.sha256(url.encode()).hexdigest()
+def memo_path(cache_dir: Path, url: str, source_id: str | None = None) -> Path:
+    """One memo per source and page URL (two sources reading one catalogue never write the same file)."""
+    digest = hashlib.sha256(f"{source_id or ''} {url}".encode()).hexdigest()
     return cache_dir / "dcat-pages" / digest[:2] / f"{digest}.jsonl"
 
 
-def load(cache_dir: Path | None, url: str, content: bytes, mapping: str) -> PageMemo | None:
+def load(
+    cache_dir: Path | None, url: str, content: bytes, mapping: str, source_id: str | None = None
+) -> PageMemo | None:
     """The memo of `url` when it was read from exactly `content` with the same `mapping`, else None."""
     if cache_dir is None:
         return None
-    path = memo_path(cache_dir, url)
+    path = memo_path(cache_dir, url, source_id)
     try:
         lines = path.read_bytes().split(b"\n")
         doc = orjson.loads(lines[0])
@@ -116,11 +119,18 @@ def load(cache_dir: Path | None, url: str, content: bytes, mapping: str) -> Page
         return None
 
 
-def save(cache_dir: Path | None, url: str, content: bytes, mapping: str, memo: PageMemo) -> None:
+def save(
+    cache_dir: Path | None,
+    url: str,
+    content: bytes,
+    mapping: str,
+    memo: PageMemo,
+    source_id: str | None = None,
+) -> None:
     """Write the memo of `url` read from `content` (atomically; a failure to write only costs a later parse)."""
     if cache_dir is None:
         return
-    path = memo_path(cache_dir, url)
+    path = memo_path(cache_dir, url, source_id)
     records = [e.record() for e in memo.entries]
     header = {
         "url": url,
