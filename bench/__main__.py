@@ -12,6 +12,7 @@ from pathlib import Path
 # Each name is a module bench/<name>.py with `run(out_dir: Path) -> str`. Add one line per benchmark.
 BENCHES: tuple[str, ...] = (
     "ckan_harvest",
+    "dcat_harvest",
     "normalise_stage",
     "connectors",
     "publish",

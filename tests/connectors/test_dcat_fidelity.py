@@ -183,11 +183,11 @@ def test_unknown_remote_context_is_refused_naming_it(server: FixtureServer, http
 
 
 def test_schema_org_context_is_read_offline() -> None:
-    from rdflib import RDF, URIRef
-
     from harvester.connectors.dcat.jsonld_contexts import parse_jsonld
+    from harvester.connectors.dcat.rdf_index import Lit
+    from harvester.connectors.dcat.rdf_terms import RDF
 
     doc = b'{"@context": "https://schema.org/", "@id": "http://x/d", "@type": "Dataset", "name": "D"}'
     graph = parse_jsonld(doc, "http://x/page")
-    assert (URIRef("http://x/d"), RDF.type, URIRef("http://schema.org/Dataset")) in graph
-    assert str(graph.value(URIRef("http://x/d"), URIRef("http://schema.org/name"))) == "D"
+    assert graph.has("http://x/d", RDF.type, "http://schema.org/Dataset")
+    assert graph.value("http://x/d", "http://schema.org/name") == Lit("D")

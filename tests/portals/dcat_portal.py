@@ -7,8 +7,10 @@ benchmarks. Only the page envelope (catalogue node, Hydra view with next links) 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 from lxml import etree
@@ -73,7 +75,9 @@ class DcatPortal:
     """Serves `datasets` at `path`, `per_page` per page, `?page=N` (1-based) with Hydra next links.
 
     `vocab="partial"` writes hydra:PartialCollectionView/hydra:next (DCAT-AP, udata), `"paged"` the legacy
-    hydra:PagedCollection/hydra:nextPage as a literal (ckanext-dcat).
+    hydra:PagedCollection/hydra:nextPage as a literal (ckanext-dcat). With `conditional=True` each page is sent
+    with an ETag (its body's hash) and a Last-Modified, and answered 304 to a matching If-None-Match or, without
+    one, If-Modified-Since; `changed` (page numbers) counts the pages built again after `set_datasets`.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class DcatPortal:
         vocab: str = "partial",
         ignore_page: bool = False,
         announce: int | None = None,
+        conditional: bool = False,
     ) -> None:
         self.server = server
         self.datasets = datasets
@@ -95,8 +100,21 @@ class DcatPortal:
         self.ignore_page = ignore_page  # a broken server: page 1's datasets for every ?page=N, next link N+1
         self.announce = announce  # a hydra:totalItems larger than what is served
         self.pages = max(1, -(-len(datasets) // per_page))
+        self.conditional = conditional
+        self.not_modified = 0  # 304 answers sent
         self._cache: dict[int, bytes] = {}
+        self._built_at: dict[int, datetime] = {}
         server.route(path, self.handle)
+
+    def set_datasets(self, datasets: list[str]) -> None:
+        """Serve new datasets: pages whose body changes get a new ETag and a later Last-Modified."""
+        old = {n: self.page(n) for n in range(1, self.pages + 1)}
+        self.datasets = datasets
+        self.pages = max(1, -(-len(datasets) // self.per_page))
+        self._cache = {}
+        for n in range(1, self.pages + 1):
+            if old.get(n) != self.page(n):
+                self._built_at[n] = self._built_at.get(n, _EPOCH) + timedelta(hours=1)
 
     @property
     def url(self) -> str:
@@ -136,4 +154,18 @@ class DcatPortal:
             return Reply(400, "bad page", content_type="text/plain")
         if not 1 <= n <= self.pages and not self.ignore_page:
             return Reply(404, "no such page", content_type="text/plain")
-        return Reply(200, self.page(n), content_type="application/rdf+xml")
+        body = self.page(n)
+        if not self.conditional:
+            return Reply(200, body, content_type="application/rdf+xml")
+        headers = {
+            "ETag": f'"{hashlib.sha256(body).hexdigest()[:20]}"',
+            "Last-Modified": format_datetime(self._built_at.get(n, _EPOCH), usegmt=True),
+        }
+        inm, ims = req.headers.get("If-None-Match"), req.headers.get("If-Modified-Since")
+        if (inm == headers["ETag"]) if inm else ims == headers["Last-Modified"]:
+            self.not_modified += 1
+            return Reply(304, b"", headers=headers, content_type="application/rdf+xml")
+        return Reply(200, body, headers=headers, content_type="application/rdf+xml")
+
+
+_EPOCH = datetime(2024, 6, 1, tzinfo=UTC)

@@ -38,7 +38,7 @@ from harvester.connectors.csw.request import (
     post_body,
     read_page,
 )
-from harvester.connectors.dcat.parse import dataset_nodes, records_from_graph
+from harvester.connectors.dcat.parse import as_index, dataset_nodes, records_from_graph
 from harvester.errors import SourceError
 from harvester.paging import PageGuard, PaginationLoop
 from harvester.records import DatasetRecord
@@ -259,14 +259,15 @@ class CswConnector(BaseConnector):
                 self.outcomes.listed += 1
                 self.on_record_error(None, f"cannot read DCAT record: {type(exc).__name__}: {exc}", url)
                 continue
-            nodes = dataset_nodes(graph)
+            index = as_index(graph)
+            nodes = dataset_nodes(index)
             self.outcomes.listed += max(len(nodes), 1)
             if not nodes:
                 self.on_record_error(
                     None, "DCAT record without a dcat:Dataset", url, skipped="unsupported record type"
                 )
                 continue
-            for rec in records_from_graph(graph, self.source_id, self._graph_error, ods=False, nodes=nodes):
+            for rec in records_from_graph(index, self.source_id, self._graph_error, ods=False, nodes=nodes):
                 fid = rec.extras.get("file_identifier")
                 yield replace(rec, remote_id=fid) if fid else rec
 

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-from rdflib import Graph, URIRef
-from rdflib.term import Node
-
 from harvester.connectors.base import BaseConnector
+from harvester.connectors.dcat import page_memo
+from harvester.connectors.dcat.page_memo import Entry, PageMemo, mapping_code
 from harvester.connectors.dcat.params import DcatParams
 from harvester.connectors.dcat.parse import dataset_nodes, parse_rdf, records_from_graph
+from harvester.connectors.dcat.rdf_index import Index, Term, is_iri, text
 from harvester.connectors.dcat.rdf_terms import HYDRA
 from harvester.dates import to_iso
 from harvester.paging import PageGuard
@@ -41,6 +41,9 @@ class DcatConnector(BaseConnector):
     # Ids of every dataset read by the last unfiltered listing, so that `ids` costs no request.
     _present: set[str] | None = None
     _errored: set[str]  # ids of the datasets the listing under way could not map (still present)
+    pages_unparsed = (
+        0  # pages whose records came from their memo (unchanged body), counted for reports and tests
+    )
 
     def _first_url(self, since: datetime | None) -> str:
         if since is None or not self.params.modified_since_param:
@@ -49,13 +52,17 @@ class DcatConnector(BaseConnector):
         extra = urlencode({self.params.modified_since_param: to_iso(since)})
         return urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))
 
-    def pages(self, since: datetime | None = None) -> Iterator[tuple[str, Graph, list[Node]]]:
-        """Fetch and parse each page of the catalogue, following Hydra next links with a loop guard.
+    def pages(self, since: datetime | None = None) -> Iterator[tuple[str, PageMemo]]:
+        """Fetch and map each page of the catalogue, following Hydra next links with a loop guard.
 
+        Pages are fetched conditionally; a page whose body is the one a memo was read from (a 304, or the same
+        bytes again) is not parsed: its records, errors, ids and next link come from the memo (`page_memo.py`).
         A repeated next link, a page identical to the one before or a page bringing no dataset not already read
         is a pagination loop (PaginationLoop); a catalogue read to its end with fewer datasets than its
         hydra:totalItems is marked incomplete."""
         guard = PageGuard(self.source_id, max_pages=self.params.max_pages)
+        mapping = f"{mapping_code()} {self.source_id} {self._ods()} {self.params.identity}"
+        cache_dir = self.http.cache_dir
         url: str | None = self._first_url(since)
         while url:
             guard.check(token=url, url=url)
@@ -67,19 +74,43 @@ class DcatConnector(BaseConnector):
                 source_id=self.source_id,
             )
             guard.check_content(resp.content, url=resp.url)
-            graph = parse_rdf(
-                resp.content, resp.headers.get("Content-Type"), resp.url, source_id=self.source_id
-            )
-            nodes = dataset_nodes(graph)
-            guard.page_ids(
-                (str(n) if isinstance(n, URIRef) else None for n in nodes),
-                url=resp.url,
-                total=_total_items(graph),
-            )
-            self.outcomes.listed += len(nodes)
-            yield resp.url, graph, nodes
-            url = next_page(graph, resp.url, url)
+            memo = page_memo.load(cache_dir, url, resp.content, mapping, self.source_id)
+            if memo is None:
+                memo = self._read_page(resp.content, resp.headers.get("Content-Type"), resp.url, url)
+                if resp.headers.get("ETag") or resp.headers.get("Last-Modified"):
+                    page_memo.save(cache_dir, url, resp.content, mapping, memo, self.source_id)
+            else:
+                self.pages_unparsed += 1
+                log.debug("page %s unchanged: %d records from its memo", resp.url, len(memo.entries))
+            guard.page_ids(memo.ids, url=resp.url, total=memo.total)
+            self.outcomes.listed += len(memo.ids)
+            for issue in memo.errors:
+                self._graph_error(*issue)
+            yield resp.url, memo
+            url = memo.next_url
         self.check_served(guard, self.url)
+
+    def _read_page(self, content: bytes, content_type: str | None, page_url: str, requested: str) -> PageMemo:
+        """Parse and map one page."""
+        graph = parse_rdf(content, content_type, page_url, source_id=self.source_id)
+        nodes = dataset_nodes(graph)
+        memo = PageMemo(
+            next_url=next_page(graph, page_url, requested),
+            total=_total_items(graph),
+            ids=[n if is_iri(n) else None for n in nodes],  # type: ignore[misc]
+        )
+        memo.entries = [
+            Entry.of(rec)
+            for rec in records_from_graph(
+                graph,
+                self.source_id,
+                lambda *issue: memo.errors.append(issue),
+                ods=self._ods(),
+                prefer_identifier=self.params.identity == "identifier",
+                nodes=nodes,
+            )
+        ]
+        return memo
 
     def _ods(self) -> bool | None:
         """ODS identity rules: forced, detected per dataset (ODS export URL), or off."""
@@ -89,26 +120,20 @@ class DcatConnector(BaseConnector):
             return None
         return False
 
-    def _records(self, since: datetime | None) -> Iterator[DatasetRecord]:
+    def _records(self, since: datetime | None) -> Iterator[Entry]:
+        """Each distinct dataset of the listing (its record decoded from a page memo only when asked for)."""
         seen: set[str] = set()
         self._errored = set()
         server_filtered = since is not None and bool(self.params.modified_since_param)
         with self.loop_ends_listing():
-            for page_url, graph, nodes in self.pages(since):
-                for rec in records_from_graph(
-                    graph,
-                    self.source_id,
-                    self._graph_error,
-                    ods=self._ods(),
-                    prefer_identifier=self.params.identity == "identifier",
-                    nodes=nodes,
-                ):
-                    if rec.remote_id in seen:
-                        log.debug("dataset %s listed again on %s: skipped", rec.remote_id, page_url)
+            for page_url, memo in self.pages(since):
+                for entry in memo.entries:
+                    if entry.remote_id in seen:
+                        log.debug("dataset %s listed again on %s: skipped", entry.remote_id, page_url)
                         self.outcomes.skip("duplicate")
                         continue
-                    seen.add(rec.remote_id)
-                    yield rec
+                    seen.add(entry.remote_id)
+                    yield entry
         if not server_filtered:
             self._present = seen | self._errored
 
@@ -120,11 +145,11 @@ class DcatConnector(BaseConnector):
 
     def records(self, since: datetime | None = None) -> Iterator[DatasetRecord]:
         self._present = None
-        for rec in self._records(since):
-            if since is not None and rec.modified is not None and rec.modified < since:
+        for entry in self._records(since):
+            if since is not None and entry.modified is not None and entry.modified < since:
                 self.outcomes.skip("not modified since the cursor")
                 continue
-            yield self.keep(rec)
+            yield self.keep(entry.record())
 
     def ids(self) -> set[str]:
         """Every dataset id of the catalogue: free after an unfiltered listing, else one full read."""
@@ -135,30 +160,30 @@ class DcatConnector(BaseConnector):
         return set(self._present)
 
 
-def _total_items(graph: Graph) -> int | None:
+def _total_items(graph: Index) -> int | None:
     """hydra:totalItems of the collection, when the page announces one."""
-    for value in graph.objects(None, HYDRA.totalItems):
+    for value in graph.all_objects(HYDRA.totalItems):
         try:
-            return int(str(value))
+            return int(text(value))
         except ValueError:
             continue
     return None
 
 
-def next_page(graph: Graph, page_url: str, requested_url: str | None = None) -> str | None:
+def next_page(graph: Index, page_url: str, requested_url: str | None = None) -> str | None:
     """The Hydra next page (hydra:next of a PartialCollectionView, or legacy hydra:nextPage), absolute.
 
     When several views are present, the one describing the page just read wins.
     """
     candidates: list[tuple[int, str]] = []
     here = {page_url, requested_url or page_url}
-    views: set[Node] = set(graph.objects(None, HYDRA.view))
+    views: set[Term] = set(graph.all_objects(HYDRA.view))
     for pred in _NEXT:
         for subj, obj in graph.subject_objects(pred):
-            target = str(obj).strip()
+            target = text(obj).strip()
             if not target:
                 continue
-            rank = 0 if (isinstance(subj, URIRef) and str(subj) in here) else 1 if subj in views else 2
+            rank = 0 if (is_iri(subj) and subj in here) else 1 if subj in views else 2
             candidates.append((rank, urljoin(page_url, target)))
     if not candidates:
         return None

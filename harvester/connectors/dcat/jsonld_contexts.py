@@ -20,9 +20,9 @@ from importlib import resources
 from typing import Any
 
 from pyld import jsonld
-from rdflib import Graph
 
 from harvester.connectors.dcat.rdf_fast import parse_fast
+from harvester.connectors.dcat.rdf_index import Index
 from harvester.errors import SourceError
 
 DCAT_US_CONTEXT = "https://project-open-data.cio.gov/v1.1/schema/catalog.jsonld"
@@ -125,8 +125,8 @@ def _refuse(url: str, options: Any = None) -> Any:
     )
 
 
-def parse_jsonld(content: bytes, base_url: str, *, source_id: str | None = None) -> Graph:
-    """A JSON-LD document as a graph, with no network access. Raises SourceError naming `base_url`."""
+def parse_jsonld(content: bytes, base_url: str, *, source_id: str | None = None) -> Index:
+    """A JSON-LD document as a triple index, with no network access. Raises SourceError naming `base_url`."""
     try:
         doc = json.loads(content)
     except (ValueError, UnicodeDecodeError) as exc:

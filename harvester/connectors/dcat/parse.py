@@ -16,14 +16,12 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from rdflib import BNode, Graph, URIRef
-from rdflib.term import Node
-
 from harvester.connectors.dcat import fields as F
-from harvester.connectors.dcat.jsonld_contexts import parse_jsonld
 from harvester.connectors.dcat.rdf_fast import parse_fast
+from harvester.connectors.dcat.rdf_index import BNode, Index, Term, is_iri, text
 from harvester.connectors.dcat.rdf_terms import (
     ADMS,
     DCAT,
@@ -40,6 +38,9 @@ from harvester.dates import parse_datetime
 from harvester.errors import SourceError
 from harvester.records import DatasetRecord, ResourceRef
 from harvester.xmlsafe import check_prolog, looks_like_html
+
+if TYPE_CHECKING:
+    from rdflib import Graph
 
 # rdflib logs a full traceback (WARNING) for every literal that does not match its datatype, e.g. a dateTime
 # typed as xsd:date in GeoNetwork output; dates are parsed leniently here, so keep only its errors.
@@ -94,8 +95,10 @@ def detect_format(content: bytes, content_type: str | None, url: str) -> str:
 
 def parse_rdf(
     content: bytes, content_type: str | None, base_url: str, *, source_id: str | None = None
-) -> Graph:
-    """Parse an RDF document (RDF/XML, Turtle, N3, N-Triples, TriG, JSON-LD) safely into a graph.
+) -> Index:
+    """Parse an RDF document (RDF/XML, Turtle, N3, N-Triples, TriG, JSON-LD) safely into a triple index.
+
+    pyoxigraph reads it straight into the index; a document it rejects is read by rdflib's lenient parser.
 
     Raises SourceError naming `base_url` for HTML pages, hostile XML, remote JSON-LD contexts, syntax errors.
     """
@@ -112,12 +115,16 @@ def parse_rdf(
         )
     fmt = detect_format(content, content_type, base_url)
     if fmt == "json-ld":
+        from harvester.connectors.dcat.jsonld_contexts import parse_jsonld  # PyLD: only for JSON-LD
+
         return parse_jsonld(content, base_url, source_id=source_id)
     if fmt == "xml":
         check_prolog(content, url=base_url, source_id=source_id)
     fast = parse_fast(content, fmt, base_url)
     if fast is not None:
         return fast
+    from rdflib import Graph
+
     graph = Graph()
     try:
         graph.parse(data=content, format=fmt, publicID=base_url)
@@ -125,29 +132,34 @@ def parse_rdf(
         raise
     except Exception as exc:  # rdflib raises many unrelated types (SAX, BadSyntax, ValueError…)
         raise SourceError(f"cannot parse {fmt} RDF: {exc}", url=base_url, source_id=source_id) from exc
-    return graph
+    return Index.from_rdflib(graph)
 
 
-def dataset_nodes(graph: Graph) -> list[Node]:
+def as_index(graph: Index | Graph) -> Index:
+    """The index itself, or an rdflib Graph's triples as an index (one mapping code path for both)."""
+    return graph if isinstance(graph, Index) else Index.from_rdflib(graph)
+
+
+def dataset_nodes(graph: Index) -> list[Term]:
     """dcat:Dataset and dcat:DatasetSeries nodes, plus untyped catalogue members; not those only served by a
     dcat:DataService (udata's rule)."""
-    nodes: set[Node] = set(graph.subjects(RDF.type, DCAT.Dataset)) | set(
+    nodes: set[Term] = set(graph.subjects(RDF.type, DCAT.Dataset)) | set(
         graph.subjects(RDF.type, DCAT.DatasetSeries)
     )
-    in_catalog = {o for o in graph.objects(None, DCAT.dataset) if (o, None, None) in graph}
+    in_catalog = {o for o in graph.all_objects(DCAT.dataset) if o in graph}
     nodes |= in_catalog
-    served_only = {n for n in nodes if (None, DCAT.servesDataset, n) in graph and n not in in_catalog}
-    return sorted(nodes - served_only, key=lambda n: (isinstance(n, BNode), str(n)))
+    served_only = {n for n in nodes if graph.subjects(DCAT.servesDataset, n) and n not in in_catalog}
+    return sorted(nodes - served_only, key=lambda n: (type(n) is BNode, text(n)))
 
 
 class _Skip(Exception):
     """A dataset that can't be mapped; reported through on_error."""
 
 
-def _ods_id(graph: Graph, node: Node) -> tuple[str, str] | None:
-    candidates = [str(node)] if isinstance(node, URIRef) else []
-    candidates += [str(o) for o in graph.objects(node, DCT.identifier)]
-    candidates += [str(o) for o in graph.objects(node, DCAT.landingPage)]
+def _ods_id(graph: Index, node: Term) -> tuple[str, str] | None:
+    candidates: list[str] = [node] if is_iri(node) else []  # type: ignore[list-item]
+    candidates += [text(o) for o in graph.objects(node, DCT.identifier)]
+    candidates += [text(o) for o in graph.objects(node, DCAT.landingPage)]
     for c in candidates:
         m = _ODS_DATASET.match(c.strip())
         if m:
@@ -156,7 +168,7 @@ def _ods_id(graph: Graph, node: Node) -> tuple[str, str] | None:
 
 
 def map_dataset(
-    graph: Graph, node: Node, source_id: str, *, ods: bool | None = None, prefer_identifier: bool = False
+    graph: Index, node: Term, source_id: str, *, ods: bool | None = None, prefer_identifier: bool = False
 ) -> DatasetRecord:
     """Map one dataset node; raises _Skip (or any error) when it can't be mapped."""
     ident = best_literal(graph, node, DCT.identifier)
@@ -171,17 +183,17 @@ def map_dataset(
     elif ods:
         raise _Skip("no OpenDataSoft dataset_id found in the dataset URI, dct:identifier or landing page")
     elif uri_ok and not (prefer_identifier and ident):
-        remote_id = str(node)
+        remote_id = text(node)
     elif fid and (not ident or any(c.isspace() for c in ident)):
         remote_id = fid  # GeoNetwork's "<uuid> <url>" identifiers: the record UUID is the stable part
     elif ident:
         remote_id = ident
-    elif isinstance(node, URIRef):
-        raise _Skip(f"invalid dataset URI {str(node)!r} and no usable dct:identifier")
+    elif is_iri(node):
+        raise _Skip(f"invalid dataset URI {text(node)!r} and no usable dct:identifier")
     else:
         raise _Skip("blank-node dataset without dct:identifier: no stable identity")
     if uri_ok:
-        extras["uri"] = str(node)
+        extras["uri"] = text(node)
     title = best_literal(graph, node, DCT.title)
     if not title:
         raise _Skip("dataset has no dct:title")
@@ -194,22 +206,22 @@ def map_dataset(
     if fid:
         extras["file_identifier"] = fid
     if (source := first(graph, node, DCT.source)) is not None:
-        extras["dct_source"] = str(source)  # the record this one was harvested from (the merge follows it)
+        extras["dct_source"] = text(source)  # the record this one was harvested from (the merge follows it)
     if (series := first(graph, node, DCAT.inSeries)) is not None:
-        extras["in_series"] = str(series)
-    if (node, RDF.type, DCAT.DatasetSeries) in graph:
+        extras["in_series"] = text(series)
+    if graph.has(node, RDF.type, DCAT.DatasetSeries):
         extras["dcat_type"] = "DatasetSeries"
     if version := best_literal(graph, node, OWL.versionInfo, DCAT.version):
         extras["version"] = version
-    dists = sorted(graph.objects(node, DCAT.distribution), key=str)
+    dists = sorted(graph.objects(node, DCAT.distribution), key=text)
     resources: dict[tuple[str, str | None], ResourceRef] = {}
-    for dist in dists:
-        res = F.resource(graph, dist)
+    mapped = [(dist, F.resource(graph, dist)) for dist in dists]
+    for _dist, res in mapped:
         if res is not None and ods_key is not None and (m := _ODS_EXPORT.search(res.url)):
             res = replace(res, format=m.group(1))  # the export name is more precise than the media type
         if res is not None:
             resources.setdefault((res.url, res.remote_id), res)
-    extras.update(F.conforms_to(graph, node, dists))
+    extras.update(F.conforms_to(graph, node, mapped))
     urls = {url for url, _rid in resources}
     for doc in F.documents(graph, node):
         if doc.url not in urls:  # a page already listed as a distribution stays a distribution
@@ -219,7 +231,7 @@ def map_dataset(
     if contact_name:
         extras["contact_name"] = contact_name
     landing = text_or_uri(graph, first(graph, node, DCAT.landingPage))
-    uri = str(node) if uri_ok and str(node).startswith(("http://", "https://")) else None
+    uri = text(node) if uri_ok and text(node).startswith(("http://", "https://")) else None
     return DatasetRecord(
         source_id=source_id,
         remote_id=remote_id,
@@ -239,29 +251,30 @@ def map_dataset(
         spatial=F.spatial(graph, node),
         resources=tuple(sorted(resources.values(), key=lambda r: (r.url, r.remote_id or ""))),
         extras=extras,
-        raw={"@id": str(node), **compact(graph, node)},
+        raw={"@id": text(node), **compact(graph, node)},
     )
 
 
 def records_from_graph(
-    graph: Graph,
+    graph: Index | Graph,
     source_id: str,
     on_error: OnError,
     *,
     ods: bool | None = None,
     prefer_identifier: bool = False,
-    nodes: list[Node] | None = None,
+    nodes: list[Term] | None = None,
 ) -> Iterator[DatasetRecord]:
     """Yield one DatasetRecord per dataset of the graph; a dataset that can't be mapped goes to `on_error`
     (remote id or None, message, URL or None) and the others go on. Remote ids are unique within the graph.
 
     `ods`: None detects OpenDataSoft dataset pages per dataset (ODS identity rules), False forces generic DCAT
     identity, True requires ODS identities. `prefer_identifier` keys generic datasets on dct:identifier first.
-    `nodes`: the graph's `dataset_nodes`, when the caller already has them.
+    `nodes`: the graph's `dataset_nodes`, when the caller already has them. An rdflib Graph is read as an index.
     """
+    graph = as_index(graph)
     seen: set[str] = set()
     for node in dataset_nodes(graph) if nodes is None else nodes:
-        hint = str(node) if isinstance(node, URIRef) else best_literal(graph, node, DCT.identifier)
+        hint = text(node) if is_iri(node) else best_literal(graph, node, DCT.identifier)
         url = hint if hint and hint.startswith(("http://", "https://")) else None
         try:
             record = map_dataset(graph, node, source_id, ods=ods, prefer_identifier=prefer_identifier)

@@ -1,4 +1,7 @@
-"""RDF vocabularies and small graph readers used by the DCAT mapping (language choice, labels, compact dumps)."""
+"""RDF vocabularies and small graph readers used by the DCAT mapping (language choice, labels, compact dumps).
+
+The readers work on the light index of `rdf_index.py`; vocabulary terms are plain strings (IRIs).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,36 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCTERMS, FOAF, OWL, RDF, RDFS, SKOS
-from rdflib.term import Node
+from harvester.connectors.dcat.rdf_index import BNode, Index, Lit, Term, is_iri, text
+
+
+class Namespace:
+    """`NS.term` and `NS["term-with-dash"]` give the term's IRI as a plain string; `str(NS)` is the namespace."""
+
+    def __init__(self, base: str) -> None:
+        self._base = base
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        iri = self._base + name
+        setattr(self, name, iri)  # looked up once
+        return iri
+
+    def __getitem__(self, name: str) -> str:
+        return self._base + name
+
+    def __str__(self) -> str:
+        return self._base
+
 
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
-DCT = DCTERMS
+DCT = Namespace("http://purl.org/dc/terms/")
+FOAF = Namespace("http://xmlns.com/foaf/0.1/")
+OWL = Namespace("http://www.w3.org/2002/07/owl#")
+RDF = Namespace("http://www.w3.org/1999/02/22-rdf-syntax-ns#")
+RDFS = Namespace("http://www.w3.org/2000/01/rdf-schema#")
+SKOS = Namespace("http://www.w3.org/2004/02/skos/core#")
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 ADMS = Namespace("http://www.w3.org/ns/adms#")
 LOCN = Namespace("http://www.w3.org/ns/locn#")
@@ -50,25 +77,27 @@ def qname(uri: str) -> str:
     return uri
 
 
-def _lang_rank(lit: Literal) -> int:
-    lang = (lit.language or "").lower().split("-")[0]
+def _lang_rank(lit: Lit) -> int:
+    lang = (lit.lang or "").lower().split("-")[0]
     return LANG_ORDER.index(lang) if lang in LANG_ORDER else len(LANG_ORDER)
 
 
-def best_literal(graph: Graph, node: Node, *preds: URIRef) -> str | None:
+def best_literal(graph: Index, node: Term, *preds: str) -> str | None:
     """The best non-empty literal of the first predicate that has one: French, then untagged, then English."""
     for pred in preds:
-        lits = [o for o in graph.objects(node, pred) if isinstance(o, Literal) and str(o).strip()]
+        lits = [o for o in graph.objects(node, pred) if type(o) is Lit and o.value.strip()]
+        if len(lits) == 1:
+            return lits[0].value.strip()
         if lits:
-            lits.sort(key=lambda lit: (_lang_rank(lit), str(lit)))
-            return str(lits[0]).strip()
+            lits.sort(key=lambda lit: (_lang_rank(lit), lit.value))
+            return lits[0].value.strip()
     return None
 
 
-def label(graph: Graph, node: Node) -> str | None:
+def label(graph: Index, node: Term) -> str | None:
     """A human label of an agent, concept or licence node; a literal is its own label."""
-    if isinstance(node, Literal):
-        return str(node).strip() or None
+    if type(node) is Lit:
+        return node.value.strip() or None
     return best_literal(
         graph,
         node,
@@ -82,34 +111,48 @@ def label(graph: Graph, node: Node) -> str | None:
     )
 
 
-def first(graph: Graph, node: Node, pred: URIRef) -> Node | None:
+def _order(term: Term) -> tuple[bool, str]:
+    return (not is_iri(term), text(term))
+
+
+def first(graph: Index, node: Term, pred: str) -> Term | None:
     """The smallest object (in a stable order) of `pred`, or None."""
-    objs = sorted(graph.objects(node, pred), key=lambda o: (not isinstance(o, URIRef), str(o)))
-    return objs[0] if objs else None
+    objs = graph.objects(node, pred)
+    if len(objs) <= 1:  # type: ignore[arg-type]
+        return next(iter(objs), None)
+    return min(objs, key=_order)
 
 
-def text_or_uri(graph: Graph, node: Node | None) -> str | None:
+def text_or_uri(graph: Index, node: Term | None) -> str | None:
     """A URI as a string, a literal as text, a blank node by its label."""
     if node is None:
         return None
-    if isinstance(node, URIRef | Literal):
-        return str(node).strip() or None
+    if type(node) is not BNode:
+        return text(node).strip() or None
     return label(graph, node)
 
 
-def compact(graph: Graph, node: Node, depth: int = 2, _seen: frozenset[Node] = frozenset()) -> dict[str, Any]:
+def compact(graph: Index, node: Term, depth: int = 2, _seen: frozenset[Term] = frozenset()) -> dict[str, Any]:
     """The node's triples as a JSON-able dict {qname: [values]}; nested nodes are expanded to `depth`."""
     out: dict[str, list[Any]] = {}
     seen = _seen | {node}
-    for pred, obj in graph.predicate_objects(node):
-        value: Any
-        if isinstance(obj, Literal):
-            value = str(obj) if not obj.language else {"@value": str(obj), "@language": obj.language}
-        elif depth > 0 and obj not in seen and (isinstance(obj, BNode) or pred == DCAT.distribution):
-            value = compact(graph, obj, depth - 1, seen)
-            if isinstance(obj, URIRef):
-                value = {"@id": str(obj), **value}
+    distribution = DCAT.distribution
+    for pred, objs in graph.spo.get(node, {}).items():
+        values: list[Any] = []
+        for obj in objs:
+            value: Any
+            if type(obj) is Lit:
+                value = obj.value if not obj.lang else {"@value": obj.value, "@language": obj.lang}
+            elif depth > 0 and obj not in seen and (type(obj) is BNode or pred == distribution):
+                value = compact(graph, obj, depth - 1, seen)
+                if is_iri(obj):
+                    value = {"@id": obj, **value}
+            else:
+                value = obj if is_iri(obj) else {"@bnode": True}
+            values.append(value)
+        key = qname(pred)
+        if key in out:
+            out[key] += values
         else:
-            value = str(obj) if isinstance(obj, URIRef) else {"@bnode": True}
-        out.setdefault(qname(str(pred)), []).append(value)
+            out[key] = values
     return {k: sorted(v, key=repr) if len(v) > 1 else v for k, v in sorted(out.items())}
