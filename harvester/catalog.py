@@ -176,12 +176,21 @@ def record_rows(
                 "modified": r.modified,
             }
         )
-    row["metadata_hash"] = content_hash(row, resources)
+    # The row and resources hold exactly the hashed keys here: content_hash's payload without its copies.
+    payload = {"dataset": row, "resources": sorted(resources, key=_by_resource_key)}
+    row["metadata_hash"] = hashlib.sha256(
+        orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)
+    ).hexdigest()
     row["harvested_at"] = harvested_at
     row["withdrawn_at"] = None
     # orjson: serialising every portal record (raw, and the hash below) is the harvest's hottest loop.
-    row["raw"] = orjson.dumps(rec.raw, default=str).decode() if rec.raw is not None else None
+    # kept as UTF-8 bytes: Arrow stores them in the string column as they are (no decoding, no re-encoding)
+    row["raw"] = orjson.dumps(rec.raw, default=str) if rec.raw is not None else None
     return row, resources
+
+
+def _by_resource_key(resource: dict[str, Any]) -> str:
+    return str(resource["resource_key"])
 
 
 def content_hash(row: dict[str, Any], resources: list[dict[str, Any]]) -> str:

@@ -57,8 +57,10 @@ def apply_listing(
     out = AppliedListing(None, None)
     if index is None or index.num_rows == 0:
         out.created = [r["dataset_key"] for r in rows]
-        out.datasets = pa.Table.from_pylist(rows, schema=DATASETS).sort_by("dataset_key")
-        out.resources = _sorted(pa.Table.from_pylist(resource_rows, schema=RESOURCES))
+        # sorted as rows (Python's sort is stable, as Arrow's, and orders str as Arrow orders UTF-8): sorting the
+        # built table would copy every column, the raw JSON included
+        out.datasets = table_of(sorted(rows, key=_by_dataset), DATASETS)
+        out.resources = table_of(sorted(resource_rows, key=_by_dataset), RESOURCES)
         out.total = out.datasets.num_rows
         return out
 
@@ -112,9 +114,7 @@ def apply_listing(
             pa.array(col, type=DATASETS.field("withdrawn_at").type),
         )
     kept = prev_ds.cast(DATASETS).filter(pa.array(keep))
-    out.datasets = pa.concat_tables([kept, pa.Table.from_pylist(replaced, schema=DATASETS)]).sort_by(
-        "dataset_key"
-    )
+    out.datasets = pa.concat_tables([kept, table_of(replaced, DATASETS)]).sort_by("dataset_key")
 
     replaced_keys = pa.array([r["dataset_key"] for r in replaced], type=pa.string())
     prev_res = prev_res.cast(RESOURCES)
@@ -122,8 +122,19 @@ def apply_listing(
     kept_res = prev_res.filter(pc.invert(is_replaced))
     replaced_set = set(replaced_keys.to_pylist())
     new_res = [r for r in resource_rows if r["dataset_key"] in replaced_set]
-    out.resources = _sorted(pa.concat_tables([kept_res, pa.Table.from_pylist(new_res, schema=RESOURCES)]))
+    out.resources = _sorted(pa.concat_tables([kept_res, table_of(new_res, RESOURCES)]))
     return out
+
+
+def table_of(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """`pa.Table.from_pylist(rows, schema=schema)` (a missing key is a null), built column by column: faster."""
+    return pa.Table.from_arrays(
+        [pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema], schema=schema
+    )
+
+
+def _by_dataset(row: dict[str, Any]) -> str:
+    return str(row["dataset_key"])
 
 
 def _sorted(resources: pa.Table) -> pa.Table:
