@@ -190,3 +190,15 @@ def test_a_count_lower_than_the_truth_never_withdraws_without_the_id_listing(
     res = run(config(server.url), tmp_path, state, http)
     assert _kinds(server.requests[n0:]) == ["listing", "count", "ids", "ids"]
     assert (res.status, res.withdrawn) == ("ok", 0) and len(_live(tmp_path)) == N
+
+
+def test_deletions_from_count_off_lists_ids_every_time(
+    server: FixtureServer, tmp_path: Path, state: StateStore, http: HttpClient
+) -> None:
+    extra = {"params": {"rows": 1000, "deletions_from_count": False}}
+    portal = CkanPortal(server, build_packages(N))
+    run(config(portal.url, **extra), tmp_path, state, http)
+    n0 = len(server.requests)
+    res = run(config(portal.url, **extra), tmp_path, state, http)
+    assert _kinds(server.requests[n0:]) == ["listing", "ids", "ids"]
+    assert (res.mode, res.withdrawn) == ("incremental", 0)

@@ -45,6 +45,11 @@ class CkanParams(Params):
         description="On incremental runs, see deletions without a full harvest: the portal's total (rows=0) "
         "against the datasets known and new, and when they differ the ids of all datasets (fl=id).",
     )
+    deletions_from_count: bool = Field(
+        True,
+        description="Skip the id listing when the portal's total proves that nothing was deleted; false lists "
+        "the ids on every incremental run.",
+    )
 
 
 class CkanConnector(BaseConnector):
@@ -191,7 +196,7 @@ class CkanConnector(BaseConnector):
         """How many datasets the id listing would list now: the `count` of a `rows=0` search with the same filter
         (private and draft datasets are not counted by CKAN, excluded organisations are filtered out by `fq`).
         None when it can't be known (id listing off, an error, an answer without a count)."""
-        if not self.params.id_listing:
+        if not (self.params.id_listing and self.params.deletions_from_count):
             return None
         try:
             resp = self._fetch_page(0, self._fq(None), None, rows=0)
