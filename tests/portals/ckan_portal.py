@@ -108,7 +108,7 @@ class CkanPortal:
                 p["id"]: p for p in self.packages
             }  # calls are fair
             self._by_key = ((id(self.packages), len(self.packages)), index)
-        hit = self._by_key[1].get(wanted)
+        hit = self._by_key[1].get(wanted) if isinstance(wanted, str) else None
         if hit is not None and wanted in (hit["id"], hit["name"]):
             return _ok(self.url, "package_show", hit)
         for p in self.packages:  # the index is stale (a test renamed a package): read the list
