@@ -81,7 +81,7 @@ def _one(work: Path, packages: list[dict[str, Any]], with_before: bool = False) 
     work.mkdir(parents=True)
     server = FixtureServer().start()
     try:
-        portal = CkanPortal(server, packages)
+        portal = CkanPortal(server, packages, frozen=True)
         cfg = work / "sources.yaml"
         cfg.write_text(
             yaml.safe_dump(
