@@ -21,9 +21,16 @@ def parse_datetime(value: object) -> datetime | None:
             return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             return None
-    text = str(value).strip()
+    text = value.strip() if isinstance(value, str) else str(value).strip()
     if not text:
         return None
+    if len(text) > 10 and text[4] == "-" and text[10] == "T" and text[-1].isdigit():
+        try:  # the common case, CKAN's `2024-01-01T00:49:00.000000`: what the general path below does for it
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     m = _FR.match(text)
     if m:
         d, mo, y, hh, mm, ss = m.groups()

@@ -240,15 +240,16 @@ def normalise_format(
     weak, weak_default = _weak_default(declared) if declared else (False, None)
     from_declared = None if weak or not declared else _from_declared(declared)
     from_media = format_from_media_type(media_type)
-    from_url = format_from_url(url)
-    if from_declared:
+    if from_declared:  # the URL is only read when it could refine the declared format (URLs never repeat)
         refined = table.refined_by.get(from_declared, frozenset())
-        for better in (from_media, from_url):
-            if better in refined:
-                return better
+        if from_media in refined:
+            return from_media
+        if refined and format_from_url(url) in refined:
+            return format_from_url(url)
         return from_declared
     if from_media:
         return from_media
+    from_url = format_from_url(url)
     if from_url:
         return from_url
     if weak:

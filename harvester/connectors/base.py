@@ -50,6 +50,11 @@ class Connector(Protocol):
         """Every remote id currently listed (incremental runs see deletions), or NotImplementedError."""
         ...
 
+    def listed_total(self) -> int | None:
+        """How many datasets `list_ids` would list now, from one cheap count query; None when not known. An
+        incremental run whose known and new datasets add up to it has had no deletion and lists no ids."""
+        ...
+
     def check(self) -> DatasetRecord | None:
         """Reach the portal and read one record (`harvester check`)."""
         ...
@@ -236,6 +241,10 @@ class BaseConnector:
             return IdListing(ids, self._end())
         finally:
             self.outcomes, self._issues, self._incomplete = listing
+
+    def listed_total(self) -> int | None:
+        """Optional (see the protocol): connectors without a cheap count return None."""
+        return None
 
     def ids(self) -> set[str]:
         """Optional: the remote ids of every dataset currently listed, cheaply, so that incremental runs see

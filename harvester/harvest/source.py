@@ -6,6 +6,7 @@ cursor) is returned. The catalogue files of the source are written here (atomica
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,8 @@ from harvester.connectors.base import Connector
 from harvester.connectors.listing import EndOfListing, EndWatch, Outcomes, RecordIssue
 from harvester.snapshot import INDEX_COLUMNS, apply_listing
 from harvester.state import StateBackend
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]  # (source_id, datasets listed so far)
 
@@ -83,7 +86,7 @@ def harvest_listing(
     started = datetime.now(UTC)
     defaults = Defaults(license=source.defaults.license, publisher=source.defaults.publisher)
 
-    read = read_listing(connector, cursor, defaults, started, progress)
+    read = read_listing(connector, cursor, defaults, started, progress, _active_ids(previous))
     if cursor is not None and read.present_ids is not None and previous is not None:
         known = set(previous.column("remote_id").to_pylist()) | {r["remote_id"] for r in read.rows}
         unknown = read.present_ids - known
@@ -147,6 +150,14 @@ def harvest_listing(
     return read.max_modified if complete else None
 
 
+def _active_ids(index: pa.Table | None) -> set[str] | None:
+    """The remote ids of the previous snapshot's datasets that are not withdrawn."""
+    if index is None:
+        return None
+    gone = index.column("withdrawn_at").is_valid().to_pylist()
+    return {rid for rid, g in zip(index.column("remote_id").to_pylist(), gone, strict=True) if not g}
+
+
 def _report_listing(read: Read, result: SourceResult) -> None:
     """Outcome counts, skip reasons and incompleteness of the listing, into the source result."""
     out = read.outcomes
@@ -171,9 +182,13 @@ def read_listing(
     defaults: Defaults,
     started: datetime,
     progress: Progress | None,
+    known_active: set[str] | None = None,
 ) -> Read:
     """Consume the listing's items: records become rows (a repeated dataset key or a record that can't be
-    normalised is dropped, as an issue for the latter), issues are kept, the EndOfListing says how it ended."""
+    normalised is dropped, as an issue for the latter), issues are kept, the EndOfListing says how it ended.
+
+    An incremental run (`since`) then learns which datasets are still listed: from counts when they prove that
+    nothing was deleted (`_undeleted`), else from the connector's id listing."""
     rows: list[dict[str, Any]] = []
     res_rows: list[dict[str, Any]] = []
     issues: list[RecordIssue] = []
@@ -223,10 +238,40 @@ def read_listing(
     present_ids: set[str] | None = None
     ends = [end]
     if since is not None:
-        try:
-            listed = connector.list_ids()
-        except NotImplementedError:
-            listed = None
-        if listed is not None:  # an id listing short of its count is an incomplete listing too
-            present_ids, ends = listed.ids, [end, listed.end]
+        present_ids = _undeleted(connector, known_active, rows) if end.complete else None
+        if present_ids is None:
+            try:
+                listed = connector.list_ids()
+            except NotImplementedError:
+                listed = None
+            if listed is not None:  # an id listing short of its count is an incomplete listing too
+                present_ids, ends = listed.ids, [end, listed.end]
     return Read(rows, res_rows, max_modified, present_ids, issues, ends, outcomes)
+
+
+def _undeleted(
+    connector: Connector, known_active: set[str] | None, rows: list[dict[str, Any]]
+) -> set[str] | None:
+    """The ids still listed, when counts prove that none of the known datasets was deleted; else None.
+
+    Every dataset the run listed (modified since the cursor) is present. If the known live datasets were all
+    still there, the portal would list them and the new ones: exactly |known ∪ listed| datasets. A deletion
+    makes its total smaller, unless a dataset also appeared without being listed, which the id listing alone
+    would show (a dataset made public or moved in changes its metadata_modified and is listed). A deletion and
+    an addition in the same interval do not cancel out: the added dataset is listed, so |known ∪ listed| is one
+    more than the total. Only an exact match skips the id listing; a missing total never does."""
+    if known_active is None:
+        return None
+    total = connector.listed_total()
+    if total is None:
+        return None
+    present = known_active | {row["remote_id"] for row in rows}
+    if total != len(present):
+        log.info(
+            "%s: the portal lists %d datasets, %d known or new: listing the ids",
+            connector.source_id,
+            total,
+            len(present),
+        )
+        return None
+    return present

@@ -73,15 +73,27 @@ _NOT_ORG = re.compile(r"-organization:(\S+)")
 class CkanPortal:
     """Serve `packages` at `/api/3/action/package_search` on a FixtureServer."""
 
-    def __init__(self, server: FixtureServer, packages: list[dict[str, Any]], rows_max: int = 1000) -> None:
+    def __init__(
+        self,
+        server: FixtureServer,
+        packages: list[dict[str, Any]],
+        rows_max: int = 1000,
+        frozen: bool = False,
+    ) -> None:
         self.server = server
         self.packages = packages
         self.rows_max = rows_max
+        # frozen (the bench: packages never change): each package is encoded once and each filter's sorted listing
+        # kept, as a real CKAN serves stored dicts from its index, so that the server is not what is timed
+        self.frozen = frozen
+        self._encoded: dict[int, str] = {}
+        self._listings: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.fail: dict[int, Reply] = {}  # start offset → reply to send instead (failure injection)
         self.ignore_start = False  # a broken server that always answers the first page
         self.stamp = False  # vary the envelope on each answer (a request id), as some proxies do
         self.hidden = 0  # a broken index: `count` includes this many packages that are never served
         self.answers = 0
+        self._by_key: tuple[tuple[int, int], dict[str, dict[str, Any]]] = ((0, -1), {})
         for prefix in ("/api/3/action/", "/api/action/"):  # ckanapi uses the unversioned path
             server.route(prefix + "package_search", self.package_search)
             server.route(prefix + "package_list", self.package_list)
@@ -102,7 +114,20 @@ class CkanPortal:
 
     def package_show(self, req: Request) -> Reply:
         wanted = req.arg("id") or (json.loads(req.body or b"{}").get("id") if req.body else None)
-        for p in self.packages:
+        if self._by_key[0] != (id(self.packages), len(self.packages)):  # an index, so that ckanapi's 10,000
+            index = {p["name"]: p for p in self.packages} | {
+                p["id"]: p for p in self.packages
+            }  # calls are fair
+            self._by_key = ((id(self.packages), len(self.packages)), index)
+        hit = self._by_key[1].get(wanted) if isinstance(wanted, str) else None
+        if hit is not None and wanted in (hit["id"], hit["name"]):
+            if self.frozen:
+                help_url = f"{self.url}/api/3/action/help_show?name=package_show"
+                return Reply(
+                    200, f'{{"help": {json.dumps(help_url)}, "success": true, "result": {self._encode(hit)}}}'
+                )
+            return _ok(self.url, "package_show", hit)
+        for p in self.packages:  # the index is stale (a test renamed a package): read the list
             if wanted in (p["id"], p["name"]):
                 return _ok(self.url, "package_show", p)
         body = {"success": False, "error": {"__type": "Not Found Error", "message": "Not found"}}
@@ -113,21 +138,13 @@ class CkanPortal:
         if start in self.fail:
             return self.fail[start]
         rows = min(int(req.arg("rows", "10") or 10), self.rows_max)
-        pkgs = self._visible()
         fq = req.arg("fq") or ""
-        m = _RANGE.search(fq)
-        if m:
-            since = m.group(1).replace("Z", "")
-            pkgs = [p for p in pkgs if p["metadata_modified"] >= since]
-        m = _ORGS.search(fq)
-        if m:
-            wanted = {o.strip() for o in m.group(1).split(" OR ")}
-            pkgs = [p for p in pkgs if (p.get("organization") or {}).get("name") in wanted]
-        for excluded in _NOT_ORG.findall(fq):
-            pkgs = [p for p in pkgs if (p.get("organization") or {}).get("name") != excluded]
         sort = req.arg("sort", "score desc, metadata_modified desc") or ""
-        if sort.startswith("id"):
-            pkgs.sort(key=lambda p: str(p["id"]), reverse=sort.endswith("desc"))
+        pkgs = self._listings.get((fq, sort)) if self.frozen else None
+        if pkgs is None:
+            pkgs = self._listing(fq, sort)
+            if self.frozen:
+                self._listings[(fq, sort)] = pkgs
         if self.ignore_start:
             start = 0
         count = len(pkgs)
@@ -146,7 +163,33 @@ class CkanPortal:
         }
         if self.stamp:
             body["request_id"] = f"req-{self.answers}"
+        if self.frozen and not fl:
+            results = ", ".join(self._encode(p) for p in page)
+            body["result"]["results"] = []
+            return Reply(200, json.dumps(body).replace('"results": []', f'"results": [{results}]', 1))
         return Reply(200, json.dumps(body))
+
+    def _encode(self, pkg: dict[str, Any]) -> str:
+        key = id(pkg)
+        if key not in self._encoded:
+            self._encoded[key] = json.dumps(pkg)
+        return self._encoded[key]
+
+    def _listing(self, fq: str, sort: str) -> list[dict[str, Any]]:
+        pkgs = self._visible()
+        m = _RANGE.search(fq)
+        if m:
+            since = m.group(1).replace("Z", "")
+            pkgs = [p for p in pkgs if p["metadata_modified"] >= since]
+        m = _ORGS.search(fq)
+        if m:
+            wanted = {o.strip() for o in m.group(1).split(" OR ")}
+            pkgs = [p for p in pkgs if (p.get("organization") or {}).get("name") in wanted]
+        for excluded in _NOT_ORG.findall(fq):
+            pkgs = [p for p in pkgs if (p.get("organization") or {}).get("name") != excluded]
+        if sort.startswith("id"):
+            pkgs.sort(key=lambda p: str(p["id"]), reverse=sort.endswith("desc"))
+        return pkgs
 
 
 def _ok(base: str, action: str, result: Any) -> Reply:
