@@ -30,10 +30,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, cast
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any, cast
 
 from harvester.errors import UsageError
 from harvester.layout import TMP
@@ -41,6 +38,12 @@ from harvester.layout import TMP
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"})
 STORAGE_OPTIONS_ENV = "HARVESTER_STORAGE_OPTIONS"
 WORK_DIR_ENV = "HARVESTER_WORK_DIR"
+
+if (
+    TYPE_CHECKING
+):  # pyarrow is imported on use: `harvester --help` and `validate` parse the data-dir value too
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
 
 def _protocol(value: str) -> str | None:
@@ -195,6 +198,8 @@ def append_text(path: Path, text: str) -> None:
 
 def write_table(table: pa.Table, dest: Path, **kwargs: Any) -> None:
     """Write Parquet atomically (fsynced before the rename on a local store)."""
+    import pyarrow.parquet as pq
+
     tmp = tmp_for(dest)
     try:
         pq.write_table(table, tmp, **kwargs)
@@ -224,12 +229,16 @@ def remove_tree(path: Path) -> None:
 
 
 def read_table(path: Path, **kwargs: Any) -> pa.Table:
+    import pyarrow.parquet as pq
+
     if not is_remote(path):
         return pq.read_table(path, **kwargs)
     return pq.read_table(_key(path), filesystem=_fs(path), **kwargs)
 
 
 def read_schema(path: Path) -> pa.Schema:
+    import pyarrow.parquet as pq
+
     if not is_remote(path):
         return pq.read_schema(path)
     with path.open("rb") as fh:
@@ -238,6 +247,8 @@ def read_schema(path: Path) -> pa.Schema:
 
 def parquet_file(path: Path) -> pq.ParquetFile:
     """A ParquetFile (its metadata, schema and batches); remote ones are read from an open fsspec file."""
+    import pyarrow.parquet as pq
+
     if not is_remote(path):
         return pq.ParquetFile(path)
     return pq.ParquetFile(path.open("rb"))
