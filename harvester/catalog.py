@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,24 +11,17 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from harvester import store
 from harvester.layout import datasets_file, resources_file
 from harvester.records import DatasetRecord
 from harvester.schema import DATASETS, RESOURCES, TABLE_COLUMNS
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
-    """Write Parquet to a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write Parquet to a temporary file in the same folder, fsync, then rename over `path` (or the store's
+    equivalent: harvester/store.py)."""
+    store.write_table(table, path, compression="zstd")
 
 
 def read_catalog(
@@ -42,16 +34,14 @@ def read_catalog(
     ds_path = datasets_file(data_dir, source_id)
     if not ds_path.exists():
         return None
-    # ParquetFile, not pq.read_table, and no Schema.empty_table: both import pandas (0.3 s that an unchanged run
-    # would pay for nothing)
-    datasets = pq.ParquetFile(ds_path).read(columns=columns)
+    datasets = store.read_table(ds_path, columns=columns)
     if columns is not None:
         return datasets, _no_resources()
     res_path = resources_file(data_dir, source_id)
     if not res_path.exists():
         return datasets, _no_resources()
     # a data dir written before the normalise index has table_* columns here too: they are not harvest's
-    return datasets, pq.ParquetFile(res_path).read(columns=RESOURCES.names)
+    return datasets, store.read_table(res_path, columns=RESOURCES.names)
 
 
 def _no_resources() -> pa.Table:
@@ -60,7 +50,7 @@ def _no_resources() -> pa.Table:
 
 def read_snapshot_count(data_dir: Path, source_id: str) -> int | None:
     path = datasets_file(data_dir, source_id)
-    return pq.ParquetFile(path).metadata.num_rows if path.exists() else None
+    return store.parquet_file(path).metadata.num_rows if path.exists() else None
 
 
 def write_catalog(data_dir: Path, source_id: str, datasets: pa.Table, resources: pa.Table) -> None:

@@ -37,7 +37,9 @@ def is_disk_full(exc: BaseException, path: Path | None = None) -> bool:
 
 
 def free_bytes(path: Path) -> int | None:
-    """Free space of the filesystem holding `path` (or its nearest existing parent)."""
+    """Free space of the filesystem holding `path` (or its nearest existing parent); None on a remote store."""
+    if not isinstance(path, Path):
+        return None
     for p in (path, *path.parents):
         if p.exists():
             try:

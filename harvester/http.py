@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
-from harvester import USER_AGENT, interrupt
+from harvester import USER_AGENT, interrupt, store
 from harvester.errors import HarvesterError, SourceError, TransientError
 from harvester.http_deadline import Deadline, Timeouts, deadline_error, earliest, watch_session
 from harvester.http_hosts import Breaker, HostGate, host_of
@@ -243,9 +243,9 @@ class HttpClient:
                 v["last_modified"] = resp.headers["Last-Modified"]
             if v:
                 cached_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cached_path.with_suffix(".tmp")
+                tmp = store.tmp_or(cached_path.with_suffix(".tmp"), cached_path)
                 tmp.write_bytes(resp.content)
-                tmp.replace(cached_path)
+                store.commit(tmp, cached_path)
                 self.validators.write_validators(key, v)
         return resp
 

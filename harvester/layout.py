@@ -8,6 +8,8 @@
     runs/<run_id>/report.json, normalise-report.json, …        reports of a run
     state.sqlite, locks/, tmp/, http-cache/                    state store, lock files, scratch, HTTP cache
 
+The data directory is a local `Path` or a remote fsspec path (harvester/store.py): both join with `/`.
+
 Table paths are stored relative to the data directory (`table_path` in the index).
 """
 
@@ -164,7 +166,10 @@ def locks_dir(state_dir: Path) -> Path:
 
 
 def tmp_root(data_dir: Path) -> Path:
-    return data_dir / TMP
+    """Scratch: `<data>/tmp` for a local data dir; local too for a remote one (harvester/store.py)."""
+    from harvester.store import scratch_root
+
+    return scratch_root(data_dir)
 
 
 def http_cache_dir(data_dir: Path) -> Path:
@@ -172,5 +177,8 @@ def http_cache_dir(data_dir: Path) -> Path:
 
 
 def staged_subtrees(data_dir: Path) -> list[Path]:
-    """Folders where atomic writes leave partial files beside their destination."""
-    return [data_dir / TABLES, data_dir / CATALOG]
+    """Folders where atomic writes leave partial files beside their destination (none on a remote store:
+    its partial files are in local scratch)."""
+    from harvester.store import is_remote
+
+    return [] if is_remote(data_dir) else [data_dir / TABLES, data_dir / CATALOG]

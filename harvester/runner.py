@@ -13,7 +13,6 @@ import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from harvester import interrupt
@@ -142,4 +141,6 @@ def _for_cluster(spec: RuntimeSpec, kind: ExecutorKind | None) -> RuntimeSpec:
     state = spec.state_url
     if "://" not in state or state.startswith("sqlite:///"):
         state = str(spec.state_path.resolve())
-    return dataclasses.replace(spec, data_dir=str(Path(spec.data_dir).resolve()), state_url=state)
+    from harvester.store import normalise_location
+
+    return dataclasses.replace(spec, data_dir=normalise_location(spec.data_dir), state_url=state)

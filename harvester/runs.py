@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from harvester import store
 from harvester.diskspace import disk_guard
 from harvester.errors import combine_exit_codes, exit_code_for
 from harvester.layout import errors_file, run_dir
@@ -101,23 +102,21 @@ class RunReport:
 
 def write_report(data_dir: Path, run_id: str, name: str, payload: dict[str, Any]) -> Path:
     path = run_dir(data_dir, run_id) / name
-    tmp = path.with_suffix(".tmp")
+    tmp = store.tmp_or(path.with_suffix(".tmp"), path)
     with disk_guard(path, "report"):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             text = json.dumps(redact_obj(payload), ensure_ascii=False, indent=2, default=str)
             tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            store.commit(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
     return path
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(redact_obj(r), ensure_ascii=False, default=str) + "\n")
+    text = "".join(json.dumps(redact_obj(r), ensure_ascii=False, default=str) + "\n" for r in rows)
+    store.append_text(path, text)
 
 
 def append_errors(data_dir: Path, run_id: str, errors: list[dict[str, Any]]) -> None:

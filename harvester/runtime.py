@@ -40,7 +40,9 @@ class RuntimeSpec:
 
     @property
     def data(self) -> Path:
-        return Path(self.data_dir)
+        from harvester.store import data_path
+
+        return data_path(self.data_dir)
 
     @property
     def state_path(self) -> Path:

@@ -96,7 +96,8 @@ def _check_state(ctx: click.Context, param: click.Parameter, value: str | None) 
     envvar="HARVESTER_DATA_DIR",
     default="data",
     show_default=True,
-    help="Where catalogues, tables, reports and state are written.",
+    help="Where catalogues, tables, reports and state are written: a path, or an fsspec URL that every "
+    "worker can reach (s3://bucket/prefix; needs --state).",
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
@@ -150,8 +151,15 @@ def cli(
         raise click.UsageError(
             "--executor dask needs --scheduler tcp://HOST:8786 (or HARVESTER_DASK_SCHEDULER)"
         )
+    from harvester.store import is_url, normalise_location
+
+    if is_url(data_dir) and not state_url:
+        raise click.UsageError(
+            f"a data directory on {data_dir.partition('://')[0]}:// needs --state postgresql://… "
+            "or a local sqlite path (the state is not kept in a remote data directory)"
+        )
     if executor == "dask":  # workers run in their own directories: every path they are given is absolute
-        config_path, data_dir = str(Path(config_path).resolve()), str(Path(data_dir).resolve())
+        config_path, data_dir = str(Path(config_path).resolve()), normalise_location(data_dir)
     set_scheduler(scheduler)
     set_default_executor(executor)  # type: ignore[arg-type]
     ctx.obj = Ctx(

@@ -82,7 +82,10 @@ class Ctx:
 
     @property
     def data(self) -> Path:
-        return Path(self.data_dir)
+        """The data directory: a local Path, or a remote fsspec path (harvester/store.py)."""
+        from harvester.store import data_path
+
+        return data_path(self.data_dir)
 
     @property
     def state_target(self) -> str:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import pyarrow.parquet as pq
 from rdflib import Graph, URIRef
 
+from harvester import store
 from harvester.errors import ConfigError, UsageError
 from harvester.export.dcat import PREFIXES, catalog_graph, dataset_graph, default_base
 from harvester.layout import merged_dir
@@ -90,7 +90,7 @@ def _grouped(path: Path, columns: list[str]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     if not path.exists():
         return out
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000, columns=columns):
+    for batch in store.parquet_file(path).iter_batches(batch_size=10_000, columns=columns):
         for row in batch.to_pylist():
             out.setdefault(row["merged_key"], []).append(row)
     return out
@@ -103,7 +103,7 @@ def live_datasets(data_dir: Path, pipeline: str) -> Iterator[dict[str, Any]]:
         raise ConfigError(
             f"pipeline {pipeline}: nothing merged yet ({path.name} missing: run `harvester merge`)"
         )
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1_000):
+    for batch in store.parquet_file(path).iter_batches(batch_size=1_000):
         for row in batch.to_pylist():
             if row.get("withdrawn_at") is None:
                 yield row
@@ -111,7 +111,7 @@ def live_datasets(data_dir: Path, pipeline: str) -> Iterator[dict[str, Any]]:
 
 def _count(data_dir: Path, pipeline: str) -> int:
     path = merged_dir(data_dir, pipeline) / "datasets.parquet"
-    return int(pq.read_table(path, columns=["withdrawn_at"]).column("withdrawn_at").null_count)
+    return int(store.read_table(path, columns=["withdrawn_at"]).column("withdrawn_at").null_count)
 
 
 def page_paths(output: Path, pages: int) -> list[Path]:

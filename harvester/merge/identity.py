@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import pyarrow.parquet as pq
+from harvester import store
 
 
 def previous_keys(merged_dir: Path) -> dict[str, str]:
@@ -26,7 +26,7 @@ def previous_keys(merged_dir: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     try:
-        table = pq.read_table(path, columns=["dataset_key", "merged_key"])
+        table = store.read_table(path, columns=["dataset_key", "merged_key"])
     except (OSError, ValueError):
         return {}
     keys = table.column("dataset_key").to_pylist()

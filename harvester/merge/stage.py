@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harvester import store
 from harvester.catalog import read_catalog
 from harvester.config import Config
 from harvester.layout import datasets_file, merged_dir, resources_file
@@ -283,14 +284,14 @@ def commit(outcomes: list[MergeOutcome], data_dir: Path) -> list[MergeOutcome]:
                 data = _parquet_bytes(o.tables[name])
                 if path.exists() and path.read_bytes() == data:
                     continue
-                tmp = d / f".{name}.parquet.{os.getpid()}.tmp"
+                tmp = store.tmp_or(d / f".{name}.parquet.{os.getpid()}.tmp", path)
                 with open(tmp, "wb") as fh:
                     fh.write(data)
                     fh.flush()
                     os.fsync(fh.fileno())
                 staged.append((tmp, path))
             for tmp, path in staged:
-                os.replace(tmp, path)
+                store.commit(tmp, path)
                 o.written.append(path.name)
             if o.stamp:
                 (d / STAMP).write_text(json.dumps(o.stamp), encoding="utf-8")

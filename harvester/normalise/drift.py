@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from datetime import datetime
@@ -10,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from harvester import store
 from harvester.layout import legacy_schema_changes_file, schema_changes_file
 from harvester.schema import TS
 
@@ -85,7 +84,7 @@ def schema_changes_path(data_dir: Path, source_id: str) -> Path:
     legacy = legacy_schema_changes_file(data_dir, source_id)
     if not path.exists() and legacy.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(legacy, path)
+        store.rename(legacy, path)
     return path
 
 
@@ -98,6 +97,6 @@ def append_schema_changes(
     path = schema_changes_path(data_dir, source_id)
     new = pa.Table.from_pylist([{**r, "detected_at": detected_at} for r in rows], schema=SCHEMA_CHANGES)
     if path.exists():
-        new = pa.concat_tables([pq.read_table(path).cast(SCHEMA_CHANGES), new])
+        new = pa.concat_tables([store.read_table(path).cast(SCHEMA_CHANGES), new])
     write_table_atomic(new, path)
     return path

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from harvester import store
 from harvester.layout import resources_file, table_index_file
 from harvester.redact import stored_form
 from harvester.schema import TABLE_COLUMNS, TABLE_FIELDS, TS
@@ -41,7 +41,7 @@ INDEX = pa.schema(
 def read_index(data_dir: Path, source_id: str) -> pa.Table | None:
     """The index of a source's tables, or None when the source was never normalised (since the index exists)."""
     path = table_index_file(data_dir, source_id)
-    return pq.read_table(path).cast(INDEX) if path.exists() else None
+    return store.read_table(path).cast(INDEX) if path.exists() else None
 
 
 def index_rows(data_dir: Path, source_id: str) -> dict[str, dict[str, Any]]:
@@ -57,11 +57,11 @@ def legacy_rows(data_dir: Path, source_id: str) -> dict[str, dict[str, Any]]:
     path = resources_file(data_dir, source_id)
     if not path.exists():
         return {}
-    names = set(pq.read_schema(path).names)
+    names = set(store.read_schema(path).names)
     if not set(TABLE_COLUMNS) <= names:
         return {}
     cols = ["resource_key", "dataset_key", "url", *TABLE_COLUMNS]
-    return {r["resource_key"]: r for r in pq.read_table(path, columns=cols).to_pylist() if r["table_path"]}
+    return {r["resource_key"]: r for r in store.read_table(path, columns=cols).to_pylist() if r["table_path"]}
 
 
 def table_count(data_dir: Path, source_id: str) -> int | None:
@@ -69,7 +69,7 @@ def table_count(data_dir: Path, source_id: str) -> int | None:
     path = table_index_file(data_dir, source_id)
     if not path.exists():
         return None
-    status = pq.read_table(path, columns=["table_status"]).column("table_status").to_pylist()
+    status = store.read_table(path, columns=["table_status"]).column("table_status").to_pylist()
     return sum(1 for s in status if s in ("ok", "unchanged"))
 
 

@@ -7,15 +7,13 @@ columns, the index's table), so that `run_unit` needs nothing but the unit and a
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from harvester import store
 from harvester.config import SourceConfig
 from harvester.layout import legacy_table_path, table_location, table_path, url_name
 from harvester.normalise.archive import ZipLimits
@@ -46,7 +44,7 @@ def _legacy_table(data_dir: Path, source_id: str, row: dict[str, Any]) -> dict[s
     rel = legacy_table_path(source_id, row["dataset_key"], row["resource_key"])
     path = table_location(data_dir, rel)
     if path.is_file():
-        return {"table_path": rel, "table_rows": pq.ParquetFile(path).metadata.num_rows}
+        return {"table_path": rel, "table_rows": store.parquet_file(path).metadata.num_rows}
     folder = rel.removesuffix(".parquet")
     if table_location(data_dir, folder).is_dir():  # an observations table
         return {"table_path": folder, "table_rows": None}
@@ -146,7 +144,7 @@ def adopt_tables(units: list[ResourceUnit]) -> list[ResourceUnit]:
     out: list[ResourceUnit] = []
     emptied: set[Path] = set()
     for unit in units:
-        prev, data = unit.previous, Path(unit.data_dir)
+        prev, data = unit.previous, store.data_path(unit.data_dir)
         target = unit.table_path
         if prev.table_path and prev.table_path not in (target, target.removesuffix(".parquet")):
             old = table_location(data, prev.table_path)
@@ -154,7 +152,7 @@ def adopt_tables(units: list[ResourceUnit]) -> list[ResourceUnit]:
             new = table_location(data, rel)
             if old.exists() and not new.exists():
                 new.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(old, new)
+                store.rename(old, new)
                 log.info("table of %s moved: %s → %s", unit.resource_key, prev.table_path, rel)
                 emptied.add(old.parent)
                 unit = replace(unit, previous=replace(prev, table_path=rel))
@@ -171,4 +169,4 @@ def _remove_if_empty(folder: Path) -> None:
     except OSError:
         return
     if names <= {"validation.json"}:
-        shutil.rmtree(folder, ignore_errors=True)
+        store.remove_tree(folder)

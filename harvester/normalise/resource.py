@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
+from harvester import store
 from harvester.diskspace import disk_full_error, is_disk_full
 from harvester.download import download
 from harvester.errors import DiskFullError, HarvesterError, RecordError
@@ -109,7 +110,7 @@ def normalise_resource(unit: ResourceUnit, client: HttpClient) -> ResourceOutcom
     """Download and convert one resource. Never raises: a failure is an outcome with status `failed`."""
     out = ResourceOutcome(unit.resource_key, unit.dataset_key, unit.url, "failed")
     t0 = time.monotonic()
-    data_dir = Path(unit.data_dir)
+    data_dir = store.data_path(unit.data_dir)
     try:
         work_root = Path(unit.work_dir) if unit.work_dir else tmp_root(data_dir)
         work_root.mkdir(parents=True, exist_ok=True)
@@ -147,7 +148,7 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
 
         convert_feed(unit, client, work, out)
         return
-    data_dir = Path(unit.data_dir)
+    data_dir = store.data_path(unit.data_dir)
     prev = unit.previous
     have_table = bool(prev.table_path) and table_location(data_dir, str(prev.table_path)).exists()
     reuse = have_table and not unit.force and prev.url in (unit.url, stored_form(unit.url))
@@ -172,9 +173,10 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
         _unchanged(unit, out)
         return
     dest = table_location(data_dir, unit.table_path)
+    remote = store.is_remote(dest)  # converted in local scratch, then uploaded whole (harvester/store.py)
     convert_file(
         raw,
-        dest,
+        work / "converted.parquet" if remote else dest,
         work,
         kind=unit.kind,
         url=unit.url,
@@ -182,6 +184,8 @@ def _run(unit: ResourceUnit, client: HttpClient, work: Path, out: ResourceOutcom
         zip_limits=unit.zip_limits,
         out=out,
     )
+    if remote:
+        store.commit(work / "converted.parquet", dest)
     out.table_path, out.schema_hash = unit.table_path, schema_hash(out.columns or [])
     out.status = "ok"
 

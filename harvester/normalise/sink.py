@@ -11,6 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harvester import store
+
 GEOPARQUET_VERSION = "1.1.0"
 _TYPE_NAMES = {
     0: "Point",
@@ -112,7 +114,7 @@ class ParquetSink:
         self.rows = 0
         self.geo = GeoStats() if geometry_column else None
         dest.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        self.tmp = store.tmp_or(dest.with_name(f".{dest.name}.{os.getpid()}.part"), dest)  # local scratch
         self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
         self._closed = False
 
@@ -146,7 +148,7 @@ class ParquetSink:
             self._writer.add_key_value_metadata({"geo": json.dumps(meta)})
         self._writer.close()
         self._closed = True
-        os.replace(self.tmp, self.dest)
+        store.commit(self.tmp, self.dest)
         return self.rows
 
     def abort(self) -> None:
@@ -167,6 +169,6 @@ class ParquetSink:
 
 def read_geo_metadata(path: Path) -> dict[str, Any] | None:
     """The `geo` metadata of a Parquet file, or None."""
-    kv = pq.ParquetFile(path).metadata.metadata or {}
+    kv = store.parquet_file(path).metadata.metadata or {}
     raw = kv.get(b"geo")
     return json.loads(raw) if raw else None

@@ -12,6 +12,7 @@ import os
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+from harvester import store
 from harvester.layout import table_location
 from harvester.normalise.resource import ResourceOutcome, ResourceUnit
 
@@ -44,7 +45,7 @@ def promote(outcomes: list[ResourceOutcome], real: dict[str, str], data_dir: Pat
             continue
         staged = table_location(data_dir, str(o.table_path))
         if staged.exists():
-            os.replace(staged, table_location(data_dir, target))
+            store.rename(staged, table_location(data_dir, target))
         o.table_path = target
 
 

@@ -9,14 +9,12 @@ Errors are listed like Validata's: ``{type, row, field, value, message_fr, messa
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
+from harvester import store
 from harvester.layout import validation_file
 
 MAX_ERRORS = 1000
@@ -81,7 +79,7 @@ def _cell(value: Any) -> str:
 
 
 def _source_columns(path: Path) -> list[str]:
-    schema = pq.read_schema(path)
+    schema = store.read_schema(path)
     meta = (schema.metadata or {}).get(b"harvester.columns")
     names = [f.name for f in schema]
     if meta:
@@ -104,7 +102,7 @@ def validate_table(path: Path, descriptor: dict[str, Any], schema_label: str) ->
     from frictionless import Resource, Schema
 
     columns = _source_columns(path)
-    table = pq.read_table(path, columns=columns)
+    table = store.read_table(path, columns=columns)
     declared = [f for f in descriptor.get("fields", []) if isinstance(f, dict) and f.get("name")]
     names = [f["name"] for f in declared]
     present = [n for n in names if n in columns]
@@ -171,9 +169,9 @@ def write_validation(data_dir: Path, table_path: str, resource_key: str, result:
     else:
         tables[name] = {"resource_key": resource_key, **result.to_dict()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
+    tmp = store.tmp_or(path.with_suffix(".json.tmp"), path)
     tmp.write_text(json.dumps({"tables": tables}, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    store.commit(tmp, path)
     return path
 
 

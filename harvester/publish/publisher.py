@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
+from harvester import store
 from harvester.config import Config
 from harvester.errors import HarvesterError, NothingToPublishError, exit_code_of
 from harvester.layout import catalog_dir
@@ -61,12 +60,12 @@ def load_catalogue(data_dir: Path, pipeline: PipelineConfig) -> Catalogue:
     from harvester.merge.stage import merged_dir
 
     d = merged_dir(data_dir, pipeline.name)
-    rows = {r["merged_key"]: r for r in pq.read_table(d / "datasets.parquet").to_pylist()}
+    rows = {r["merged_key"]: r for r in store.read_table(d / "datasets.parquet").to_pylist()}
     resources: dict[str, list[dict[str, Any]]] = {}
-    for r in pq.read_table(d / "resources.parquet").to_pylist():
+    for r in store.read_table(d / "resources.parquet").to_pylist():
         resources.setdefault(r["merged_key"], []).append(r)
     sources: dict[str, list[dict[str, Any]]] = {}
-    for r in pq.read_table(d / "provenance.parquet").to_pylist():  # sorted: winner first
+    for r in store.read_table(d / "provenance.parquet").to_pylist():  # sorted: winner first
         sources.setdefault(r["merged_key"], []).append(r)
     return Catalogue(rows, resources, sources, missing_sources(data_dir, pipeline.sources))
 

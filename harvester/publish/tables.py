@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from ckanapi.errors import CKANAPIError, NotFound, ValidationError  # type: ignore[import-untyped]
 
+from harvester import store
 from harvester.layout import table_location
 from harvester.pipelines import TablesConfig
 from harvester.publish.mapping import Target, resource_dict
@@ -111,11 +111,11 @@ def wanted_tables(
         file = table_location(data_dir, path)
         if not file.is_file():  # observations are a partitioned folder: not one resource
             continue
-        schema = pq.read_schema(file)
+        schema = store.read_schema(file)
         geo = b"geo" in (schema.metadata or {})
         fmt = "GeoParquet" if geo else "Parquet"
         source = resource_dict(res, target, merged_key)
-        rows = int(res.get("table_rows") or pq.ParquetFile(file).metadata.num_rows)
+        rows = int(res.get("table_rows") or store.parquet_file(file).metadata.num_rows)
         columns = [(f.name, str(f.type)) for f in schema]
         fields: dict[str, Any] = {
             "id": table_id(target.pipeline, merged_key, res["resource_key"]),

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from harvester import store
 from harvester.errors import UsageError
 from harvester.layout import datasets_file, merged_dir
 from harvester.normalise.index import index_rows
@@ -52,7 +52,7 @@ def _raw_by_key(data_dir: Path, source_ids: set[str]) -> dict[str, dict[str, lis
         path = datasets_file(data_dir, sid)
         if not path.exists():
             continue
-        table = pq.read_table(path, columns=["dataset_key", "raw"])
+        table = store.read_table(path, columns=["dataset_key", "raw"])
         for key, raw in zip(
             table.column("dataset_key").to_pylist(), table.column("raw").to_pylist(), strict=True
         ):
@@ -90,8 +90,8 @@ def compute(data_dir: Path, pipeline: str) -> pa.Table:
     d = merged_dir(data_dir, pipeline)
     if not (d / "datasets.parquet").exists():
         raise UsageError(f"pipeline {pipeline}: nothing merged yet in {d} (run `harvester merge {pipeline}`)")
-    datasets = [r for r in pq.read_table(d / "datasets.parquet").to_pylist() if r["withdrawn_at"] is None]
-    resources = pq.read_table(d / "resources.parquet").to_pylist()
+    datasets = [r for r in store.read_table(d / "datasets.parquet").to_pylist() if r["withdrawn_at"] is None]
+    resources = store.read_table(d / "resources.parquet").to_pylist()
     sources = {s for r in datasets for s in r["source_ids"] or []}
     index: dict[str, dict[str, Any]] = {}
     for sid in sorted(sources):
@@ -174,7 +174,7 @@ def ckan_extra(data_dir: Path, pipeline: str, merged_key: str) -> dict[str, str]
     path = quality_file(data_dir, pipeline)
     if not path.exists():
         return {}
-    table = pq.read_table(
+    table = store.read_table(
         path, columns=["merged_key", "total", "rating"], filters=[("merged_key", "=", merged_key)]
     )
     if not table.num_rows:

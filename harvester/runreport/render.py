@@ -9,6 +9,7 @@ from typing import Any
 
 import jinja2
 
+from harvester import store
 from harvester.diskspace import disk_guard
 from harvester.runreport.chart import history_svg
 from harvester.runreport.collect import (
@@ -106,12 +107,12 @@ def write_html_report(data_dir: Path, run_id: str) -> Path | None:
     except Exception as exc:  # a report file of an unexpected shape: say so, keep the run's outcome
         log.warning("run report %s not written: %s: %s", path, type(exc).__name__, exc, exc_info=True)
         return None
-    tmp = path.with_name(f".{HTML_NAME}.tmp")
+    tmp = store.tmp_or(path.with_name(f".{HTML_NAME}.tmp"), path)
     try:
         with disk_guard(path, "report"):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            store.commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
