@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from harvester import interrupt
-from harvester.runtime import RuntimeSpec
+from harvester.runtime import RuntimeSpec, for_workers
 
 U = TypeVar("U")
 R = TypeVar("R")
@@ -136,10 +136,15 @@ def run_units_until(
 
 
 def _for_cluster(spec: RuntimeSpec, kind: ExecutorKind | None) -> RuntimeSpec:
-    """On Dask, workers run in their own directories: the data dir and the SQLite path become absolute."""
-    if (kind or _default[0]) != "dask":
+    """Units run in other processes share the run's host limits (runtime.for_workers); on Dask, workers run in
+    their own directories: the data dir and the SQLite path become absolute."""
+    kind = kind or _default[0]
+    if kind == "local":
         return spec
-    state = spec.state_url
-    if "://" not in state or state.startswith("sqlite:///"):
-        state = str(spec.state_path.resolve())
-    return dataclasses.replace(spec, data_dir=str(Path(spec.data_dir).resolve()), state_url=state)
+    sent = spec
+    if kind == "dask":
+        state = spec.state_url
+        if "://" not in state or state.startswith("sqlite:///"):
+            state = str(spec.state_path.resolve())
+        sent = dataclasses.replace(spec, data_dir=str(Path(spec.data_dir).resolve()), state_url=state)
+    return for_workers(spec, sent)
