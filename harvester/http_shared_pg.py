@@ -72,36 +72,41 @@ class PgHosts(SharedHosts):
         return conn
 
     def _exec(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """One statement; a lost connection is opened again once (its slots are then gone: forgotten here)."""
+        with self._db:
+            return self._run(sql, args)
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """One statement (the caller holds `_db`); a lost connection is opened again once (its slots went with
+        it: forgotten here)."""
         import psycopg
 
-        with self._db:
-            for attempt in (1, 2):
-                try:
-                    cur = self._conn.execute(sql, args)  # type: ignore[call-overload]
-                    return cur.fetchall() if cur.description else []
-                except psycopg.OperationalError:
-                    if attempt == 2 or not self._conn.closed and not self._conn.broken:
-                        raise
-                    self._conn = self._connect()
-                    self._held.clear()
-                    self._generation += 1
-            raise AssertionError("unreachable")
+        for attempt in (1, 2):
+            try:
+                cur = self._conn.execute(sql, args)  # type: ignore[call-overload]
+                return cur.fetchall() if cur.description else []
+            except psycopg.OperationalError:
+                if attempt == 2 or not self._conn.closed and not self._conn.broken:
+                    raise
+                self._conn = self._connect()
+                self._held.clear()
+                self._generation += 1
+        raise AssertionError("unreachable")
 
     def try_slot(self, host: str, limit: int, interval: float) -> tuple[Any, float] | None:
         key = lock_key(self.run, host)
-        with self._db:
+        with (
+            self._db
+        ):  # one thread at a time: the session's locks stack, so two threads could get the same slot
             held = self._held.setdefault(host, set())
             free = [s for s in range(limit) if s not in held]
-        if not free:
-            return None
-        rows = self._exec(
-            "SELECT s FROM unnest(%s::int[]) AS s WHERE pg_try_advisory_lock(%s, s) LIMIT 1", (free, key)
-        )
-        if not rows:
-            return None
-        slot = int(rows[0][0])
-        with self._db:
+            if not free:
+                return None
+            rows = self._run(
+                "SELECT s FROM unnest(%s::int[]) AS s WHERE pg_try_advisory_lock(%s, s) LIMIT 1", (free, key)
+            )
+            if not rows:
+                return None
+            slot = int(rows[0][0])
             self._held.setdefault(host, set()).add(slot)
             generation = self._generation
         wait = self.next_turn(host, interval) if interval > 0 else 0.0
@@ -112,8 +117,8 @@ class PgHosts(SharedHosts):
         with self._db:
             if generation != self._generation:
                 return  # taken on a connection since lost: the server let it go then
+            self._run("SELECT pg_advisory_unlock(%s, %s)", (lock_key(self.run, host), slot))
             self._held.get(host, set()).discard(slot)
-        self._exec("SELECT pg_advisory_unlock(%s, %s)", (lock_key(self.run, host), slot))
 
     def next_turn(self, host: str, interval: float) -> float:
         rows = self._exec(_TURN, (self.run, host, interval, interval, interval))

@@ -226,7 +226,9 @@ def test_a_worker_killed_holding_the_only_slot_does_not_stop_the_run(
     assert not run.is_alive()
     assert out["exit_code"] == 0, out["output"]
     assert [s["status"] for s in out["sources"]] == ["ok"] * N_SOURCES
-    assert handler.max_in_flight <= 2  # 1, and the killed worker's request, which the server may still be answering
+    assert (
+        handler.max_in_flight <= 2
+    )  # 1, and the killed worker's request, which the server may still be answering
     # the unit under way on the killed worker (and any the scheduler had queued there) ran again elsewhere
     assert out["retried"] and all(r["worker_deaths"] == 1 for r in out["retried"]), out["retried"]
     # the slot came back: the next request after the kill did not wait for any lease to run out
