@@ -19,6 +19,7 @@ BENCHES: tuple[str, ...] = (
     "iot",
     "merge",
     "executors",
+    "host_limits",
 )
 
 

@@ -157,9 +157,12 @@ class HttpClient:
             self.use_shared(shared)
 
     def use_shared(self, shared: SharedHosts) -> None:
-        """From now on, host gates and the breaker are the run's shared ones (harvester/http_shared.py)."""
+        """From now on, host gates and the breaker are the run's shared ones (harvester/http_shared.py); the
+        hosts this client found unreachable so far stay so for the whole run."""
         with self._gates_lock:
-            self.shared, self.breaker = shared, shared.breaker
+            before, self.shared, self.breaker = self.breaker, shared, shared.breaker
+        for h in before.report() if isinstance(before, Breaker) else []:
+            shared.fail(h["host"], h["last_error"], 1)
 
     def share_hosts(self, state_url: str) -> HostsSpec:
         """In the command: the spec of the shared host limits that this client and the run's workers use

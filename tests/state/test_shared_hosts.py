@@ -248,3 +248,18 @@ def test_processes_executor_holds_the_concurrency(
     assert res.exit_code == 0, res.output
     assert len(seen.arrivals) == 12
     assert seen.max == (1 if limits == "shared" else 2)
+
+
+def test_a_client_joining_keeps_the_hosts_it_found_unreachable(state_url: str) -> None:
+    dead = ClosingListener()
+    client = HttpClient(sleep=lambda _s: None)
+    with pytest.raises(HostUnreachableError):
+        client.fetch(dead.url + "/x", policy=HttpPolicy(max_retries=5, breaker_failures=2))
+    spec = client.share_hosts(state_url)  # the command hands units to other processes from now on
+    assert client.share_hosts(state_url) == spec
+    worker = HttpClient(shared=open_shared(spec))
+    with pytest.raises(HostUnreachableError):
+        worker.fetch(dead.url + "/y")
+    assert dead.accepted == 2
+    assert [e["host"] for e in client.breaker.report()] == [dead.url.removeprefix("http://")]
+    dead.sock.close()
