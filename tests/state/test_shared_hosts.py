@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from harvester.http import HttpClient, HttpPolicy
 from harvester.http_hosts import HostUnreachableError
 from harvester.http_shared import HostsSpec, SharedHosts, open_shared
 from tests.fixture_server import FixtureServer, Reply, Request
+from tests.host_limits import ClosingListener, assert_spaced
 
 
 class InFlight:
@@ -94,27 +94,8 @@ def test_rate_spaces_requests_across_workers(server: FixtureServer, handles: lis
     seen = InFlight(0.0)
     server.route("/x", seen)
     hammer([HttpClient(shared=h) for h in handles], server.url + "/x", HttpPolicy(rate=10, concurrency=4), 2)
-    gaps = [b - a for a, b in zip(seen.arrivals, seen.arrivals[1:], strict=False)]
-    assert len(gaps) == 11 and min(gaps) >= 0.1 - 0.015, sorted(gaps)[:3]
-
-
-class ClosingListener:
-    """Accepts connections and closes them unanswered; counts them."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.accepted = 0
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
+    assert len(seen.arrivals) == 12
+    assert_spaced(seen.arrivals, 0.1)
 
 
 def test_a_host_opened_by_one_worker_is_refused_by_the_others(handles: list[SharedHosts]) -> None:
@@ -130,7 +111,7 @@ def test_a_host_opened_by_one_worker_is_refused_by_the_others(handles: list[Shar
     (entry,) = c.breaker.report()
     assert entry["host"] == dead.url.removeprefix("http://")
     assert (entry["failures"], entry["refused_requests"]) == (3, 2)  # a's own last retry, then b
-    dead.sock.close()
+    dead.stop()
 
 
 def test_an_answer_resets_the_count_for_every_worker(
@@ -145,7 +126,7 @@ def test_an_answer_resets_the_count_for_every_worker(
     b.breaker.success(dead.url)
     assert not a.breaker.failure(dead.url, "refused", 3)  # the count restarted at b's answer: 1, not 3
     assert handles[2].health(host).failures == 1  # type: ignore[union-attr]
-    dead.sock.close()
+    dead.stop()
 
 
 HOLD = """
@@ -201,7 +182,7 @@ def test_processes_executor_shares_the_breaker(state_url: str, tmp_path: Path) -
     data = tmp_path / "data"
     args = ["--config", str(tmp_path / "sources.yaml"), "--data-dir", str(data), "--state", state_url]
     res = CliRunner().invoke(cli, [*args, "--executor", "processes", "harvest", "--all"])
-    dead.sock.close()
+    dead.stop()
     assert res.exit_code != 0
     assert 3 <= dead.accepted <= 3 + 1, dead.accepted  # per process it would be 3 each
     (report,) = [json.loads(p.read_text()) for p in data.glob("runs/*/report.json")]
@@ -262,4 +243,4 @@ def test_a_client_joining_keeps_the_hosts_it_found_unreachable(state_url: str) -
         worker.fetch(dead.url + "/y")
     assert dead.accepted == 2
     assert [e["host"] for e in client.breaker.report()] == [dead.url.removeprefix("http://")]
-    dead.sock.close()
+    dead.stop()
