@@ -30,6 +30,7 @@ from tests.dask_cluster import loopback_cluster, require_distributed
 from tests.fixture_server import FixtureServer, Reply, Request
 from tests.host_limits import ClosingListener, assert_spaced
 from tests.portals.files_portal import COMMUNE
+from tests.state.conftest import pg_admin_dsn, pg_empty, pg_url  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.dask, pytest.mark.timeout(300)]
 
@@ -93,8 +94,9 @@ def serve(server: FixtureServer, handler: Watched) -> None:
             server.route(f"/s{i}/f{j}.csv", handler)
 
 
-def harvest(root: Path, data: Path, cluster: str) -> dict[str, Any]:
+def harvest(root: Path, data: Path, cluster: str, state: str | None = None) -> dict[str, Any]:
     args = ["--config", str(root / "sources.yaml"), "--data-dir", str(data), "--executor", "dask"]
+    args += ["--state", state] if state else []
     res = CliRunner().invoke(cli, [*args, "--scheduler", cluster, "harvest", "--all"])
     (report,) = [json.loads(p.read_text()) for p in data.glob("runs/*/report.json")]
     report["exit_code"] = res.exit_code
@@ -111,13 +113,22 @@ def server() -> Iterator[FixtureServer]:
         s.stop()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def state(request: pytest.FixtureRequest) -> str | None:
+    """The run's state: SQLite in the data directory, or a fresh PostgreSQL database of the testbed."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("pg_empty")
+    return url
+
+
 def test_three_workers_never_exceed_two_in_flight(
-    cluster: str, server: FixtureServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: str, server: FixtureServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: str | None
 ) -> None:
     shared = Watched(0.2)
     serve(server, shared)
     write_sources(tmp_path, server.url, {"concurrency": 2})
-    report = harvest(tmp_path, tmp_path / "shared", cluster)
+    report = harvest(tmp_path, tmp_path / "shared", cluster, state)
     assert report["exit_code"] == 0, report["output"]
     assert [s["status"] for s in report["sources"]] == ["ok"] * N_SOURCES, report["sources"]
     assert len(shared.arrivals) == N_SOURCES * N_FILES
@@ -126,7 +137,7 @@ def test_three_workers_never_exceed_two_in_flight(
     alone = Watched(0.2)  # the same run with each worker applying the limit alone exceeds it
     serve(server, alone)
     monkeypatch.setenv("HARVESTER_HOST_LIMITS", "process")
-    report = harvest(tmp_path, tmp_path / "alone", cluster)
+    report = harvest(tmp_path, tmp_path / "alone", cluster, state)
     assert report["exit_code"] == 0, report["output"]
     assert alone.max_in_flight == 3  # one per worker: 3 workers × their own limit of 2
 
