@@ -60,6 +60,7 @@ class SqliteHosts(SharedHosts):
         with self._tx() as c:
             c.execute("DELETE FROM host_turns WHERE next_at < ?", (old,))
             c.execute("DELETE FROM host_breaker WHERE touched < ?", (old,))
+            c.execute("DELETE FROM host_slots WHERE since < ?", (old,))
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
