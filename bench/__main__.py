@@ -20,6 +20,7 @@ BENCHES: tuple[str, ...] = (
     "iot",
     "merge",
     "executors",
+    "host_limits",
 )
 
 

@@ -8,6 +8,10 @@ Failure: a task whose worker dies is rescheduled on another worker by the schedu
 `distributed.scheduler.allowed-failures`), and a task that raises is retried `retries` times. When the
 units of a stage are done, the executor asks the scheduler which of its tasks ran more than once, so that
 the stage's report can list them (`retried`).
+
+Politeness: the tasks' HTTP clients share the run's host limits and circuit breaker through the state database
+(harvester/http_shared.py; the `RuntimeSpec` of every task names them), so the cluster as a whole keeps to
+`http.concurrency` and `http.rate` per host.
 """
 
 from __future__ import annotations

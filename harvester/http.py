@@ -34,6 +34,7 @@ from harvester.http_io import (
     short_reason,
     watched,
 )
+from harvester.http_shared import HostsSpec, SharedBreaker, SharedGate, SharedHosts, open_shared
 from harvester.redact import redact, stored_form
 
 if TYPE_CHECKING:  # requests is imported by the client itself: `harvester --help` does not pay for it
@@ -127,6 +128,7 @@ class HttpClient:
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
         deadline: Deadline | None = None,
+        shared: SharedHosts | None = None,
     ) -> None:
         self.policy = policy or HttpPolicy()
         self.run_deadline = deadline  # `--deadline`: no request of this client goes past it
@@ -141,23 +143,49 @@ class HttpClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         watch_session(self.session)
-        self.breaker = Breaker()
+        self.breaker: Breaker | SharedBreaker = Breaker()
+        self.shared: SharedHosts | None = (
+            None  # host limits and breaker shared with other processes of the run
+        )
         self._listing_deadlines: dict[str, Deadline] = {}
         self._gates: dict[str, HostGate] = {}
         self._gates_lock = threading.Lock()
         self._sleep = sleep
         self.requests_sent = 0  # counted for reports and tests ("an unchanged run sends only the listing")
         self.requests_by_source: Counter[str] = Counter()  # the same, per source (sources run in parallel)
+        if shared is not None:
+            self.use_shared(shared)
 
-    def gate(self, key: str, rate: float | None, concurrency: int) -> HostGate:
+    def use_shared(self, shared: SharedHosts) -> None:
+        """From now on, host gates and the breaker are the run's shared ones (harvester/http_shared.py); the
+        hosts this client found unreachable so far stay so for the whole run."""
+        with self._gates_lock:
+            before, self.shared, self.breaker = self.breaker, shared, shared.breaker
+        for h in before.report() if isinstance(before, Breaker) else []:
+            shared.fail(h["host"], h["last_error"], 1)
+
+    def share_hosts(self, state_url: str) -> HostsSpec:
+        """In the command: the spec of the shared host limits that this client and the run's workers use
+        (made on first call; this client's own gates and breaker give way to them)."""
+        with self._gates_lock:
+            current = self.shared
+        if current is not None and current.spec.state_url == state_url:
+            return current.spec
+        shared = open_shared(HostsSpec.new(state_url))
+        self.use_shared(shared)
+        return shared.spec
+
+    def gate(self, key: str, rate: float | None, concurrency: int) -> HostGate | SharedGate:
         """The politeness gate named `key` (a host), made with these limits on first use."""
         with self._gates_lock:
+            if self.shared is not None:
+                return self.shared.gate(key, rate, concurrency, self._sleep)
             gate = self._gates.get(key)
             if gate is None:
                 gate = self._gates[key] = HostGate.make(rate, concurrency, self._sleep)
             return gate
 
-    def _gate(self, url: str, policy: HttpPolicy) -> HostGate:
+    def _gate(self, url: str, policy: HttpPolicy) -> HostGate | SharedGate:
         return self.gate(host_of(url), policy.rate, policy.concurrency)
 
     @contextmanager

@@ -4,6 +4,9 @@ The breaker counts consecutive connection-level failures to a host (no DNS answe
 failure, timeouts). After `threshold` of them the host is open: every later request to it in this client (this
 run) fails at once with "host unreachable since …". Any answer from the host, even an HTTP error, closes it.
 A new run starts with a new client, so the next run tries again.
+
+These are the gates and the breaker of one process. When a run's units run in other processes (`--executor
+processes|dask`), the HTTP clients of all of them share one set instead (harvester/http_shared.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -98,17 +101,8 @@ class Breaker:
             if h is None or h.opened_at is None:
                 return
             h.refused += 1
-            since = h.since.strftime("%Y-%m-%dT%H:%M:%SZ") if h.since else "?"
-            n, last = h.failures, h.last_error
-        err = HostUnreachableError(
-            f"host unreachable since {since} ({n} connection failures in a row, last: {last}); not tried again "
-            "in this run",
-            url=url,
-            source_id=source_id,
-            hint="the next run tries the host again",
-        )
-        err.host = host
-        raise err
+            seen = replace(h)
+        raise unreachable(seen, url, source_id)
 
     def failure(self, url: str, error: str, threshold: int) -> bool:
         """Count a connection-level failure; True when this one opened the breaker."""
@@ -139,17 +133,36 @@ class Breaker:
         """The hosts found unreachable in this run, for the run report."""
         with self._lock:
             return [
-                {
-                    "host": h.host,
-                    "unreachable_since": h.since.isoformat() if h.since else None,
-                    "opened_at": h.opened_at.isoformat() if h.opened_at else None,
-                    "failures": h.failures,
-                    "refused_requests": h.refused,
-                    "last_error": h.last_error,
-                }
+                health_dict(h)
                 for h in sorted(self._hosts.values(), key=lambda x: x.host)
                 if h.opened_at is not None
             ]
+
+
+def unreachable(h: HostHealth, url: str, source_id: str | None) -> HostUnreachableError:
+    """The error of a request refused because `h`'s breaker is open."""
+    since = h.since.strftime("%Y-%m-%dT%H:%M:%SZ") if h.since else "?"
+    err = HostUnreachableError(
+        f"host unreachable since {since} ({h.failures} connection failures in a row, last: {h.last_error}); "
+        "not tried again in this run",
+        url=url,
+        source_id=source_id,
+        hint="the next run tries the host again",
+    )
+    err.host = h.host
+    return err
+
+
+def health_dict(h: HostHealth) -> dict[str, Any]:
+    """One entry of the run report's `unreachable_hosts`."""
+    return {
+        "host": h.host,
+        "unreachable_since": h.since.isoformat() if h.since else None,
+        "opened_at": h.opened_at.isoformat() if h.opened_at else None,
+        "failures": h.failures,
+        "refused_requests": h.refused,
+        "last_error": h.last_error,
+    }
 
 
 def errors_by_host(errors: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
 from harvester import interrupt
-from harvester.runtime import RuntimeSpec
+from harvester.runtime import RuntimeSpec, for_workers
 
 U = TypeVar("U")
 R = TypeVar("R")
@@ -135,12 +135,17 @@ def run_units_until(
 
 
 def _for_cluster(spec: RuntimeSpec, kind: ExecutorKind | None) -> RuntimeSpec:
-    """On Dask, workers run in their own directories: the data dir and the SQLite path become absolute."""
-    if (kind or _default[0]) != "dask":
+    """Units run in other processes share the run's host limits (runtime.for_workers); on Dask, workers run in
+    their own directories: the data dir and the SQLite path become absolute."""
+    kind = kind or _default[0]
+    if kind == "local":
         return spec
-    state = spec.state_url
-    if "://" not in state or state.startswith("sqlite:///"):
-        state = str(spec.state_path.resolve())
-    from harvester.store import normalise_location
+    sent = spec
+    if kind == "dask":
+        state = spec.state_url
+        if "://" not in state or state.startswith("sqlite:///"):
+            state = str(spec.state_path.resolve())
+        from harvester.store import normalise_location
 
-    return dataclasses.replace(spec, data_dir=normalise_location(spec.data_dir), state_url=state)
+        sent = dataclasses.replace(spec, data_dir=normalise_location(spec.data_dir), state_url=state)
+    return for_workers(spec, sent)

@@ -4,6 +4,10 @@ A unit never carries a live object (an HTTP session, a database handle, a connec
 and `live(spec)` gives the state store and HTTP client of this process for it, opened on first use. A parent
 that already holds them (the CLI, a test) binds them, so units run in its threads share its host gates and
 its database connection.
+
+Units sent to other processes (`--executor processes|dask`) carry in `hosts` where the run's shared host limits
+and breaker live (harvester/http_shared.py): `for_workers` sets it from the command's HTTP client, so the workers'
+clients and the command's share them.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +25,7 @@ from harvester.layout import http_cache_dir, state_file
 if TYPE_CHECKING:
     from harvester.http import HttpClient
     from harvester.http_deadline import Deadline
+    from harvester.http_shared import HostsSpec
     from harvester.state import StateBackend
 
 
@@ -32,6 +37,9 @@ class RuntimeSpec:
     )
     http_cache: bool = True
     deadline: Deadline | None = None  # the run's `--deadline` (wall clock: the same in every process)
+    hosts: HostsSpec | None = (
+        None  # the run's shared host limits; None: this process's own (harvester/http_shared.py)
+    )
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, state: Path | str | None = None) -> RuntimeSpec:
@@ -90,6 +98,7 @@ def live(spec: RuntimeSpec) -> Live:
         if found is not None and found.pid == os.getpid():
             return found
         from harvester.http import HttpClient
+        from harvester.http_shared import open_shared
         from harvester.state import open_state
 
         state = open_state(spec.state_url)
@@ -97,6 +106,27 @@ def live(spec: RuntimeSpec) -> Live:
             validators=state,
             cache_dir=http_cache_dir(spec.data) if spec.http_cache else None,
             deadline=spec.deadline,
+            shared=open_shared(spec.hosts) if spec.hosts is not None else None,
         )
         found = _live[spec] = Live(state, http, os.getpid())
         return found
+
+
+def for_workers(spec: RuntimeSpec, sent: RuntimeSpec | None = None) -> RuntimeSpec:
+    """`sent` (the spec as given to other processes; `spec` itself by default) with the run's shared host limits:
+    those of the HTTP client bound to `spec` in this process (which then uses them too), else new ones. Unchanged
+    with HARVESTER_HOST_LIMITS=process (each worker applies the limits alone)."""
+    from harvester.http_shared import LIMITS_ENV, HostsSpec
+
+    sent = sent or spec
+    if os.environ.get(LIMITS_ENV, "").strip().lower() == "process":
+        return replace(sent, hosts=None)
+    if sent.hosts is not None:
+        return sent
+    with _guard:
+        parent = _live.get(spec)
+    if parent is not None and parent.pid == os.getpid():
+        hosts = parent.http.share_hosts(sent.state_url)
+    else:
+        hosts = HostsSpec.new(sent.state_url)
+    return replace(sent, hosts=hosts)
