@@ -68,6 +68,17 @@ def server() -> Iterator[FixtureServer]:
 
 
 @pytest.fixture
+def servers() -> Iterator[list[FixtureServer]]:
+    """Four fixture servers (four hosts)."""
+    started = [FixtureServer().start() for _ in range(4)]
+    try:
+        yield started
+    finally:
+        for s in started:
+            s.stop()
+
+
+@pytest.fixture
 def state(tmp_path: Path) -> Iterator[StateStore]:
     st = StateStore(tmp_path / "state.sqlite")
     yield st

@@ -49,16 +49,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield address
 
 
-@pytest.fixture
-def servers() -> Iterator[list[FixtureServer]]:
-    started = [FixtureServer().start() for _ in range(4)]
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
-
-
 def write_config(root: Path, servers: list[FixtureServer], slow: Any = None) -> None:
     """Three CKAN portals (the first with two CSV resources, and a slow third one when `slow` is given)
     and a files source; a pipeline `sud` over all four."""

@@ -104,15 +104,6 @@ def harvest(root: Path, data: Path, cluster: str, state: str | None = None) -> d
     return report
 
 
-@pytest.fixture
-def server() -> Iterator[FixtureServer]:
-    s = FixtureServer().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def state(request: pytest.FixtureRequest) -> str | None:
     """The run's state: SQLite in the data directory, or a fresh PostgreSQL database of the testbed."""

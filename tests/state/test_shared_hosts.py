@@ -48,15 +48,6 @@ class InFlight:
 
 
 @pytest.fixture
-def server() -> Iterator[FixtureServer]:
-    s = FixtureServer().start()
-    try:
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture
 def handles(state_url: str) -> Iterator[list[SharedHosts]]:
     """Three handles on one run's shared limits, as three workers open them."""
     spec = HostsSpec.new(state_url)

@@ -58,16 +58,6 @@ def s3() -> Iterator[Any]:
         server.stop()
 
 
-@pytest.fixture
-def servers() -> Iterator[list[FixtureServer]]:
-    started = [FixtureServer().start() for _ in range(4)]
-    try:
-        yield started
-    finally:
-        for s in started:
-            s.stop()
-
-
 def run_stages(root: Path, data: str, *extra: str) -> None:
     args = ["--config", str(root / "sources.yaml"), "--data-dir", data, *extra]
     for cmd in (["harvest", "--all"], ["normalise", "tables", "commune"], ["merge", "sud"]):
