@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -104,3 +105,39 @@ def chain() -> Iterator[Chain]:
     c = build_chain()
     yield c
     c.stop()
+
+
+BUCKET = "harvest"  # the bucket of the `s3` fixture
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[Any]:
+    """A moto S3 server on loopback (an S3 API, not a mock of harvester's calls) with one bucket `BUCKET`, reached
+    through the standard AWS variables as a deployment reaches its store; yields the s3fs filesystem. One server for
+    the session: fsspec caches filesystems by their options, so a second server on another port would be missed."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        import s3fs
+
+        fs = s3fs.S3FileSystem(use_listings_cache=False)
+        fs.mkdir(BUCKET)
+        yield fs
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +20,9 @@ from click.testing import CliRunner
 from harvester import store
 from harvester.cli import cli
 from harvester.normalise.sink import ParquetSink
+from tests.conftest import BUCKET
 from tests.fixture_server import FixtureServer
 from tests.test_dask import SOURCES, write_config
-
-BUCKET = "harvest"
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[Any]:
-    """A moto S3 server on loopback with one bucket; yields the s3fs filesystem pointed at it."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        import s3fs
-
-        fs = s3fs.S3FileSystem(use_listings_cache=False)
-        fs.mkdir(BUCKET)
-        yield fs
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
 
 
 def run_stages(root: Path, data: str, *extra: str) -> None:
