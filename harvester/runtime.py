@@ -119,8 +119,10 @@ def for_workers(spec: RuntimeSpec, sent: RuntimeSpec | None = None) -> RuntimeSp
     from harvester.http_shared import LIMITS_ENV, HostsSpec
 
     sent = sent or spec
-    if os.environ.get(LIMITS_ENV, "").strip().lower() == "process":
-        return replace(sent, hosts=None)
+    if os.environ.get(LIMITS_ENV, "").strip().lower() == "process" or not sent.state_url:
+        return replace(
+            sent, hosts=None
+        )  # (no state store, e.g. a writer built without one: nowhere to share)
     if sent.hosts is not None:
         return sent
     with _guard:

@@ -25,6 +25,7 @@ from harvester import USER_AGENT, interrupt
 from harvester.errors import SourceError, TargetError, TransientError
 from harvester.http import HttpClient, HttpPolicy
 from harvester.http_hosts import host_of
+from harvester.http_shared import SharedHosts
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class CkanClient:
         sleep: Callable[[float], None] = time.sleep,
         deadline: float | None = 600.0,
         http: HttpClient | None = None,
+        shared: SharedHosts | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.policy = HttpPolicy(
@@ -97,7 +99,8 @@ class CkanClient:
             deadline=deadline,
             max_bytes=256 * 1024 * 1024,
         )
-        self.http = http or HttpClient(self.policy, sleep=sleep)
+        # `shared`: the run's host limits and breaker, shared with the other workers (harvester/http_shared.py)
+        self.http = http or HttpClient(self.policy, sleep=sleep, shared=shared)
         self._remote = _Remote(self.url, token, self.http, self.policy)
         # write calls are spaced by a gate of their own (reads are not limited)
         self._writes = self.http.gate(f"{host_of(self.url)} writes", max_writes_per_second, 1 << 16)

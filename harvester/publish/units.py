@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from ckanapi.errors import CKANAPIError, NotAuthorized, NotFound, ValidationError  # type: ignore[import-untyped]
 
 from harvester.errors import PublishError, TargetError
+from harvester.http_shared import SharedHosts
 from harvester.publish.inventory import Published
 from harvester.publish.plan import Action
 from harvester.runtime import RuntimeSpec
@@ -119,13 +120,21 @@ def stop(run_id: str, stopping: bool = True) -> None:
         (_stopping.add if stopping else _stopping.discard)(run_id)
 
 
-def _client(spec: CkanSpec) -> tuple[Client, bool]:
-    """(client, own): `own` when built here, so that the outcome carries its counters."""
+def _client(spec: CkanSpec, runtime: RuntimeSpec) -> tuple[Client, SharedHosts | None, bool]:
+    """(client, shared, own): `own` when built here, so that the outcome carries its counters. A client built in
+    a worker uses the run's host limits and breaker, shared with the other workers, when the runtime spec carries
+    them (`shared`, closed by the caller)."""
     with _guard:
         found = _bound.get(spec)
         if found is not None and found[1] == os.getpid():
-            return found[0], False
+            return found[0], None, False
         from harvester.publish.client import CkanClient
+
+        shared = None
+        if runtime.hosts is not None:
+            from harvester.http_shared import open_shared
+
+            shared = open_shared(runtime.hosts)
 
         built = CkanClient(
             spec.url,
@@ -135,8 +144,9 @@ def _client(spec: CkanSpec) -> tuple[Client, bool]:
             timeout=spec.timeout,
             max_retries=spec.max_retries,
             backoff=spec.backoff,
+            shared=shared,
         )
-        return built, True
+        return built, shared, True
 
 
 def plan_units(
@@ -163,7 +173,7 @@ def plan_units(
 
 
 def run_unit(unit: PublishUnit, spec: RuntimeSpec) -> UnitOutcome:
-    client, own = _client(unit.ckan)
+    client, shared, own = _client(unit.ckan, spec)
     out = UnitOutcome()
     try:
         for job in unit.jobs:
@@ -188,6 +198,8 @@ def run_unit(unit: PublishUnit, spec: RuntimeSpec) -> UnitOutcome:
         if own:
             out.calls, out.retries = dict(getattr(client, "calls", {})), int(getattr(client, "retries", 0))
             client.close()  # type: ignore[attr-defined]
+        if shared is not None:
+            shared.close()
     return out
 
 

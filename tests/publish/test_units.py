@@ -6,6 +6,7 @@ the parent's `commit` records the writes. The CKAN Action API is the local fixtu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 from pathlib import Path
@@ -85,3 +86,31 @@ def test_the_writer_on_processes_adds_the_units_calls_to_its_client(
         runner.set_default_executor("local")
     assert out.count("created") == 5 and client.write_calls == 5  # sent by the processes, counted here
     assert len(state.read_publish_records("p")) == 5
+
+
+def test_a_unit_in_another_process_shares_the_runs_breaker(server: FixtureServer, tmp_path: Path) -> None:
+    """CKAN found unreachable by one worker is refused by a publish unit of another process at once: the unit's
+    client uses the run's shared host limits and breaker (harvester/http_shared.py), sending nothing."""
+    from harvester.http_hosts import host_of
+    from harvester.http_shared import HostsSpec, open_shared
+
+    server.route("/api/action/package_create", create)
+    hosts = HostsSpec.new(str(tmp_path / "state.sqlite"))
+    opened = open_shared(hosts)
+    opened.fail(host_of(server.url), "connection refused", 1)  # as another worker's client would
+    spec = CkanSpec(server.url, "tok", max_writes_per_second=None, backoff=0.01, max_retries=0)
+    [unit] = units(spec, 2, workers=1)
+    runtime = RuntimeSpec(str(tmp_path), str(tmp_path / "state.sqlite"), hosts=hosts)
+    try:
+        with executor(1, "processes") as pool:
+            outcome: UnitOutcome = pool.submit(run_unit, unit, runtime).result()
+        assert outcome.done == [] and outcome.aborted is not None
+        assert "host unreachable" in outcome.aborted["message"]
+        assert server.requests == []
+        # the same unit under another run's limits (nothing open there) writes: the refusal came from the run's
+        runtime = dataclasses.replace(runtime, hosts=HostsSpec.new(runtime.state_url))
+        with executor(1, "processes") as pool:
+            outcome = pool.submit(run_unit, unit, runtime).result()
+        assert [d.action for d in outcome.done] == ["created", "created"]
+    finally:
+        opened.close()
