@@ -15,7 +15,7 @@ reads, an rdflib Graph (`from_rdflib`), so there is one mapping code path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 if TYPE_CHECKING:
@@ -81,8 +81,9 @@ class Index:
     def has(self, s: Term, p: str, o: Term) -> bool:
         return o in self.spo.get(s, _EMPTY).get(p, _EMPTY)
 
-    def objects(self, s: Term, p: str) -> Iterable[Term]:
-        return self.spo.get(s, _EMPTY).get(p, _EMPTY).keys()
+    def objects(self, s: Term, p: str) -> Collection[Term]:
+        """The objects of (s, p) in document order (a read-only view: do not modify)."""
+        return self.spo.get(s, _EMPTY).get(p, _EMPTY)
 
     def value(self, s: Term, p: str) -> Term | None:
         return next(iter(self.objects(s, p)), None)
