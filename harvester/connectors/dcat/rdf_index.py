@@ -123,13 +123,23 @@ class Index:
         index = cls()
         spo = index.spo
         terms: dict[Any, Any] = {}
-        for s, p, o, _g in quads:
-            sk = terms.get(s)
-            if sk is None:
-                sk = terms[s] = s.value if type(s) is named else _blank(s, blank)
+        last: Any = None  # the subject of the quad before: RDF/XML and Turtle give a subject's triples together
+        preds: dict[str, dict[Term, None]] = {}
+        for quad in quads:
+            s = quad.subject
+            if s != last:
+                last = s
+                sk = terms.get(s)
+                if sk is None:
+                    sk = terms[s] = s.value if type(s) is named else _blank(s, blank)
+                preds = spo.get(sk)  # type: ignore[assignment]
+                if preds is None:
+                    preds = spo[sk] = {}
+            p = quad.predicate
             pk = terms.get(p)
             if pk is None:
                 pk = terms[p] = p.value
+            o = quad.object
             ok = terms.get(o)
             if ok is None:
                 to = type(o)
@@ -140,9 +150,6 @@ class Index:
                 else:
                     ok = _blank(o, blank)
                 terms[o] = ok
-            preds = spo.get(sk)
-            if preds is None:
-                preds = spo[sk] = {}
             objs = preds.get(pk)
             if objs is None:
                 preds[pk] = {ok: None}
