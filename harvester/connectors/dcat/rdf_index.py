@@ -123,7 +123,8 @@ class Index:
         index = cls()
         spo = index.spo
         terms: dict[Any, Any] = {}
-        last: Any = None  # the subject of the quad before: RDF/XML and Turtle give a subject's triples together
+        # the subject of the quad before: RDF/XML and Turtle give a subject's triples together
+        last: Any = None
         preds: dict[str, dict[Term, None]] = {}
         for quad in quads:
             s = quad.subject

@@ -178,4 +178,3 @@ def compact(graph: Index, node: Term, depth: int = 2, _seen: tuple[Term, ...] = 
         if len(values) > 1:
             values.sort(key=repr)
     return dict(sorted(out.items())) if len(out) > 1 else out
-
