@@ -176,5 +176,22 @@ def compact(graph: Index, node: Term, depth: int = 2, _seen: tuple[Term, ...] = 
             same += values
     for values in out.values():
         if len(values) > 1:
-            values.sort(key=repr)
+            _sort_by_repr(values)
     return dict(sorted(out.items())) if len(out) > 1 else out
+
+
+def _sort_by_repr(values: list[Any]) -> None:
+    """`values.sort(key=repr)`, without the repr of whole expanded nodes when every value is one with its own
+    distinct `@id` first (a dataset's distributions): their reprs differ first within `repr(@id)`, which a
+    Python str repr never has as a prefix of another, so ordering by it is ordering by the whole repr."""
+    ids = []
+    for value in values:
+        if type(value) is not dict or next(iter(value)) != "@id":
+            values.sort(key=repr)
+            return
+        ids.append(repr(value["@id"]))
+    if len(set(ids)) < len(ids):
+        values.sort(key=repr)
+        return
+    order = sorted(range(len(values)), key=ids.__getitem__)
+    values[:] = [values[i] for i in order]
