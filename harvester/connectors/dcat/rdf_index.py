@@ -15,7 +15,7 @@ reads, an rdflib Graph (`from_rdflib`), so there is one mapping code path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeGuard
 
 if TYPE_CHECKING:
@@ -81,8 +81,9 @@ class Index:
     def has(self, s: Term, p: str, o: Term) -> bool:
         return o in self.spo.get(s, _EMPTY).get(p, _EMPTY)
 
-    def objects(self, s: Term, p: str) -> Iterable[Term]:
-        return self.spo.get(s, _EMPTY).get(p, _EMPTY).keys()
+    def objects(self, s: Term, p: str) -> Collection[Term]:
+        """The objects of (s, p) in document order (a read-only view: do not modify)."""
+        return self.spo.get(s, _EMPTY).get(p, _EMPTY)
 
     def value(self, s: Term, p: str) -> Term | None:
         return next(iter(self.objects(s, p)), None)
@@ -122,13 +123,24 @@ class Index:
         index = cls()
         spo = index.spo
         terms: dict[Any, Any] = {}
-        for s, p, o, _g in quads:
-            sk = terms.get(s)
-            if sk is None:
-                sk = terms[s] = s.value if type(s) is named else _blank(s, blank)
+        # the subject of the quad before: RDF/XML and Turtle give a subject's triples together
+        last: Any = None
+        preds: dict[str, dict[Term, None]] = {}
+        for quad in quads:
+            s = quad.subject
+            if s != last:
+                last = s
+                sk = terms.get(s)
+                if sk is None:
+                    sk = terms[s] = s.value if type(s) is named else _blank(s, blank)
+                preds = spo.get(sk)  # type: ignore[assignment]
+                if preds is None:
+                    preds = spo[sk] = {}
+            p = quad.predicate
             pk = terms.get(p)
             if pk is None:
                 pk = terms[p] = p.value
+            o = quad.object
             ok = terms.get(o)
             if ok is None:
                 to = type(o)
@@ -139,9 +151,6 @@ class Index:
                 else:
                     ok = _blank(o, blank)
                 terms[o] = ok
-            preds = spo.get(sk)
-            if preds is None:
-                preds = spo[sk] = {}
             objs = preds.get(pk)
             if objs is None:
                 preds[pk] = {ok: None}

@@ -64,6 +64,7 @@ PREFIXES: tuple[tuple[str, str], ...] = (
     ("dcatap", "http://data.europa.eu/r5r/"),
     ("prov", "http://www.w3.org/ns/prov#"),
 )
+_NO_PREDS: dict[str, Any] = {}
 LANG_ORDER = ("fr", "", "en")
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -84,8 +85,14 @@ def _lang_rank(lit: Lit) -> int:
 
 def best_literal(graph: Index, node: Term, *preds: str) -> str | None:
     """The best non-empty literal of the first predicate that has one: French, then untagged, then English."""
+    of_node = graph.spo.get(node)
+    if of_node is None:
+        return None
     for pred in preds:
-        lits = [o for o in graph.objects(node, pred) if type(o) is Lit and o.value.strip()]
+        objs = of_node.get(pred)
+        if not objs:
+            continue
+        lits = [o for o in objs if type(o) is Lit and o.value.strip()]
         if len(lits) == 1:
             return lits[0].value.strip()
         if lits:
@@ -117,9 +124,11 @@ def _order(term: Term) -> tuple[bool, str]:
 
 def first(graph: Index, node: Term, pred: str) -> Term | None:
     """The smallest object (in a stable order) of `pred`, or None."""
-    objs = graph.objects(node, pred)
-    if len(objs) <= 1:  # type: ignore[arg-type]
-        return next(iter(objs), None)
+    objs = graph.spo.get(node, _NO_PREDS).get(pred)
+    if not objs:
+        return None
+    if len(objs) == 1:
+        return next(iter(objs))
     return min(objs, key=_order)
 
 
@@ -132,27 +141,57 @@ def text_or_uri(graph: Index, node: Term | None) -> str | None:
     return label(graph, node)
 
 
-def compact(graph: Index, node: Term, depth: int = 2, _seen: frozenset[Term] = frozenset()) -> dict[str, Any]:
-    """The node's triples as a JSON-able dict {qname: [values]}; nested nodes are expanded to `depth`."""
+_QNAMES: dict[str, str] = {}
+
+
+def compact(graph: Index, node: Term, depth: int = 2, _seen: tuple[Term, ...] = ()) -> dict[str, Any]:
+    """The node's triples as a JSON-able dict {qname: [values]}, keys sorted, several values sorted by repr;
+    blank nodes (and an IRI's dcat:distribution) are expanded to `depth`, each node once per path."""
     out: dict[str, list[Any]] = {}
-    seen = _seen | {node}
+    seen = (*_seen, node)
     distribution = DCAT.distribution
-    for pred, objs in graph.spo.get(node, {}).items():
+    for pred, objs in graph.spo.get(node, _NO_PREDS).items():
+        key = _QNAMES.get(pred)
+        if key is None:
+            key = _QNAMES[pred] = qname(pred)
         values: list[Any] = []
         for obj in objs:
-            value: Any
-            if type(obj) is Lit:
-                value = obj.value if not obj.lang else {"@value": obj.value, "@language": obj.lang}
-            elif depth > 0 and obj not in seen and (type(obj) is BNode or pred == distribution):
-                value = compact(graph, obj, depth - 1, seen)
-                if is_iri(obj):
-                    value = {"@id": obj, **value}
+            kind = type(obj)
+            if kind is Lit:
+                lang = obj.lang  # type: ignore[union-attr]
+                values.append(obj.value if not lang else {"@value": obj.value, "@language": lang})  # type: ignore[union-attr]
+            elif kind is str:
+                if depth and pred == distribution and obj not in seen:
+                    values.append({"@id": obj, **compact(graph, obj, depth - 1, seen)})
+                else:
+                    values.append(obj)
+            elif depth and obj not in seen:
+                values.append(compact(graph, obj, depth - 1, seen))
             else:
-                value = obj if is_iri(obj) else {"@bnode": True}
-            values.append(value)
-        key = qname(pred)
-        if key in out:
-            out[key] += values
-        else:
+                values.append({"@bnode": True})
+        same = out.get(key)
+        if same is None:
             out[key] = values
-    return {k: sorted(v, key=repr) if len(v) > 1 else v for k, v in sorted(out.items())}
+        else:
+            same += values
+    for values in out.values():
+        if len(values) > 1:
+            _sort_by_repr(values)
+    return dict(sorted(out.items())) if len(out) > 1 else out
+
+
+def _sort_by_repr(values: list[Any]) -> None:
+    """`values.sort(key=repr)`, without the repr of whole expanded nodes when every value is one with its own
+    distinct `@id` first (a dataset's distributions): their reprs differ first within `repr(@id)`, which a
+    Python str repr never has as a prefix of another, so ordering by it is ordering by the whole repr."""
+    ids = []
+    for value in values:
+        if type(value) is not dict or next(iter(value)) != "@id":
+            values.sort(key=repr)
+            return
+        ids.append(repr(value["@id"]))
+    if len(set(ids)) < len(ids):
+        values.sort(key=repr)
+        return
+    order = sorted(range(len(values)), key=ids.__getitem__)
+    values[:] = [values[i] for i in order]
