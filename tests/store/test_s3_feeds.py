@@ -138,13 +138,9 @@ def test_compaction_on_s3_keeps_every_row(
     no_temporary_key(s3, "compact")
 
 
-def test_ngsi_ld_entities_on_s3_give_the_local_tables(
-    s3: Any, server: FixtureServer, tmp_path: Path
-) -> None:
+def test_ngsi_ld_entities_on_s3_give_the_local_tables(s3: Any, server: FixtureServer, tmp_path: Path) -> None:
     portal = NgsiPortal(server, clone(WASTE_LD, 300) + clone(PARKING_LD, 200))
-    write_sources(
-        tmp_path, {"id": "city", "type": "ngsi", "url": portal.url, "params": {"page_size": 100}}
-    )
+    write_sources(tmp_path, {"id": "city", "type": "ngsi", "url": portal.url, "params": {"page_size": 100}})
     url = f"s3://{BUCKET}/ngsi"
     local, remote = tmp_path / "local", store.data_path(url)
     assert run(tmp_path, str(local), "city")["converted"] == 2
