@@ -154,3 +154,32 @@ def test_ngsi_ld_entities_on_s3_give_the_local_tables(s3: Any, server: FixtureSe
     no_temporary_key(s3, "ngsi")
     again = run(tmp_path, url, "city")  # an unchanged broker: the S3 tables are kept
     assert (again["converted"], again["unchanged"]) == (0, 2)
+
+
+def test_a_compaction_interrupted_on_s3_loses_no_row(s3: Any, monkeypatch: Any) -> None:
+    """The merged part is uploaded before any old part is deleted: a failure among the deletions leaves the old
+    parts that remain beside the merged one (rows seen twice), every row still there."""
+    import pyarrow as pa
+
+    from harvester.normalise.observations import compact_month
+
+    month = store.data_path(f"s3://{BUCKET}/crash/obs/year=2023/month=01")
+    for i in range(3):
+        store.write_table(pa.table({"id": list(range(10 * i, 10 * i + 10))}), month / f"part-{i}.parquet")
+    calls: list[str] = []
+    unlink = type(month).unlink
+
+    def failing_unlink(self: Path, missing_ok: bool = False) -> None:
+        calls.append(self.name)
+        if len(calls) == 2:
+            raise OSError("store unreachable")
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(type(month), "unlink", failing_unlink)
+    with pytest.raises(OSError, match="unreachable"):
+        compact_month(month, "t", max_parts=2)
+    names = sorted(p.name for p in month.glob("*.parquet"))
+    assert names == ["part-1.parquet", "part-2.parquet", "part-t-compacted.parquet"]
+    ids = store.read_table(month).column("id").to_pylist()
+    assert set(ids) == set(range(30)) and len(ids) == 50  # part-1 and part-2 twice until they are removed
+    no_temporary_key(s3, "crash")
