@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from harvester import store
 from harvester.connectors.ngsi_entity import flatten, location_wkb
 from harvester.connectors.ngsi_query import iter_entity_pages
 from harvester.errors import RecordError
@@ -90,7 +91,7 @@ def convert_entities(unit: Any, client: HttpClient, work: Path, out: Any, feed: 
     """Read every entity of the resource's type and write `tables/…/entities.parquet` (GeoParquet)."""
     from urllib.parse import parse_qs, urlsplit
 
-    from harvester.normalise.resource import file_columns, schema_hash
+    from harvester.normalise.resource import schema_hash
 
     parts = urlsplit(unit.url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -138,7 +139,7 @@ def convert_entities(unit: Any, client: HttpClient, work: Path, out: Any, feed: 
     if rows == 0:
         raise RecordError(f"the broker lists no {entity_type} entities", url=unit.url)
     out.sha256 = _sha256(spill)
-    dest = table_location(Path(unit.data_dir), unit.table_path)
+    dest = table_location(store.data_path(unit.data_dir), unit.table_path)
     prev = unit.previous
     if not unit.force and prev.sha256 == out.sha256 and prev.table_path and dest.exists():
         out.status, out.table_path, out.rows = "unchanged", prev.table_path, prev.table_rows
@@ -156,7 +157,7 @@ def convert_entities(unit: Any, client: HttpClient, work: Path, out: Any, feed: 
         if batch:
             sink.write(_batch(batch, schema))
         sink.close()
-    out.columns = file_columns(dest)
+    out.columns = [(f.name, str(f.type)) for f in store.read_schema(dest)]
     out.rows, out.table_path, out.schema_hash = rows, unit.table_path, schema_hash(out.columns)
     out.detected["geometry"] = "location"
     out.status = "ok"

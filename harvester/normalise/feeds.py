@@ -64,15 +64,6 @@ def convert_feed(unit: Any, client: HttpClient, work: Path, out: Any) -> None:
     """Read a feed resource into its table (`unit`: ResourceUnit, `out`: ResourceOutcome)."""
     feed = unit.feed or {}
     out.detected["kind"] = feed.get("kind")
-    from harvester.store import is_url
-
-    if is_url(unit.data_dir):  # they append partitioned files in place (harvester/store.py has no appends)
-        from harvester.errors import RecordError
-
-        raise RecordError(
-            f"{feed.get('kind')} feeds are not written to a remote data directory yet (use a local path)",
-            url=unit.url,
-        )
     if feed.get("kind") == "sensorthings":
         from harvester.normalise.observations import convert_observations
 

@@ -6,12 +6,18 @@ keeps the cursor: the latest phenomenonTime is read from the Parquet statistics 
 only for `$filter=phenomenonTime gt <latest>` (ordered by phenomenonTime), so history is never downloaded twice. The
 first download takes `first_window_days` before the Datastream's latest observation. Pages are read one after the
 other and written in row groups of at most ROW_GROUP rows: memory stays bounded whatever the history.
+
+The data directory may be remote (`harvester/store.py`): parts are always written in local scratch, then each is
+committed into its month folder with the store's primitive (os.replace locally, one upload to an object store);
+listing and footers are read through the store. A compaction commits the merged part before it removes the parts
+it merged (as locally: the merged file is renamed in before the parts go): a reader in between, or a crash before
+the removals end, sees the old parts and the merged one — rows duplicated (transiently; after a crash until the
+leftover parts are removed by hand), never lost.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -24,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from harvester import store
 from harvester.dates import parse_datetime, to_iso
 from harvester.errors import RecordError
 from harvester.http import HttpClient
@@ -43,13 +50,22 @@ def _parts(root: Path) -> list[Path]:
     return sorted(root.glob("year=*/month=*/*.parquet")) if root.is_dir() else []
 
 
+def _footer(part: Path) -> pq.FileMetaData:
+    pf = store.parquet_file(part)
+    try:
+        return pf.metadata
+    finally:
+        if store.is_remote(part):  # an open fsspec file
+            pf.close()
+
+
 def existing_state(root: Path) -> tuple[int, datetime | None, pa.Schema | None]:
     """(rows, latest phenomenonTime, schema) of a partitioned table, from the Parquet footers only."""
     rows, latest, schema = 0, None, None
     for part in _parts(root):
-        meta = pq.ParquetFile(part).metadata
+        meta = _footer(part)
         rows += meta.num_rows
-        schema = schema or pq.read_schema(part)
+        schema = schema or store.read_schema(part)
         col = meta.schema.to_arrow_schema().get_field_index("phenomenonTime")
         for g in range(meta.num_row_groups):
             stats = meta.row_group(g).column(col).statistics
@@ -148,7 +164,7 @@ def first_filter(feed: dict[str, Any], latest: datetime | None) -> str | None:
 
 def convert_observations(unit: Any, client: HttpClient, work: Path, out: Any, feed: dict[str, Any]) -> None:
     """Append the new Observations of one Datastream to its table (`unit`: ResourceUnit, `out`: ResourceOutcome)."""
-    data_dir = Path(unit.data_dir)
+    data_dir = store.data_path(unit.data_dir)
     root = table_dir(data_dir, unit.table_path)
     rel = str(root.relative_to(data_dir))
     if unit.force and root.exists():
@@ -209,11 +225,15 @@ def convert_observations(unit: Any, client: HttpClient, work: Path, out: Any, fe
             f"{cols.invalid} result(s) not of type {cols.result_type}: kept in result_invalid"
         )
     if unit.force and root.exists():
-        shutil.rmtree(root)
-    for part in new_parts:
-        dest = root / part.relative_to(staging)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, dest)
+        if store.is_remote(root):
+            store.remove_tree(root)
+        else:
+            shutil.rmtree(root)
+    for part in new_parts:  # written in local scratch (`work`), committed one by one
+        dest = root / part.relative_to(staging).as_posix()
+        if not store.is_remote(dest):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        store.commit(part, dest)
         if compact_month(dest.parent, tag):
             out.detected.setdefault("compacted", []).append(str(dest.parent.relative_to(root)))
     if new_rows == 0:
@@ -232,12 +252,19 @@ def compact_month(month: Path, tag: str, max_parts: int | None = None) -> bool:
     parts = sorted(month.glob("*.parquet"))
     if len(parts) <= (MAX_PARTS if max_parts is None else max_parts):
         return False
-    tmp = month / f".compact-{tag}.tmp"
-    schema = pq.read_schema(parts[0])
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for part in parts:
-            writer.write_table(pq.ParquetFile(part).read())
-    os.replace(tmp, month / f"part-{tag}-compacted.parquet")
+    dest = month / f"part-{tag}-compacted.parquet"
+    tmp = store.tmp_or(month / f".compact-{tag}.tmp", dest)  # local scratch for a remote store
+    schema = store.read_schema(parts[0])
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for part in parts:
+                pf = store.parquet_file(part)
+                writer.write_table(pf.read())
+                if store.is_remote(part):
+                    pf.close()
+        store.commit(tmp, dest)  # the merged part is in place before any old part goes
+    finally:
+        tmp.unlink(missing_ok=True)
     for part in parts:
         part.unlink()
     return True
