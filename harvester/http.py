@@ -270,10 +270,7 @@ class HttpClient:
             if resp.headers.get("Last-Modified"):
                 v["last_modified"] = resp.headers["Last-Modified"]
             if v:
-                cached_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = store.tmp_or(cached_path.with_suffix(".tmp"), cached_path)
-                tmp.write_bytes(resp.content)
-                store.commit(tmp, cached_path)
+                store.write_bytes(resp.content, cached_path)
                 self.validators.write_validators(key, v)
         return resp
 

@@ -102,15 +102,9 @@ class RunReport:
 
 def write_report(data_dir: Path, run_id: str, name: str, payload: dict[str, Any]) -> Path:
     path = run_dir(data_dir, run_id) / name
-    tmp = store.tmp_or(path.with_suffix(".tmp"), path)
     with disk_guard(path, "report"):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            text = json.dumps(redact_obj(payload), ensure_ascii=False, indent=2, default=str)
-            tmp.write_text(text, encoding="utf-8")
-            store.commit(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        text = json.dumps(redact_obj(payload), ensure_ascii=False, indent=2, default=str)
+        store.write_text(text, path)
     return path
 
 

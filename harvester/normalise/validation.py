@@ -168,10 +168,7 @@ def write_validation(data_dir: Path, table_path: str, resource_key: str, result:
         tables.pop(name, None)
     else:
         tables[name] = {"resource_key": resource_key, **result.to_dict()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store.tmp_or(path.with_suffix(".json.tmp"), path)
-    tmp.write_text(json.dumps({"tables": tables}, ensure_ascii=False, indent=1), encoding="utf-8")
-    store.commit(tmp, path)
+    store.write_text(json.dumps({"tables": tables}, ensure_ascii=False, indent=1), path)
     return path
 
 

@@ -118,12 +118,6 @@ def write_html_report(data_dir: Path, run_id: str) -> Path | None:
     except Exception as exc:  # a report file of an unexpected shape: say so, keep the run's outcome
         log.warning("run report %s not written: %s: %s", path, type(exc).__name__, exc, exc_info=True)
         return None
-    tmp = store.tmp_or(path.with_name(f".{HTML_NAME}.tmp"), path)
-    try:
-        with disk_guard(path, "report"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text, encoding="utf-8")
-            store.commit(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with disk_guard(path, "report"):
+        store.write_text(text, path)
     return path

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from harvester import store
 from harvester.records import DatasetRecord, ResourceRef
 
 log = logging.getLogger(__name__)
@@ -145,10 +146,7 @@ def save(
     # orjson writes a record dataclass itself: fields in order, datetimes in ISO 8601, tuples as lists
     lines = [orjson.dumps(header), *map(orjson.dumps, records)]  # newlines in strings: \n
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(b"\n".join(lines))
-        tmp.replace(path)
+        store.write_bytes(b"\n".join(lines), path)  # the HTTP cache may be on a remote data dir
     except (
         OSError,
         TypeError,
