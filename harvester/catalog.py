@@ -172,11 +172,8 @@ def record_rows(
                 "modified": r.modified,
             }
         )
-    # The row and resources hold exactly the hashed keys here: content_hash's payload without its copies.
-    payload = {"dataset": row, "resources": sorted(resources, key=_by_resource_key)}
-    row["metadata_hash"] = hashlib.sha256(
-        orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)
-    ).hexdigest()
+    # The row and resources hold exactly the hashed keys here: content_hash without its filtering copies.
+    row["metadata_hash"] = _digest(row, resources)
     row["harvested_at"] = harvested_at
     row["withdrawn_at"] = None
     # orjson: serialising every portal record (raw, and the hash below) is the harvest's hottest loop.
@@ -191,13 +188,13 @@ def _by_resource_key(resource: dict[str, Any]) -> str:
 
 def content_hash(row: dict[str, Any], resources: list[dict[str, Any]]) -> str:
     """Hash of the normalised content; volatile things (raw portal JSON, harvest times) are left out."""
-    payload = {
-        "dataset": {
-            k: v for k, v in row.items() if k not in ("harvested_at", "withdrawn_at", "raw", "metadata_hash")
-        },
-        "resources": sorted(
-            ({k: v for k, v in r.items() if k not in TABLE_COLUMNS} for r in resources),
-            key=lambda r: r["resource_key"],
-        ),
-    }
+    return _digest(
+        {k: v for k, v in row.items() if k not in ("harvested_at", "withdrawn_at", "raw", "metadata_hash")},
+        [{k: v for k, v in r.items() if k not in TABLE_COLUMNS} for r in resources],
+    )
+
+
+def _digest(dataset: dict[str, Any], resources: list[dict[str, Any]]) -> str:
+    """`metadata_hash`: SHA-256 of the dataset's and its resources' hashed fields (resources by key)."""
+    payload = {"dataset": dataset, "resources": sorted(resources, key=_by_resource_key)}
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
