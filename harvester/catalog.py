@@ -50,7 +50,7 @@ def _no_resources() -> pa.Table:
 
 def read_snapshot_count(data_dir: Path, source_id: str) -> int | None:
     path = datasets_file(data_dir, source_id)
-    return store.parquet_file(path).metadata.num_rows if path.exists() else None
+    return store.footer(path).num_rows if path.exists() else None
 
 
 def write_catalog(data_dir: Path, source_id: str, datasets: pa.Table, resources: pa.Table) -> None:

@@ -257,9 +257,10 @@ def parquet_file(path: Path) -> pq.ParquetFile:
     return pq.ParquetFile(path.open("rb"))
 
 
-def num_rows(path: Path) -> int:
+def footer(path: Path) -> pq.FileMetaData:
+    """The Parquet footer (rows, row groups, statistics, key-value metadata); the file is closed again."""
     pf = parquet_file(path)
     try:
-        return int(pf.metadata.num_rows)
+        return pf.metadata
     finally:
         pf.close()

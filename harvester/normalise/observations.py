@@ -50,20 +50,11 @@ def _parts(root: Path) -> list[Path]:
     return sorted(root.glob("year=*/month=*/*.parquet")) if root.is_dir() else []
 
 
-def _footer(part: Path) -> pq.FileMetaData:
-    pf = store.parquet_file(part)
-    try:
-        return pf.metadata
-    finally:
-        if store.is_remote(part):  # an open fsspec file
-            pf.close()
-
-
 def existing_state(root: Path) -> tuple[int, datetime | None, pa.Schema | None]:
     """(rows, latest phenomenonTime, schema) of a partitioned table, from the Parquet footers only."""
     rows, latest, schema = 0, None, None
     for part in _parts(root):
-        meta = _footer(part)
+        meta = store.footer(part)
         rows += meta.num_rows
         schema = schema or store.read_schema(part)
         col = meta.schema.to_arrow_schema().get_field_index("phenomenonTime")
@@ -259,8 +250,9 @@ def compact_month(month: Path, tag: str, max_parts: int | None = None) -> bool:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             for part in parts:
                 pf = store.parquet_file(part)
-                writer.write_table(pf.read())
-                if store.is_remote(part):
+                try:
+                    writer.write_table(pf.read())
+                finally:
                     pf.close()
         store.commit(tmp, dest)  # the merged part is in place before any old part goes
     finally:

@@ -44,7 +44,7 @@ def _legacy_table(data_dir: Path, source_id: str, row: dict[str, Any]) -> dict[s
     rel = legacy_table_path(source_id, row["dataset_key"], row["resource_key"])
     path = table_location(data_dir, rel)
     if path.is_file():
-        return {"table_path": rel, "table_rows": store.parquet_file(path).metadata.num_rows}
+        return {"table_path": rel, "table_rows": store.footer(path).num_rows}
     folder = rel.removesuffix(".parquet")
     if table_location(data_dir, folder).is_dir():  # an observations table
         return {"table_path": folder, "table_rows": None}

@@ -169,6 +169,6 @@ class ParquetSink:
 
 def read_geo_metadata(path: Path) -> dict[str, Any] | None:
     """The `geo` metadata of a Parquet file, or None."""
-    kv = store.parquet_file(path).metadata.metadata or {}
+    kv = store.footer(path).metadata or {}
     raw = kv.get(b"geo")
     return json.loads(raw) if raw else None

@@ -115,7 +115,7 @@ def wanted_tables(
         geo = b"geo" in (schema.metadata or {})
         fmt = "GeoParquet" if geo else "Parquet"
         source = resource_dict(res, target, merged_key)
-        rows = int(res.get("table_rows") or store.parquet_file(file).metadata.num_rows)
+        rows = int(res.get("table_rows") or store.footer(file).num_rows)
         columns = [(f.name, str(f.type)) for f in schema]
         fields: dict[str, Any] = {
             "id": table_id(target.pipeline, merged_key, res["resource_key"]),
