@@ -36,6 +36,7 @@ from harvester.errors import RecordError
 from harvester.http import HttpClient
 from harvester.layout import observations_dir
 from harvester.normalise.obs_columns import TS, ObservationColumns
+from harvester.normalise.pqwriter import close_writer
 from harvester.paging import PageGuard
 
 ROW_GROUP = 100_000
@@ -110,10 +111,19 @@ class MonthWriter:
         writer.write_table(pa.Table.from_batches(batches, self.schema))
 
     def close(self) -> list[Path]:
-        for key in list(self._buffers):
-            self._flush(key)
-        for w in self._writers.values():
-            w.close()
+        """Flush and close every month's file; each file is closed even when one of them fails (full disk)."""
+        first: OSError | None = None
+        try:
+            for key in list(self._buffers):
+                self._flush(key)
+        finally:
+            for w in self._writers.values():
+                try:
+                    close_writer(w)
+                except OSError as exc:
+                    first = first or exc
+        if first is not None:
+            raise first
         return sorted(self.staging.glob("year=*/month=*/*.parquet"))
 
 
@@ -247,13 +257,16 @@ def compact_month(month: Path, tag: str, max_parts: int | None = None) -> bool:
     tmp = store.tmp_or(month / f".compact-{tag}.tmp", dest)  # local scratch for a remote store
     schema = store.read_schema(parts[0])
     try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+        try:
             for part in parts:
                 pf = store.parquet_file(part)
                 try:
                     writer.write_table(pf.read())
                 finally:
                     pf.close()
+        finally:
+            close_writer(writer)
         store.commit(tmp, dest)  # the merged part is in place before any old part goes
     finally:
         tmp.unlink(missing_ok=True)

@@ -13,6 +13,21 @@ COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 1  # measured: level 1 writes ~30 % faster than the default for files a few % larger
 
 
+def close_writer(writer: pq.ParquetWriter) -> None:
+    """Close `writer` and its file, also when finishing the file fails.
+
+    pyarrow leaves the file it opened open when writing the footer raises (a full disk): the caller then unlinks
+    the temporary file, but an unlinked file that is still open keeps its blocks, and the run's report could not be
+    written in the space the failed table should have given back.
+    """
+    try:
+        writer.close()
+    finally:
+        handle = getattr(writer, "file_handle", None)
+        if handle is not None and not handle.closed:
+            handle.close()
+
+
 class BackgroundWriter:
     """``write(table)`` queues a row group (at most two wait); ``close()`` waits and re-raises any error.
 
@@ -55,6 +70,9 @@ class BackgroundWriter:
         self._closed = True
         self._queue.put(None)
         self._thread.join()
-        self._writer.close()
         if self._error is not None:
+            handle = getattr(self._writer, "file_handle", None)
+            if handle is not None:
+                handle.close()  # the file is abandoned: finishing it would fail again
             raise self._error
+        close_writer(self._writer)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harvester import store
+from harvester.normalise.pqwriter import close_writer
 
 GEOPARQUET_VERSION = "1.1.0"
 _TYPE_NAMES = {
@@ -146,16 +147,20 @@ class ParquetSink:
         meta = self.metadata()
         if meta is not None:
             self._writer.add_key_value_metadata({"geo": json.dumps(meta)})
-        self._writer.close()
         self._closed = True
+        close_writer(self._writer)
         store.commit(self.tmp, self.dest)
         return self.rows
 
     def abort(self) -> None:
-        if not self._closed:
-            self._writer.close()
-            self._closed = True
-        self.tmp.unlink(missing_ok=True)
+        try:
+            if not self._closed:
+                self._closed = True
+                close_writer(self._writer)
+        except OSError:
+            pass  # the file is thrown away: a footer that cannot be written (full disk) does not matter
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> ParquetSink:
         return self
