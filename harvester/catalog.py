@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,19 @@ def licence_share(datasets: pa.Table) -> dict[str, Any]:
 
 def _licence(rec: DatasetRecord, license_raw: str | None) -> tuple[str | None, str | None]:
     """(licence id, ``license_rule``: the field read and the rule of harvester/licenses.py that matched)."""
-    from harvester.licenses import explain_license
-
     field = rec.extras.get("license_field") or "license"
     if not rec.license_raw and license_raw:
         field = "defaults.license"
-    for name, raw in (
-        (field, license_raw),
-        *((k, rec.extras.get(k)) for k in ("license_title", "license_url")),
-    ):
+    return _licence_of(field, license_raw, rec.extras.get("license_title"), rec.extras.get("license_url"))
+
+
+@lru_cache(maxsize=4096)  # a portal's records share a few licences
+def _licence_of(
+    field: str, license_raw: str | None, title: str | None, url: str | None
+) -> tuple[str | None, str | None]:
+    from harvester.licenses import explain_license
+
+    for name, raw in ((field, license_raw), ("license_title", title), ("license_url", url)):
         license_id, rule = explain_license(raw)
         if license_id:
             return license_id, f"{name}: {rule}"

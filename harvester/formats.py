@@ -235,23 +235,37 @@ def normalise_format(
     Unknown everywhere: the declared string upper-cased if it is a short token (``"R package"`` -> ``"R PACKAGE"``),
     else None.
     """
-    table = load_formats()
     declared = (declared or "").strip()
-    weak, weak_default = _weak_default(declared) if declared else (False, None)
-    from_declared = None if weak or not declared else _from_declared(declared)
-    from_media = format_from_media_type(media_type)
-    if from_declared:  # the URL is only read when it could refine the declared format (URLs never repeat)
-        refined = table.refined_by.get(from_declared, frozenset())
-        if from_media in refined:
-            return from_media
-        if refined and format_from_url(url) in refined:
-            return format_from_url(url)
-        return from_declared
-    if from_media:
-        return from_media
+    known, answer, refined = _without_url(declared, media_type)
+    if known:
+        return answer
     from_url = format_from_url(url)
+    if refined:  # the declared format, unless the URL names one that refines it
+        return from_url if from_url in refined else answer
     if from_url:
         return from_url
+    return _after_url(declared, media_type)
+
+
+@lru_cache(maxsize=4096)  # declared formats and media types repeat across records; URLs never do
+def _without_url(declared: str, media_type: str | None) -> tuple[bool, str | None, frozenset[str]]:
+    """(answer known without the URL, that answer or the declared format, the formats the URL may refine it to)."""
+    table = load_formats()
+    weak = _weak_default(declared)[0] if declared else False
+    from_declared = None if weak or not declared else _from_declared(declared)
+    from_media = format_from_media_type(media_type)
+    if from_declared:  # the URL is only read when it could refine the declared format
+        refined = table.refined_by.get(from_declared, frozenset())
+        if from_media in refined:
+            return True, from_media, frozenset()
+        return (False, from_declared, refined) if refined else (True, from_declared, frozenset())
+    if from_media:
+        return True, from_media, frozenset()
+    return False, None, frozenset()
+
+
+def _after_url(declared: str, media_type: str | None) -> str | None:
+    weak, weak_default = _weak_default(declared) if declared else (False, None)
     if weak:
         return weak_default
     for media in (_media_key(media_type or ""), _media_key(declared)):

@@ -150,8 +150,18 @@ def _via_json(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
         f.name for f in schema if pa.types.is_map(f.type)
     ]  # read as lists of {key, value}, then made maps
     entry = pa.struct([("key", pa.string()), ("value", pa.string())])
-    read_schema = pa.schema([pa.field(f.name, pa.list_(entry)) if f.name in maps else f for f in schema])
-    lines = [orjson.dumps(_json_row(r, maps)) for r in rows]
+    # `raw` (the portal record, already serialised by catalog.record_rows) does not go through the JSON text: as a
+    # JSON string it would be escaped by orjson and unescaped by Arrow, megabytes each way. Its bytes are the
+    # column's buffer as they are.
+    raw_given = "raw" in schema.names and any(isinstance(r.get("raw"), bytes) for r in rows)
+    read_schema = pa.schema(
+        [
+            pa.field(f.name, pa.list_(entry)) if f.name in maps else f
+            for f in schema
+            if not (raw_given and f.name == "raw")
+        ]
+    )
+    lines = [orjson.dumps(_json_row(r, maps, raw_given)) for r in rows]
     block = max(1 << 20, max(len(line) for line in lines) + 1)  # a row never straddles two blocks
     table = pj.read_json(
         pa.BufferReader(b"\n".join(lines)),
@@ -160,6 +170,9 @@ def _via_json(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     )
     columns = []
     for f in schema:
+        if raw_given and f.name == "raw":
+            columns.append(_string_column([r.get("raw") for r in rows], f.type))
+            continue
         col = table.column(f.name)
         if f.name in maps:
             lst = col.combine_chunks()
@@ -170,13 +183,39 @@ def _via_json(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _json_row(row: dict[str, Any], maps: list[str]) -> dict[str, Any]:
+def _string_column(values: list[Any], type_: pa.DataType) -> pa.Array:
+    """A string column from UTF-8 bytes (None: null) by its buffers: offsets, validity and the joined bytes."""
+    import numpy as np
+
+    if not all(v is None or isinstance(v, bytes) for v in values):
+        raise TypeError("raw must be bytes or None")
+    lengths = np.fromiter((0 if v is None else len(v) for v in values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    large = offsets[-1] >= 2**31 or pa.types.is_large_string(type_)
+    valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    data = pa.py_buffer(b"".join(v for v in values if v is not None))
+    arr = pa.Array.from_buffers(
+        pa.large_string() if large else pa.string(),
+        len(values),
+        [validity, pa.py_buffer(offsets if large else offsets.astype(np.int32)), data],
+        null_count=int(len(values) - valid.sum()),
+    )
+    arr.validate(full=True)  # the bytes must be UTF-8, as the JSON path would have required
+    return arr.cast(type_) if arr.type != type_ else arr
+
+
+def _json_row(row: dict[str, Any], maps: list[str], raw_apart: bool) -> dict[str, Any]:
     out = dict(row)
     for name in maps:
         if out.get(name) is not None:
             out[name] = [{"key": k, "value": v} for k, v in out[name]]
-    raw = out.get("raw")
-    if isinstance(raw, bytes):  # the portal record, already serialised (catalog.record_rows)
+    if raw_apart:
+        out.pop("raw", None)
+    elif isinstance(
+        raw := out.get("raw"), bytes
+    ):  # the portal record, already serialised (catalog.record_rows)
         out["raw"] = raw.decode()
     return out
 
