@@ -87,7 +87,15 @@ def _item(state: StateBackend, kind: str, name: str, expr: str, now: datetime) -
 
 
 def run_due_command(
-    ctx: Ctx, pipeline: str | None, *, due: bool, wait: float, full: bool, normalise: bool, as_json: bool
+    ctx: Ctx,
+    pipeline: str | None,
+    *,
+    due: bool,
+    wait: float,
+    full: bool,
+    normalise: bool,
+    as_json: bool,
+    deadline: float | None = None,
 ) -> None:
     """The body of `harvester run --due` (see `run`'s help)."""
     from harvester.pipelines import load_pipelines
@@ -99,9 +107,16 @@ def run_due_command(
     now = utcnow()
     pipelines = list(load_pipelines(ctx.config, check_env=False).values())  # every file validated first
     items, notes = scheduled_items(ctx.config, pipelines, ctx.state, now)
+    ctx.start_deadline(deadline)  # one clock for the whole command; each item's requests are cut at it
     codes: list[int] = []
     for item in items:
         if item.action != "run":
+            continue
+        if ctx.deadline is not None and ctx.deadline.passed:
+            item.action = "skipped"
+            item.reason = f"run --deadline of {ctx.deadline.seconds:g} s passed before it started (slot left open)"
+            echo(f"{item.kind} {item.name}: {item.reason}", fg="yellow")
+            codes.append(1)
             continue
         try:
             code = _run_item(ctx, item, wait, full, normalise)

@@ -222,3 +222,40 @@ def test_two_overlapping_run_due_never_run_one_slot_twice(
     runs = st.recent_runs("lone", ("harvest",))
     assert [r["status"] for r in runs] == ["ok"]  # harvested once
     assert (tmp_path / "data" / "locks" / "due-source-lone.lock").read_text() == ""  # no stale lock
+
+
+def test_run_due_deadline_covers_the_whole_command(tmp_path: Path, server: FixtureServer) -> None:
+    """`run --due --deadline`: one clock for every due item; an item not started when it passed is skipped with
+    the reason, sends nothing, and stays due (its slot is open for the next `run --due`)."""
+    slow = CkanPortal(server, build_packages(5))
+    other = FixtureServer().start()
+    try:
+        fast = CkanPortal(other, build_packages(4))
+        slow.fail[0] = Reply(200, b'{"success": true, "result": {"count": 5, "results": []}}' + b" " * 6000,
+                             drip=(200, 1.0))  # fmt: skip
+        sources = [
+            {"id": "slow", "type": "ckan", "url": slow.url, "schedule": YEARLY},
+            {"id": "fast", "type": "ckan", "url": fast.url, "schedule": YEARLY},
+        ]
+        (tmp_path / "sources.yaml").write_text(yaml.safe_dump({"sources": sources}))
+        started = datetime.now(UTC)
+        out = due(tmp_path, "--deadline", "4")
+        took = (datetime.now(UTC) - started).total_seconds()
+        assert out.returncode == 1, out.stderr
+        assert took < 20, took  # the drip alone would take 30 s
+        doc = json.loads(out.stdout)
+        items = {i["name"]: i for i in doc["items"]}
+        assert items["slow"]["action"] == "run" and items["slow"]["exit_code"] == 1
+        assert items["fast"]["action"] == "skipped"
+        assert items["fast"]["reason"] == "run --deadline of 4 s passed before it started (slot left open)"
+        assert doc["skipped"] == [{"item": "source:fast", "reason": items["fast"]["reason"]}]
+        assert other.count() == 0  # the skipped source was not asked anything
+        st = StateStore(tmp_path / "data" / "state.sqlite", readonly=True)
+        assert st.last_scheduled("source", "fast") is None
+
+        again = due(tmp_path)  # no deadline: the skipped source runs now (the slow one ran for this slot)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["run"] == ["source:fast"]
+        assert other.count() > 0
+    finally:
+        other.stop()

@@ -163,14 +163,18 @@ def run(
     All the stages share one run id, so their reports land in the same runs/<run_id>/ folder. The whole run
     holds the pipeline's lease: a second `run` of it skips with exit 75, or waits with `--wait`.
 
-    `--due` runs what the `schedule:` of pipelines and sources says is due (see README, Operations).
+    `--due` runs what the `schedule:` of pipelines and sources says is due (see README, Operations); with
+    `--deadline` the clock covers the whole command: an item not started when it passes is left for the next
+    `run --due` (its slot stays open).
 
     Example: harvester run sud --no-normalise; harvester run --due --json
     """
     if due or pipeline is None:
         from harvester.due import run_due_command
 
-        run_due_command(ctx, pipeline, due=due, wait=wait, full=full, normalise=normalise, as_json=as_json)
+        run_due_command(
+            ctx, pipeline, due=due, wait=wait, full=full, normalise=normalise, as_json=as_json, deadline=deadline
+        )
         return
     from harvester.cli.harvest_cmds import print_summary, run_with_progress
     from harvester.due import hold_pipeline
