@@ -114,7 +114,9 @@ def run_due_command(
             continue
         if ctx.deadline is not None and ctx.deadline.passed:
             item.action = "skipped"
-            item.reason = f"run --deadline of {ctx.deadline.seconds:g} s passed before it started (slot left open)"
+            item.reason = (
+                f"run --deadline of {ctx.deadline.seconds:g} s passed before it started (slot left open)"
+            )
             echo(f"{item.kind} {item.name}: {item.reason}", fg="yellow")
             codes.append(1)
             continue

@@ -173,7 +173,14 @@ def run(
         from harvester.due import run_due_command
 
         run_due_command(
-            ctx, pipeline, due=due, wait=wait, full=full, normalise=normalise, as_json=as_json, deadline=deadline
+            ctx,
+            pipeline,
+            due=due,
+            wait=wait,
+            full=full,
+            normalise=normalise,
+            as_json=as_json,
+            deadline=deadline,
         )
         return
     from harvester.cli.harvest_cmds import print_summary, run_with_progress
