@@ -160,3 +160,42 @@ def test_the_stages_of_one_run_keep_a_row_each_and_an_old_store_is_migrated(tmp_
     assert st.last_run("a", "harvest")["summary"] == {"created": 3}  # type: ignore[index]
     assert st.last_run("a", "normalise")["status"] == "partial"  # type: ignore[index]
     assert [r["run_id"] for r in st.recent_runs("a", ("harvest",))] == ["r2", "r1"]
+
+
+def test_merge_and_publish_of_a_pipeline_another_process_runs_skip_with_exit_75(tmp_path: Path) -> None:
+    """`merge` and `publish` hold the pipeline's lease as `run` does: a cron `run` and a hand-started publish never
+    write the same merged files or CKAN datasets at once. `--explain` and `--dry-run` write nothing and hold none."""
+    project(tmp_path)
+    (tmp_path / "data").mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path / "data" / "state.sqlite")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    env = {**os.environ, "HARVESTER_TEST_P": "x"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            harvester_cmd(tmp_path, *args), capture_output=True, text=True, env=env, timeout=60
+        )
+
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        for command in (["merge", "p", "--json"], ["publish", "p", "--json"]):
+            out = cli(*command)
+            assert out.returncode == 75, (command, out.stderr)
+            assert (
+                f"pipeline p skipped: pipeline-p is already being processed by pid {child.pid}" in out.stderr
+            )
+            assert json.loads(out.stdout)["skipped"][0]["item"] == "pipeline:p"
+        waited = cli("merge", "p", "--wait", "1")
+        assert waited.returncode == 75 and "(waited 1s)" in waited.stderr
+        assert not (tmp_path / "data" / "merged").exists()  # nothing merged while the lease was held
+        dry = cli("publish", "p", "--dry-run")
+        assert dry.returncode != 75 and "already being processed" not in dry.stderr
+    finally:
+        child.kill()
+        child.wait()
+    out = cli("merge", "p", "--json")  # the holder is gone: the merge runs
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["pipeline"] == "p"

@@ -99,23 +99,38 @@ def _print_lists(console: Any, report: PublishReport, limit: int = 20) -> None:
         console.print(f"unchanged: {len(plan.unchanged)} (listed in the plan file)")
 
 
+wait_option = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="When another process runs the same pipeline or source, wait up to this long, then skip (exit 75).",
+)
+
+
 @click.command()
 @click.argument("pipeline")
 @click.option("--dry-run", is_flag=True, help="Only print and save the plan; send no write to CKAN.")
 @click.option("--json", "as_json", is_flag=True, help="Print the publish report as JSON to stdout.")
+@wait_option
 @pass_ctx
-def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
+def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool, wait: float) -> None:
     """Publish a pipeline's merged catalogue into its CKAN: create, update, withdraw; unchanged datasets cost no write.
 
     Reads merged/<pipeline>/, and runs the merge first when it is missing or older than the sources' catalogues
     (or the pipeline's merge settings). The plan is written to runs/<run_id>/publish-plan.json. Exit 3 when some datasets failed or were refused,
-    or when withdrawals were held back by max_delete_share.
+    or when withdrawals were held back by max_delete_share. Holds the pipeline's lease as `run` does (exit 75 when
+    another process runs the pipeline, or after `--wait`); `--dry-run` writes nothing to CKAN and holds none.
 
     Example: CKAN_API_TOKEN=... harvester publish sud --dry-run
     """
     from harvester.pipelines import get_pipeline
 
     p = get_pipeline(ctx.config, pipeline)
+    if not dry_run:
+        from harvester.due import hold_pipeline
+
+        hold_pipeline(ctx, p.name, wait, as_json)
     report = publish_with_progress(ctx, p, dry_run=dry_run)
     if as_json:
         print_json(report.to_dict())
@@ -128,13 +143,7 @@ def publish(ctx: Ctx, pipeline: str, dry_run: bool, as_json: bool) -> None:
 @click.option(
     "--due", is_flag=True, help="Run only the pipelines and sources whose schedule says they are due."
 )
-@click.option(
-    "--wait",
-    type=click.FloatRange(min=0),
-    default=0,
-    metavar="SECONDS",
-    help="When another process runs the same pipeline or source, wait up to this long, then skip (exit 75).",
-)
+@wait_option
 @click.option("--full", is_flag=True, help="Harvest the whole catalogues, ignoring the cursors.")
 @click.option(
     "--normalise/--no-normalise",
