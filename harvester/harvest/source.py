@@ -154,8 +154,9 @@ def _active_ids(index: pa.Table | None) -> set[str] | None:
     """The remote ids of the previous snapshot's datasets that are not withdrawn."""
     if index is None:
         return None
-    gone = index.column("withdrawn_at").is_valid().to_pylist()
-    return {rid for rid, g in zip(index.column("remote_id").to_pylist(), gone, strict=True) if not g}
+    # to_pylist, not `is_valid()`: a compute function, whose module costs ~80 ms to import on an unchanged re-run
+    gone = index.column("withdrawn_at").to_pylist()
+    return {rid for rid, g in zip(index.column("remote_id").to_pylist(), gone, strict=True) if g is None}
 
 
 def _report_listing(read: Read, result: SourceResult) -> None:
