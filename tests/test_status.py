@@ -108,14 +108,17 @@ with st.lock("pipeline-p"):
 """
 
 
-def test_run_of_a_pipeline_another_process_runs_skips_with_exit_75(tmp_path: Path) -> None:
-    project(tmp_path)
-    (tmp_path / "data").mkdir()
-    child = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(tmp_path / "data" / "state.sqlite")],
-        stdout=subprocess.PIPE,
-        text=True,
+def holder(root: Path) -> subprocess.Popen[str]:
+    """The project of `project`, and a process holding its pipeline's lease (it prints "held" once it does)."""
+    project(root)
+    (root / "data").mkdir()
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root / "data" / "state.sqlite")], stdout=subprocess.PIPE, text=True
     )
+
+
+def test_run_of_a_pipeline_another_process_runs_skips_with_exit_75(tmp_path: Path) -> None:
+    child = holder(tmp_path)
     env = {**os.environ, "HARVESTER_TEST_P": "x"}
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "held"
@@ -165,13 +168,7 @@ def test_the_stages_of_one_run_keep_a_row_each_and_an_old_store_is_migrated(tmp_
 def test_merge_and_publish_of_a_pipeline_another_process_runs_skip_with_exit_75(tmp_path: Path) -> None:
     """`merge` and `publish` hold the pipeline's lease as `run` does: a cron `run` and a hand-started publish never
     write the same merged files or CKAN datasets at once. `--explain` and `--dry-run` write nothing and hold none."""
-    project(tmp_path)
-    (tmp_path / "data").mkdir()
-    child = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(tmp_path / "data" / "state.sqlite")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    child = holder(tmp_path)
     env = {**os.environ, "HARVESTER_TEST_P": "x"}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
