@@ -23,9 +23,14 @@ def close_writer(writer: pq.ParquetWriter) -> None:
     try:
         writer.close()
     finally:
-        handle = getattr(writer, "file_handle", None)
-        if handle is not None and not handle.closed:
-            handle.close()
+        _release(writer)
+
+
+def _release(writer: pq.ParquetWriter) -> None:
+    """Close the file pyarrow opened for `writer` (its `file_handle`), if still open."""
+    handle = getattr(writer, "file_handle", None)
+    if handle is not None and not handle.closed:
+        handle.close()
 
 
 class BackgroundWriter:
@@ -71,8 +76,6 @@ class BackgroundWriter:
         self._queue.put(None)
         self._thread.join()
         if self._error is not None:
-            handle = getattr(self._writer, "file_handle", None)
-            if handle is not None:
-                handle.close()  # the file is abandoned: finishing it would fail again
+            _release(self._writer)  # the file is abandoned: finishing it would fail again
             raise self._error
         close_writer(self._writer)
