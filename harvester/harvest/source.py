@@ -19,6 +19,7 @@ from harvester.catalog import Defaults, licence_share, read_catalog, record_rows
 from harvester.config import SourceConfig
 from harvester.connectors.base import Connector
 from harvester.connectors.listing import EndOfListing, EndWatch, Outcomes, RecordIssue
+from harvester.gcpause import gc_paused
 from harvester.snapshot import INDEX_COLUMNS, apply_listing
 from harvester.state import StateBackend
 
@@ -77,7 +78,23 @@ def harvest_listing(
     result: SourceResult,
     progress: Progress | None,
 ) -> datetime | None:
-    """Harvest one source into `catalog/<id>/`; returns the cursor the parent stores (None: keep the old one)."""
+    """Harvest one source into `catalog/<id>/`; returns the cursor the parent stores (None: keep the old one).
+
+    The cyclic collector is paused meanwhile (gcpause.py: the listing's objects are acyclic and live until the
+    snapshot is written; tracing them again and again cost 0.3-0.45 s of a 2.6 s CKAN harvest)."""
+    with gc_paused():
+        return _harvest_listing(connector, source, data_dir, state, full, result, progress)
+
+
+def _harvest_listing(
+    connector: Connector,
+    source: SourceConfig,
+    data_dir: Path,
+    state: StateBackend,
+    full: bool,
+    result: SourceResult,
+    progress: Progress | None,
+) -> datetime | None:
     snap = read_catalog(data_dir, source.id, columns=INDEX_COLUMNS)
     previous = (
         snap[0] if snap is not None else None

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -18,6 +16,7 @@ from harvester.connectors.dcat.parse import dataset_nodes, parse_rdf, records_fr
 from harvester.connectors.dcat.rdf_index import Index, Term, is_iri, text
 from harvester.connectors.dcat.rdf_terms import HYDRA
 from harvester.dates import to_iso
+from harvester.gcpause import gc_paused
 from harvester.paging import PageGuard
 from harvester.records import DatasetRecord
 
@@ -161,21 +160,6 @@ class DcatConnector(BaseConnector):
                 pass
         assert self._present is not None
         return set(self._present)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a page is parsed and mapped: the index and records are acyclic, but
-    the collector traced the whole growing heap over and over while they were built (a third of the mapping's
-    time). Collection resumes after the page; anything cyclic made meanwhile is collected then."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _total_items(graph: Index) -> int | None:
