@@ -1,5 +1,5 @@
 """`python -m harvester`."""
 
-from harvester.cli import main
+from harvester.cli import run
 
-main()
+run()
