@@ -53,6 +53,10 @@ class PageGuard:
         if content is not None:
             self.check_content(content, url=url)
 
+    def seen_token(self, token: str) -> bool:
+        """Whether `check(token=...)` was already given this token (checking it again would be a loop)."""
+        return token in self._tokens
+
     def check_content(self, content: bytes, *, url: str | None = None) -> None:
         """Raise PaginationLoop when this page is byte-identical to the one before (pages are not counted)."""
         digest = hashlib.sha256(content).hexdigest()

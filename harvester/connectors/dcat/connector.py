@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -12,19 +14,22 @@ from harvester.connectors.base import BaseConnector
 from harvester.connectors.dcat import page_memo
 from harvester.connectors.dcat.page_memo import Entry, PageMemo, mapping_code
 from harvester.connectors.dcat.params import DcatParams
-from harvester.connectors.dcat.parse import dataset_nodes, parse_rdf, records_from_graph
+from harvester.connectors.dcat.parse import dataset_nodes, detect_format, parse_rdf, records_from_graph
 from harvester.connectors.dcat.rdf_index import Index, Term, is_iri, text
 from harvester.connectors.dcat.rdf_terms import HYDRA
 from harvester.dates import to_iso
 from harvester.gcpause import gc_paused
+from harvester.http import Response
 from harvester.paging import PageGuard
 from harvester.records import DatasetRecord
+from harvester.xmlsafe import check_prolog
 
 log = logging.getLogger(__name__)
 
 ACCEPT = "application/rdf+xml, text/turtle;q=0.9, application/ld+json;q=0.8, application/xml;q=0.5, */*;q=0.1"
 _NEXT = (HYDRA.next, HYDRA.nextPage)
 _ODS_EXPORT_URL = re.compile(r"/api/explore/v2\.\d+/catalog/exports/dcat")
+_Fetched = tuple[Response, PageMemo | None, bool]  # the response, its memo, whether the XML guard ran
 
 
 class DcatConnector(BaseConnector):
@@ -60,47 +65,100 @@ class DcatConnector(BaseConnector):
         bytes again) is not parsed: its records, errors, ids and next link come from the memo (`page_memo.py`).
         A repeated next link, a page identical to the one before or a page bringing no dataset not already read
         is a pagination loop (PaginationLoop); a catalogue read to its end with fewer datasets than its
-        hydra:totalItems is marked incomplete."""
+        hydra:totalItems is marked incomplete.
+
+        The next page is fetched (with its memo looked up and its XML guard run) in a background thread as soon
+        as its link is known, right after the parse of the page before and while that page is mapped: its HTTP
+        wait and the guard's libxml2 pass (which releases the GIL) overlap the mapping, ~15% of a large
+        catalogue's harvest. Its errors are raised when the page is reached, as without the prefetch; a listing
+        stopped early may have fetched one page more than it read."""
         guard = PageGuard(self.source_id, max_pages=self.params.max_pages)
         mapping = f"{mapping_code()} {self.source_id} {self._ods()} {self.params.identity}"
-        cache_dir = self.http.cache_dir
-        url: str | None = self._first_url(since)
-        while url:
-            guard.check(token=url, url=url)
-            resp = self.http.fetch(
-                url,
-                headers={"Accept": ACCEPT, **self._headers()},
-                conditional=True,
-                policy=self.policy,
-                source_id=self.source_id,
-            )
-            guard.check_content(resp.content, url=resp.url)
-            memo = page_memo.load(cache_dir, url, resp.content, mapping, self.source_id)
-            if memo is None:
-                with gc_paused():
-                    memo = self._read_page(resp.content, resp.headers.get("Content-Type"), resp.url, url)
-                if resp.headers.get("ETag") or resp.headers.get("Last-Modified"):
-                    page_memo.save(cache_dir, url, resp.content, mapping, memo, self.source_id)
-            else:
-                self.pages_unparsed += 1
-                log.debug("page %s unchanged: %d records from its memo", resp.url, len(memo.entries))
-            guard.page_ids(memo.ids, url=resp.url, total=memo.total)
-            self.outcomes.listed += len(memo.ids)
-            for issue in memo.errors:
-                self._graph_error(*issue)
-            yield resp.url, memo
-            url = memo.next_url
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"dcat-{self.source_id}")
+        ahead: dict[str, Future[_Fetched]] = {}
+
+        def prefetch(next_url: str | None) -> None:
+            if next_url and not guard.seen_token(next_url) and not ahead:
+                ahead[next_url] = pool.submit(contextvars.copy_context().run, self._fetch, next_url, mapping)
+
+        try:
+            url: str | None = self._first_url(since)
+            while url:
+                guard.check(token=url, url=url)
+                pending = ahead.pop(url, None)
+                ahead.clear()
+                resp, memo, checked = pending.result() if pending is not None else self._fetch(url, mapping)
+                guard.check_content(resp.content, url=resp.url)
+
+                def read(
+                    next_url: str | None, ids: list[str | None], total: int | None, page_url: str = resp.url
+                ) -> None:
+                    # a page bringing no new id ends the listing here, before the next page is asked for
+                    guard.page_ids(ids, url=page_url, total=total)
+                    prefetch(next_url)
+
+                if memo is None:
+                    with gc_paused():
+                        memo = self._read_page(resp, url, read, prolog_checked=checked)
+                    if resp.headers.get("ETag") or resp.headers.get("Last-Modified"):
+                        page_memo.save(self.http.cache_dir, url, resp.content, mapping, memo, self.source_id)
+                else:
+                    self.pages_unparsed += 1
+                    log.debug("page %s unchanged: %d records from its memo", resp.url, len(memo.entries))
+                    read(memo.next_url, memo.ids, memo.total)
+                self.outcomes.listed += len(memo.ids)
+                for issue in memo.errors:
+                    self._graph_error(*issue)
+                yield resp.url, memo
+                url = memo.next_url
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
         self.check_served(guard, self.url)
 
-    def _read_page(self, content: bytes, content_type: str | None, page_url: str, requested: str) -> PageMemo:
-        """Parse and map one page."""
-        graph = parse_rdf(content, content_type, page_url, source_id=self.source_id)
+    def _fetch(self, url: str, mapping: str) -> _Fetched:
+        """One page: the response, its memo when the body is the one the memo was read from, and whether the
+        XML guard (`check_prolog`) was run on it (it is run on every RDF/XML body that will be parsed)."""
+        resp = self.http.fetch(
+            url,
+            headers={"Accept": ACCEPT, **self._headers()},
+            conditional=True,
+            policy=self.policy,
+            source_id=self.source_id,
+        )
+        memo = page_memo.load(self.http.cache_dir, url, resp.content, mapping, self.source_id)
+        if (
+            memo is not None
+            or detect_format(resp.content, resp.headers.get("Content-Type"), resp.url) != "xml"
+        ):
+            return resp, memo, False
+        check_prolog(resp.content, url=resp.url, source_id=self.source_id)
+        return resp, None, True
+
+    def _read_page(
+        self,
+        resp: Response,
+        requested: str,
+        on_read: Callable[[str | None, list[str | None], int | None], None] = lambda *_: None,
+        *,
+        prolog_checked: bool = False,
+    ) -> PageMemo:
+        """Parse and map one page; `on_read` is given the next page's URL, the page's dataset ids and its total
+        as soon as they are known, before the mapping (it may raise PaginationLoop: the page is then not mapped)."""
+        page_url = resp.url
+        graph = parse_rdf(
+            resp.content,
+            resp.headers.get("Content-Type"),
+            page_url,
+            source_id=self.source_id,
+            prolog_checked=prolog_checked,
+        )
         nodes = dataset_nodes(graph)
         memo = PageMemo(
             next_url=next_page(graph, page_url, requested),
             total=_total_items(graph),
             ids=[n if is_iri(n) else None for n in nodes],  # type: ignore[misc]
         )
+        on_read(memo.next_url, memo.ids, memo.total)
         memo.entries = [
             Entry.of(rec)
             for rec in records_from_graph(

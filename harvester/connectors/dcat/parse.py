@@ -94,11 +94,17 @@ def detect_format(content: bytes, content_type: str | None, url: str) -> str:
 
 
 def parse_rdf(
-    content: bytes, content_type: str | None, base_url: str, *, source_id: str | None = None
+    content: bytes,
+    content_type: str | None,
+    base_url: str,
+    *,
+    source_id: str | None = None,
+    prolog_checked: bool = False,
 ) -> Index:
     """Parse an RDF document (RDF/XML, Turtle, N3, N-Triples, TriG, JSON-LD) safely into a triple index.
 
     pyoxigraph reads it straight into the index; a document it rejects is read by rdflib's lenient parser.
+    RDF/XML goes through `check_prolog` first, unless the caller ran it on this body (`prolog_checked`).
 
     Raises SourceError naming `base_url` for HTML pages, hostile XML, remote JSON-LD contexts, syntax errors.
     """
@@ -118,7 +124,7 @@ def parse_rdf(
         from harvester.connectors.dcat.jsonld_contexts import parse_jsonld  # PyLD: only for JSON-LD
 
         return parse_jsonld(content, base_url, source_id=source_id)
-    if fmt == "xml":
+    if fmt == "xml" and not prolog_checked:
         check_prolog(content, url=base_url, source_id=source_id)
     fast = parse_fast(content, fmt, base_url)
     if fast is not None:
