@@ -69,6 +69,7 @@ class Read:
         return all(end.complete for end in self.ends)
 
 
+@gc_paused()  # a context decorator: a fresh pause around each call
 def harvest_listing(
     connector: Connector,
     source: SourceConfig,
@@ -82,19 +83,6 @@ def harvest_listing(
 
     The cyclic collector is paused meanwhile (gcpause.py: the listing's objects are acyclic and live until the
     snapshot is written; tracing them again and again cost 0.3-0.45 s of a 2.6 s CKAN harvest)."""
-    with gc_paused():
-        return _harvest_listing(connector, source, data_dir, state, full, result, progress)
-
-
-def _harvest_listing(
-    connector: Connector,
-    source: SourceConfig,
-    data_dir: Path,
-    state: StateBackend,
-    full: bool,
-    result: SourceResult,
-    progress: Progress | None,
-) -> datetime | None:
     snap = read_catalog(data_dir, source.id, columns=INDEX_COLUMNS)
     previous = (
         snap[0] if snap is not None else None
