@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from harvester.dates import parse_datetime, to_iso
 from harvester.errors import SourceError
 from harvester.http import Response
 from harvester.paging import PageGuard
+from harvester.prefetch import Prefetcher
 from harvester.records import DatasetRecord, ResourceRef
 
 log = logging.getLogger(__name__)
@@ -106,12 +106,9 @@ class CkanConnector(BaseConnector):
         distinct ids than `count` is marked incomplete."""
         guard = PageGuard(self.source_id)
         fq = self._fq(since)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ckan-{self.source_id}")
-        try:
+        with Prefetcher(f"ckan-{self.source_id}") as pool:
             start = 0
-            pending: Future[Response] | None = pool.submit(
-                contextvars.copy_context().run, self._fetch_page, start, fq, fl
-            )
+            pending: Future[Response] | None = pool.submit(self._fetch_page, start, fq, fl)
             while pending is not None:
                 resp = pending.result()
                 pending = None
@@ -122,10 +119,8 @@ class CkanConnector(BaseConnector):
                     break
                 start += len(results)
                 if count is None or start < count:
-                    pending = pool.submit(contextvars.copy_context().run, self._fetch_page, start, fq, fl)
+                    pending = pool.submit(self._fetch_page, start, fq, fl)
                 yield results
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
         self.check_served(guard, self._action_url, "dataset ids" if fl else "datasets")
 
     def _decode(self, resp: Response) -> Any:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -21,6 +20,7 @@ from harvester.dates import to_iso
 from harvester.gcpause import gc_paused
 from harvester.http import Response
 from harvester.paging import PageGuard
+from harvester.prefetch import Prefetcher
 from harvester.records import DatasetRecord
 from harvester.xmlsafe import check_prolog
 
@@ -74,12 +74,12 @@ class DcatConnector(BaseConnector):
         stopped early may have fetched one page more than it read."""
         guard = PageGuard(self.source_id, max_pages=self.params.max_pages)
         mapping = f"{mapping_code()} {self.source_id} {self._ods()} {self.params.identity}"
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"dcat-{self.source_id}")
+        pool = Prefetcher(f"dcat-{self.source_id}")
         ahead: dict[str, Future[_Fetched]] = {}
 
         def prefetch(next_url: str | None) -> None:
             if next_url and not guard.seen_token(next_url) and not ahead:
-                ahead[next_url] = pool.submit(contextvars.copy_context().run, self._fetch, next_url, mapping)
+                ahead[next_url] = pool.submit(self._fetch, next_url, mapping)
 
         try:
             url: str | None = self._first_url(since)
@@ -112,7 +112,7 @@ class DcatConnector(BaseConnector):
                 yield resp.url, memo
                 url = memo.next_url
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.close()
         self.check_served(guard, self.url)
 
     def _fetch(self, url: str, mapping: str) -> _Fetched:
