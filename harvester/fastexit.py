@@ -25,9 +25,7 @@ def exit_code(code: str | int | None) -> int:
     """The process exit status for a SystemExit code, as the interpreter computes it."""
     if code is None:
         return 0
-    if isinstance(code, bool):
-        return int(code)
-    if isinstance(code, int):
+    if isinstance(code, int):  # bool included: True is 1
         return code & 0xFF
     print(code, file=sys.stderr)  # sys.exit("message"): printed, status 1
     return 1
