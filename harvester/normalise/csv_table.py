@@ -29,6 +29,7 @@ from harvester.errors import RecordError
 from harvester.normalise import dialect as dialect_mod
 from harvester.normalise import textcodec
 from harvester.normalise.casting import cast_column
+from harvester.normalise.columnpool import ColumnPool
 from harvester.normalise.infer import ColumnPlan, columns_metadata, infer_column
 from harvester.normalise.pqwriter import BackgroundWriter
 from harvester.normalise.textbatches import TextBatches
@@ -105,11 +106,13 @@ class _Conversion:
         self.group: list[pa.Table] = []
         self.uncast: list[pa.RecordBatch] = []
         self.dictionary: list[str] = []
+        self.pool = ColumnPool(1)  # run() gives it threads
 
     def run(self) -> TableResult:
         opts = _Options(self.dia.encoding, lenient=self.dia.encoding != "utf-8" or self.dia.nul_bytes > 0)
         opts.block_size = BLOCK_SIZE
         self.dest.parent.mkdir(parents=True, exist_ok=True)
+        self.pool = ColumnPool()
         try:
             for _ in range(MAX_PASSES):
                 out = self._pass(opts)
@@ -131,6 +134,7 @@ class _Conversion:
                     return self._result(opts, out)
             raise RecordError(f"could not settle the column types after {MAX_PASSES} passes")
         finally:
+            self.pool.close()
             self.tmp.unlink(missing_ok=True)
 
     # -- one pass over the file -------------------------------------------------------------------------
@@ -185,9 +189,8 @@ class _Conversion:
             table = pa.Table.from_batches(batches, schema=_text_schema(self.width))
             table = table.slice(0, SAMPLE_ROWS)
             self.sample = [table.column(i).combine_chunks() for i in range(self.width)]
-        plans = [
-            infer_column(col, name) for col, name in zip(self.sample, self._padded_names(), strict=False)
-        ]
+        named = list(zip(self.sample, self._padded_names(), strict=False))
+        plans = self.pool.map(infer_column, [c for c, _ in named], [n for _, n in named])
         opts.plans = plans + [ColumnPlan(reason="no value")] * (len(self._padded_names()) - len(plans))
         names = self._padded_names()
         self.dictionary = [
@@ -234,20 +237,27 @@ class _Conversion:
         self._cast(merged, opts, out)
 
     def _cast(self, batch: pa.RecordBatch, opts: _Options, out: _Outcome) -> None:
-        """Cast one batch; queue it for the next row group unless some column did not fit."""
+        """Cast one batch (its columns side by side, columnpool.py); queue it for the next row group unless some
+        column did not fit."""
         assert opts.plans is not None
+        plans = opts.plans
+        cols = [
+            batch.column(i) if i < batch.num_columns else pa.nulls(batch.num_rows, pa.string())
+            for i in range(len(plans))
+        ]
+        kept = [i for i in range(len(plans)) if i not in opts.dropped]
+        casts = self.pool.map(cast_column, [cols[i] for i in kept], [plans[i] for i in kept])
+        results = dict(zip(kept, casts, strict=True))
         arrays: list[pa.Array] = []
-        for i, plan in enumerate(opts.plans):
-            col = batch.column(i) if i < batch.num_columns else pa.nulls(batch.num_rows, pa.string())
-            if i in opts.dropped:
+        for i, col in enumerate(cols):
+            res = results.get(i)
+            if res is None:  # a dropped column
                 if col.null_count != len(col):
                     out.violations.setdefault(i, []).append("a value in an unnamed column")
-                continue
-            res = cast_column(col, plan)
-            if res.array is None:
+            elif res.array is None:
                 out.violations.setdefault(i, []).extend(res.bad)
-                continue
-            arrays.append(res.array)
+            else:
+                arrays.append(res.array)
         out.rows += batch.num_rows
         if out.violations:
             self.group = []
