@@ -21,6 +21,7 @@ BENCHES: tuple[str, ...] = (
     "merge",
     "executors",
     "host_limits",
+    "startup",
 )
 
 

@@ -5,21 +5,23 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harvester.connectors import REGISTRY
-from harvester.connectors.base import Params
+from harvester.connectors.params import Params
 from harvester.errors import ConfigError
-from harvester.http import HttpPolicy
+
+if TYPE_CHECKING:
+    from harvester.http import HttpPolicy
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AuthConfig(Model):
@@ -64,6 +66,8 @@ class HttpConfig(Model):
     )
 
     def policy(self) -> HttpPolicy:
+        from harvester.http import HttpPolicy  # not on `validate`'s path (start-up)
+
         return HttpPolicy(
             deadline=self.deadline,
             breaker_failures=self.breaker_failures,

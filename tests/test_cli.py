@@ -167,6 +167,13 @@ def test_help_and_validate_import_no_heavy_library(tmp_path: Path) -> None:
     validate = _imported_by(tmp_path, "--config", str(tmp_path / "sources.yaml"), "validate")
     assert "pydantic" in validate  # the config really was validated in that process
     assert not set(HEAVY) & validate
+    # nor the connectors (their params live in connectors/portal_params.py), nor the runner (multiprocessing)
+    modules = _imported_by(tmp_path, "--config", str(tmp_path / "sources.yaml"), "validate", modules=True)
+    assert "harvester.connectors.portal_params" in modules
+    assert (
+        not {"harvester.connectors.base", "harvester.http", "harvester.runner", "multiprocessing"} & modules
+    )
+    assert not {"harvester.runner", "webbrowser"} & _imported_by(tmp_path, "--help", modules=True)
 
 
 def test_an_unchanged_ckan_rerun_imports_neither_pandas_nor_arrow_compute(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import webbrowser
-
 import click
 
 from harvester.cli.context import Ctx, echo, pass_ctx, print_json
@@ -40,6 +38,8 @@ def report(ctx: Ctx, run_id: str | None, open_it: bool, as_json: bool) -> None:
         )
     else:
         click.echo(str(page))
+    import webbrowser  # only for --open (start-up)
+
     if open_it and not webbrowser.open(page.resolve().as_uri()):
         echo(f"no web browser could be started here; open {page} yourself", fg="yellow")
 

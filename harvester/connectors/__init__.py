@@ -119,9 +119,14 @@ def build_connector(
 
 
 # Built-in connectors: one line each (imported on first use).
-REGISTRY.add("ckan", "harvester.connectors.ckan:CkanConnector")
-REGISTRY.add("opendatasoft", "harvester.connectors.opendatasoft:OpenDataSoftConnector")
-REGISTRY.add("udata", "harvester.connectors.udata:UdataConnector")
+_PORTAL_PARAMS = "harvester.connectors.portal_params"
+REGISTRY.add("ckan", "harvester.connectors.ckan:CkanConnector", params=f"{_PORTAL_PARAMS}:CkanParams")
+REGISTRY.add(
+    "opendatasoft",
+    "harvester.connectors.opendatasoft:OpenDataSoftConnector",
+    params=f"{_PORTAL_PARAMS}:OdsParams",
+)
+REGISTRY.add("udata", "harvester.connectors.udata:UdataConnector", params=f"{_PORTAL_PARAMS}:UdataParams")
 REGISTRY.add("arcgis", "harvester.connectors.arcgis:ArcgisHubConnector")
 REGISTRY.add("socrata", "harvester.connectors.socrata:SocrataConnector")
 REGISTRY.add("files", "harvester.connectors.files:FilesConnector")

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from pydantic import Field
 
-from harvester.connectors.base import BaseConnector, Params
+from harvester.connectors.base import BaseConnector
+from harvester.connectors.portal_params import CkanParams
 from harvester.dates import parse_datetime, to_iso
 from harvester.errors import SourceError
 from harvester.http import Response
@@ -21,35 +21,6 @@ from harvester.prefetch import Prefetcher
 from harvester.records import DatasetRecord, ResourceRef
 
 log = logging.getLogger(__name__)
-
-
-class CkanParams(Params):
-    rows: int = Field(
-        1000, ge=1, le=1000, description="Page size of package_search (the portal caps it, often at 1000)."
-    )
-    sort: str = Field(
-        "id asc", description="Stable sort for paging; `metadata_modified` sorts can loop on ties."
-    )
-    fq: str | None = Field(None, description="Extra Solr filter query, e.g. `res_format:CSV`.")
-    organizations: list[str] = Field(
-        default_factory=list, description="Only datasets of these organisations (names)."
-    )
-    exclude_organizations: list[str] = Field(
-        default_factory=list, description="Skip datasets of these organisations."
-    )
-    safety_margin_minutes: int = Field(
-        60, ge=0, description="Incremental runs ask for datasets modified since the cursor minus this margin."
-    )
-    id_listing: bool = Field(
-        True,
-        description="On incremental runs, see deletions without a full harvest: the portal's total (rows=0) "
-        "against the datasets known and new, and when they differ the ids of all datasets (fl=id).",
-    )
-    deletions_from_count: bool = Field(
-        True,
-        description="Skip the id listing when the portal's total proves that nothing was deleted; false lists "
-        "the ids on every incremental run.",
-    )
 
 
 class CkanConnector(BaseConnector):

@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field, field_validator
-
-from harvester.connectors.base import BaseConnector, Connector, Params
+from harvester.connectors.base import BaseConnector, Connector
 from harvester.connectors.listing import ListingItem
+from harvester.connectors.portal_params import OdsParams
 from harvester.dates import parse_datetime
 from harvester.errors import ConfigError, SourceError, TransientError
 from harvester.paging import PageGuard
@@ -32,48 +31,6 @@ from harvester.records import DatasetRecord, ResourceRef
 
 API = "/api/explore/v2.1"
 MAX_WINDOW = 10_000  # offset + limit must stay below this
-ExportFormat = Literal["csv", "parquet", "json", "geojson", "xlsx", "shp", "fgb", "kml"]
-EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "parquet", "json", "geojson")
-
-
-class OdsParams(Params):
-    mode: Literal["explore", "dcat"] = Field(
-        "explore",
-        description="`explore`: the JSON catalogue API (full ODS metadata); `dcat`: the DCAT export "
-        "`catalog/exports/dcat`, read by the `dcat` connector.",
-    )
-    page_size: int = Field(100, ge=1, le=100, description="Datasets per page (`limit`, at most 100).")
-    where: str | None = Field(
-        None, description='ODSQL filter on the catalogue, e.g. `publisher = "Ville de Rennes"`.'
-    )
-    refine: list[str] = Field(
-        default_factory=list,
-        description="Facet filters `facet:value`, e.g. `theme:Transports`; all must match.",
-    )
-    order_by: str = Field("dataset_id", description="Sort of the paged listing (stable paging).")
-    exports: list[ExportFormat] = Field(
-        default_factory=lambda: list(EXPORT_FORMATS),
-        description="Export formats listed as resources of datasets with records (`geojson`, `shp`, `kml`, `fgb` "
-        "only for geographic datasets).",
-    )
-    attachments: bool = Field(True, description="List the dataset attachments as resources.")
-    skip_federated: bool = Field(
-        False, description="Skip datasets federated from another ODS domain (harvest them at their source)."
-    )
-    max_quota_wait: float = Field(
-        300, ge=0, description="Longest wait (seconds) for a 429 quota `reset_time`; longer fails the source."
-    )
-
-    @field_validator("refine")
-    @classmethod
-    def _facet_value(cls, v: list[str]) -> list[str]:
-        for item in v:
-            facet, sep, value = item.partition(":")
-            if not sep or not facet.strip() or not value.strip():
-                raise ValueError(f"{item!r}: expected `facet:value`")
-        return v
-
-
 GEO_ONLY = frozenset({"geojson", "shp", "kml", "fgb"})
 
 

@@ -9,4 +9,4 @@ from pydantic import BaseModel, ConfigDict
 class Params(BaseModel):
     """Base of every connector's params model: unknown keys are an error, every field is described."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)

@@ -11,45 +11,17 @@ to recognise the same dataset harvested directly from its origin.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
-from pydantic import Field, field_validator
-
-from harvester.connectors.base import BaseConnector, Params
+from harvester.connectors.base import BaseConnector
+from harvester.connectors.portal_params import UdataParams
 from harvester.dates import parse_datetime
 from harvester.errors import SourceError
 from harvester.paging import PageGuard
 from harvester.records import DatasetRecord, ResourceRef
-
-OBJECT_ID = r"^[0-9a-f]{24}$"
-
-
-class UdataParams(Params):
-    organizations: list[str] = Field(
-        default_factory=list,
-        description="Only datasets of these organisations, by id (24-hex ObjectId, the API refuses slugs); "
-        "one listing per organisation.",
-    )
-    tags: list[str] = Field(default_factory=list, description="Only datasets with all of these tags.")
-    q: str | None = Field(None, description="Full-text query.")
-    page_size: int = Field(
-        100, ge=1, le=1000, description="Datasets per page (data.gouv.fr fails above ~1000)."
-    )
-    api_path: str = Field(
-        "/api/1", pattern=r"^/[\w/.-]*$", description="Path of the API v1 under the base URL."
-    )
-
-    @field_validator("organizations")
-    @classmethod
-    def _object_ids(cls, v: list[str]) -> list[str]:
-        bad = [o for o in v if not re.match(OBJECT_ID, o)]
-        if bad:
-            raise ValueError(f"organisation ids must be 24-hex ObjectIds, not slugs: {bad}")
-        return v
 
 
 class UdataConnector(BaseConnector):
