@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
 from typing import TypeVar
 
 R = TypeVar("R")
@@ -32,7 +31,8 @@ def default_threads() -> int:
 
 
 class ColumnPool:
-    """`with ColumnPool() as pool: results = pool.map(fn, xs, ys)`, results in the order of the arguments."""
+    """`pool.map(fn, xs, ys)`: the results in the order of the arguments; `close()` (or `contextlib.closing`)
+    when the conversion ends."""
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads if threads is not None else default_threads()
@@ -57,11 +57,3 @@ class ColumnPool:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> ColumnPool:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,7 +21,7 @@ def test_map_runs_calls_at_the_same_time_and_keeps_their_order() -> None:
         both_running.wait()
         return x * y, threading.current_thread().name
 
-    with ColumnPool(2) as pool:
+    with closing(ColumnPool(2)) as pool:
         (a, ta), (b, tb) = pool.map(call, [2, 3], [10, 100])
     assert (a, b) == (20, 300)
     assert ta != tb and {ta[:7], tb[:7]} == {"columns"}
@@ -32,12 +33,12 @@ def test_map_raises_the_error_of_a_call() -> None:
             raise ValueError("two")
         return x
 
-    with ColumnPool(2) as pool, pytest.raises(ValueError, match="two"):
+    with closing(ColumnPool(2)) as pool, pytest.raises(ValueError, match="two"):
         pool.map(call, [1, 2, 3])
 
 
 def test_one_thread_means_the_callers_thread() -> None:
-    with ColumnPool(1) as pool:
+    with closing(ColumnPool(1)) as pool:
         names = pool.map(lambda _x: threading.current_thread().name, [1, 2, 3])
     assert names == [threading.current_thread().name] * 3
 
