@@ -9,9 +9,8 @@ a unit's function is a module-level `run_unit(unit, spec)` that opens what it ne
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
@@ -62,6 +61,9 @@ def executor(workers: int, kind: ExecutorKind | None = None, name: str = "harves
             _retried.extend(dask.retried)
         return
     if kind == "processes":
+        import multiprocessing  # here, not at the top: commands that run no unit (`validate`) don't load it
+        from concurrent.futures import ProcessPoolExecutor
+
         pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
     else:
         pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix=name)

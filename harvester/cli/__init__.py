@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -145,6 +144,9 @@ def cli(
     Example: harvester validate && harvester harvest --all
     """
     setup_logging(verbose, log_json)
+    from harvester.dask_executor import set_scheduler
+    from harvester.runner import set_default_executor
+
     if executor == "dask" and not scheduler:
         raise click.UsageError(
             "--executor dask needs --scheduler tcp://HOST:8786 (or HARVESTER_DASK_SCHEDULER)"
@@ -158,7 +160,8 @@ def cli(
         )
     if executor == "dask":  # workers run in their own directories: every path they are given is absolute
         config_path, data_dir = str(Path(config_path).resolve()), normalise_location(data_dir)
-    _set_executor(executor, scheduler)
+    set_scheduler(scheduler)
+    set_default_executor(executor)  # type: ignore[arg-type]
     ctx.obj = Ctx(
         config_path=config_path,
         data_dir=data_dir,
@@ -167,19 +170,6 @@ def cli(
         executor=executor,
         state_url=state_url,
     )
-
-
-def _set_executor(executor: str, scheduler: str | None) -> None:
-    """The global `--executor`/`--scheduler` options. The runner's module (multiprocessing, ~25 ms) is not
-    imported for the default when no command of this process has loaded it: `validate` and `--help` never do."""
-    loaded = "harvester.runner" in sys.modules or "harvester.dask_executor" in sys.modules
-    if executor == "local" and not scheduler and not loaded:
-        return  # the runner starts with the local executor and no scheduler
-    from harvester.dask_executor import set_scheduler
-    from harvester.runner import set_default_executor
-
-    set_scheduler(scheduler)
-    set_default_executor(executor)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -38,10 +38,11 @@ def report(ctx: Ctx, run_id: str | None, open_it: bool, as_json: bool) -> None:
         )
     else:
         click.echo(str(page))
-    import webbrowser  # only for --open (start-up)
+    if open_it:
+        import webbrowser  # only for --open (start-up)
 
-    if open_it and not webbrowser.open(page.resolve().as_uri()):
-        echo(f"no web browser could be started here; open {page} yourself", fg="yellow")
+        if not webbrowser.open(page.resolve().as_uri()):
+            echo(f"no web browser could be started here; open {page} yourself", fg="yellow")
 
 
 def register(group: click.Group) -> None:

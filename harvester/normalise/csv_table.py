@@ -106,13 +106,12 @@ class _Conversion:
         self.group: list[pa.Table] = []
         self.uncast: list[pa.RecordBatch] = []
         self.dictionary: list[str] = []
-        self.pool = ColumnPool(1)  # run() gives it threads
+        self.pool = ColumnPool()  # its threads start with the first cast; run() closes it
 
     def run(self) -> TableResult:
         opts = _Options(self.dia.encoding, lenient=self.dia.encoding != "utf-8" or self.dia.nul_bytes > 0)
         opts.block_size = BLOCK_SIZE
         self.dest.parent.mkdir(parents=True, exist_ok=True)
-        self.pool = ColumnPool()
         try:
             for _ in range(MAX_PASSES):
                 out = self._pass(opts)
