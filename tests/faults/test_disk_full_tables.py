@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from harvester.runreport.collect import ordered_runs
 from tests.faults.small_disk import fill, small_disk
 from tests.fixture_server import FixtureServer
 from tests.normalise.served import CSV_FR, Files, ckan_with_resources
@@ -45,7 +46,9 @@ def partials(data: Path) -> list[str]:
 
 
 def last_run(data: Path) -> Path:
-    return sorted((data / "runs").iterdir())[-1]
+    """The latest run's folder. Ids hold the start second and a random suffix, so two runs started in the same
+    second do not sort by name: `ordered_runs` (what `report` uses) breaks the tie by the first file written."""
+    return data / "runs" / ordered_runs(data)[-1]
 
 
 def test_full_disk_while_parquet_is_written_keeps_the_good_outputs(
