@@ -188,10 +188,10 @@ class _Conversion:
             table = pa.Table.from_batches(batches, schema=_text_schema(self.width))
             table = table.slice(0, SAMPLE_ROWS)
             self.sample = [table.column(i).combine_chunks() for i in range(self.width)]
-        named = list(zip(self.sample, self._padded_names(), strict=False))
-        plans = self.pool.map(infer_column, [c for c, _ in named], [n for _, n in named])
-        opts.plans = plans + [ColumnPlan(reason="no value")] * (len(self._padded_names()) - len(plans))
         names = self._padded_names()
+        n = min(len(self.sample), len(names))
+        plans = self.pool.map(infer_column, self.sample[:n], names[:n])
+        opts.plans = plans + [ColumnPlan(reason="no value")] * (len(names) - n)
         self.dictionary = [
             names[i]
             for i, (col, plan) in enumerate(zip(self.sample, plans, strict=False))
