@@ -128,16 +128,26 @@ def apply_listing(
     return out
 
 
-def table_of(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+TABLE_CHUNK_ROWS = 2048  # rows per NDJSON block given to Arrow's reader (see table_of)
+
+
+def table_of(rows: list[dict[str, Any]], schema: pa.Schema, chunk_rows: int = TABLE_CHUNK_ROWS) -> pa.Table:
     """`pa.Table.from_pylist(rows, schema=schema)`: a missing key is a null, an unknown key is ignored.
 
     Built by Arrow's JSON reader from the rows as NDJSON (orjson): several times faster than converting the
     Python objects, and without the pandas import that any `pa.array` of a list costs (0.3 s). Rows the reader
-    can't take (a value orjson can't write, a type it can't parse) are converted value by value instead."""
+    can't take (a value orjson can't write, a type it can't parse) are converted value by value instead.
+
+    The NDJSON text is made `chunk_rows` rows at a time, each block freed once Arrow has read it: made whole, the
+    text of a 10,000-dataset DCAT harvest and its joined copy held 0.3 GB next to the rows and the table."""
     if not rows:
         return pa.Table.from_batches([], schema=schema)
     try:
-        return _via_json(rows, schema)
+        if len(rows) <= chunk_rows:
+            return _via_json(rows, schema)
+        return pa.concat_tables(
+            [_via_json(rows[i : i + chunk_rows], schema) for i in range(0, len(rows), chunk_rows)]
+        )
     except (pa.ArrowException, orjson.JSONEncodeError, TypeError, ValueError):
         return pa.Table.from_arrays(
             [pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema], schema=schema
