@@ -13,9 +13,7 @@ import gc
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -28,6 +26,7 @@ import pyarrow.parquet as pq
 import pyoxigraph as ox
 import yaml
 
+from bench.measured import measured
 from harvester.catalog import Defaults, record_rows
 from harvester.connectors.dcat.page_memo import Entry
 from harvester.connectors.dcat.parse import dataset_nodes, records_from_graph
@@ -41,25 +40,6 @@ from tests.portals.dcat_rostock import rostock_datasets
 N = int(os.environ.get("BENCH_DCAT_DATASETS", "5000"))
 PER_PAGE = int(os.environ.get("BENCH_DCAT_PER_PAGE", "100"))
 REPS = int(os.environ.get("BENCH_DCAT_REPS", "3"))
-
-
-def _timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str], float]:
-    """Wall seconds, the finished process and its own peak RSS in MB.
-
-    The process is reaped with `os.wait4`, whose rusage is that child's alone. RUSAGE_CHILDREN's ru_maxrss is the
-    largest of every child waited for so far."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _pid, status, usage = os.wait4(child.pid, 0)
-        took = time.perf_counter() - t0
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        proc = subprocess.CompletedProcess(
-            cmd, child.returncode, out.read().decode(), err.read().decode(errors="replace")
-        )
-    return took, proc, usage.ru_maxrss / 1024
 
 
 def _each(times: Iterable[float]) -> str:
@@ -129,7 +109,7 @@ def run(out_dir: Path) -> str:
 
         def harvest() -> tuple[float, int, int, dict[str, Any], float]:
             n0, m0 = len(server.requests), portal.not_modified
-            took, proc, peak_mb = _timed([*exe, "harvest", "bench", "--json"])
+            took, peak_mb, proc = measured([*exe, "harvest", "bench", "--json"])
             if proc.returncode != 0:
                 raise RuntimeError(f"harvest failed: {proc.stderr[-2000:]}")
             report = json.loads(proc.stdout)["sources"][0]
@@ -176,7 +156,7 @@ distinct IRIs, identifiers, titles and distributions ({megabytes:.0f} MB, {quads
 with Hydra `PartialCollectionView` next links and `totalItems`, served locally with ETag and Last-Modified. The
 harvester runs as `harvester harvest bench --json` (start-up included); the ceiling is `pyoxigraph.parse` of the
 same pages from memory, every quad read. The two take turns, {REPS} times each; medians, each run in brackets.
-Peak RSS is the harvest process's own (its `wait4` rusage), the median of the full harvests.
+Peak RSS is the harvest process's own (`bench/measured.py`), the median of the full harvests.
 
 | run | wall time | HTTP requests (304) | datasets/s | peak RSS | goal |
 |---|---:|---:|---:|---:|---|

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
+from bench.measured import measured
 from tests.fixture_server import FixtureServer
 from tests.normalise.served import CSV_FR, Files, ckan_with_resources
 
@@ -46,16 +45,6 @@ def _geojson(path: Path, n: int) -> None:
         fh.write("]}\n")
 
 
-def _run(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Wall time and peak RSS (MB) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024, proc
-
-
 def run(out_dir: Path) -> str:
     work = out_dir / "normalise_stage"
     shutil.rmtree(work, ignore_errors=True)
@@ -86,13 +75,13 @@ def run(out_dir: Path) -> str:
         harvest = subprocess.run([*exe, "harvest", "bench"], capture_output=True, text=True, check=False)
         if harvest.returncode != 0:
             raise RuntimeError(f"harvest failed: {harvest.stderr[-2000:]}")
-        first_s, first_mb, first = _run([*exe, "normalise", "bench", "--json"])
+        first_s, first_mb, first = measured([*exe, "normalise", "bench", "--json"])
         if first.returncode not in (0, 3):
             raise RuntimeError(f"normalise failed: {first.stderr[-2000:]}")
         rep = json.loads(first.stdout)["sources"][0]
         outcomes = {o["url"].rsplit("/", 1)[-1]: o for o in rep["resources"]}
         n0 = len(server.requests)
-        second_s, _, second = _run([*exe, "normalise", "bench", "--json"])
+        second_s, _, second = measured([*exe, "normalise", "bench", "--json"])
         rep2 = json.loads(second.stdout)["sources"][0]
         not_modified = sum(1 for r in server.requests[n0:] if r.path != "/api/3/action/package_search")
     finally:
