@@ -143,8 +143,6 @@ def table_of(rows: list[dict[str, Any]], schema: pa.Schema, chunk_rows: int = TA
     if not rows:
         return pa.Table.from_batches([], schema=schema)
     try:
-        if len(rows) <= chunk_rows:
-            return _via_json(rows, schema)
         return pa.concat_tables(
             [_via_json(rows[i : i + chunk_rows], schema) for i in range(0, len(rows), chunk_rows)]
         )
