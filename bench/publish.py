@@ -3,7 +3,8 @@
 The same 1,000 datasets (the publisher's own package dicts, written as JSON lines under other names and another
 organisation) are loaded by `ckanapi load datasets` in the same run, first, so that harvester publishes into the
 bigger database. Write calls are counted twice: by harvester's client, and server-side from CKAN's request log
-(every action CKAN served, by name), which is also how ckanapi's writes are counted. Everything is purged at the end.
+(every action CKAN served, by name), which is also how ckanapi's writes are counted. With both copies in CKAN,
+`bench/ckan_real.py` times a full harvest of the testbed next to `ckanapi dump`. Everything is purged at the end.
 
 Needs the testbed (`make ckan-up`); BENCH_PUBLISH_DATASETS changes the number of datasets.
 """
@@ -29,6 +30,7 @@ import requests
 from ckanapi import RemoteCKAN
 from ckanapi.errors import NotFound
 
+from bench import ckan_real
 from harvester.catalog import content_hash, write_catalog
 from harvester.pipelines import PipelineConfig
 from harvester.publish import publish_pipeline
@@ -249,6 +251,7 @@ def run(out_dir: Path) -> str:
             )
         if harvester_first:
             load_s, load_writes = _ckanapi_load(api, token, work, rows, resources, tag, loaded_names)
+        real = ckan_real.measure(URL, work / "real")  # both copies of the datasets are in CKAN now
     finally:
         ids = [r["ckan_id"] for r in state.read_publish_records(pipeline).values()] + loaded_names
         purge_s = _purge(api, ids, [org, f"bench-load-{tag}"])
@@ -286,4 +289,4 @@ def run(out_dir: Path) -> str:
         "- CKAN's request log counts every write the server answered during each run, whichever client sent it: "
         "it equals the client's count when nothing else writes to the testbed.",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + ckan_real.table(real, URL)
