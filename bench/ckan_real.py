@@ -15,9 +15,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import pyarrow.parquet as pq
 import yaml
@@ -29,9 +31,12 @@ REPS = int(os.environ.get("BENCH_CKAN_REAL_REPS", "3"))
 class RealHarvest:
     harvests: list[float]
     dumps: list[float]
-    requests: int  # package_search calls of the last harvest
+    requests: int  # requests of the last harvest, by its own report
     datasets: int  # in the harvester's catalogue
     dumped: int  # lines of ckanapi's dump
+    served: tuple[
+        dict[str, int] | None, dict[str, int] | None
+    ]  # actions CKAN logged: last harvest, last dump
 
     @property
     def ratio(self) -> float:
@@ -47,8 +52,9 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subp
     return took, proc
 
 
-def measure(url: str, work: Path) -> RealHarvest:
-    """Both tools' full reads of the whole CKAN at `url`, taking turns."""
+def measure(url: str, work: Path, served: Callable[[], dict[str, int] | None]) -> RealHarvest:
+    """Both tools' full reads of the whole CKAN at `url`, taking turns. `served()` gives the actions CKAN logged
+    since its last call (None without a log): called around the last repetition's runs, untimed."""
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "sources.yaml"
     cfg.write_text(
@@ -77,19 +83,32 @@ def measure(url: str, work: Path) -> RealHarvest:
     }
     harvests: list[float] = []
     dumps: list[float] = []
-    report: dict[str, object] = {}
-    for _ in range(REPS):
+    report: dict[str, Any] = {}
+    logged: tuple[dict[str, int] | None, dict[str, int] | None] = (None, None)
+    for rep in range(REPS):
         shutil.rmtree(data, ignore_errors=True)
+        last = rep == REPS - 1
+        if last:
+            served()
         took, proc = _run([*harvest, "--json"])
         harvests.append(took)
         report = json.loads(proc.stdout)["sources"][0]
+        by_harvest = served() if last else None
         took, _proc = _run(dump, env)
         dumps.append(took)
+        if last:
+            logged = (by_harvest, served())
     datasets = pq.read_metadata(data / "catalog/real/datasets.parquet").num_rows
     with dump_file.open(encoding="utf-8") as fh:
         dumped = sum(1 for _ in fh)
     shutil.rmtree(work, ignore_errors=True)
-    return RealHarvest(harvests, dumps, int(str(report.get("requests", 0) or 0)), datasets, dumped)
+    return RealHarvest(harvests, dumps, int(report.get("requests") or 0), datasets, dumped, logged)
+
+
+def _logged(counts: dict[str, int] | None) -> str:
+    if counts is None:
+        return "n/a"
+    return f"{sum(counts.values()):,} ({', '.join(f'{a} {n:,}' for a, n in counts.items()) or 'none'})"
 
 
 def table(r: RealHarvest, url: str) -> str:
@@ -100,10 +119,10 @@ def table(r: RealHarvest, url: str) -> str:
 Both tools read the whole testbed at {url} while the datasets above are in it (the CKAN harvest section's server
 is a small Python one, much faster per request than a real CKAN). {REPS} runs each, taking turns; medians.
 
-| run | wall time | HTTP requests | datasets |
-|---|---:|---:|---:|
-| `harvester harvest` (`package_search`, 1,000 per page) | {median(r.harvests):.2f} s ({each(r.harvests)}) | {r.requests} | {r.datasets:,} |
-| `ckanapi dump datasets --all -p 3` (one `package_show` per dataset) | {median(r.dumps):.2f} s ({each(r.dumps)}) | {r.dumped + 1:,} | {r.dumped:,} |
+| run | wall time | actions CKAN served (its request log, last run) | datasets |
+|---|---:|---|---:|
+| `harvester harvest` (`package_search`, 1,000 per page; {r.requests} requests by its report) | {median(r.harvests):.2f} s ({each(r.harvests)}) | {_logged(r.served[0])} | {r.datasets:,} |
+| `ckanapi dump datasets --all -p 3` (one `package_show` per dataset) | {median(r.dumps):.2f} s ({each(r.dumps)}) | {_logged(r.served[1])} | {r.dumped:,} |
 
 harvester is **{r.ratio:.1f}×** faster than `ckanapi dump` on a real CKAN.
 """

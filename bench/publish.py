@@ -64,7 +64,8 @@ class ServerLog:
         self.path = _testbed_dir() / "logs" / "ckan.log"
         self.mark = self.path.stat().st_size if self.path.exists() else None
 
-    def writes(self) -> dict[str, int] | None:
+    def actions(self) -> dict[str, int] | None:
+        """Every action served since the last call (or since this log was opened), by name."""
         if self.mark is None:
             return None
         time.sleep(0.5)  # let the last lines reach the file
@@ -72,8 +73,11 @@ class ServerLog:
             fh.seek(self.mark)
             text = fh.read().decode("utf-8", "replace")
         self.mark = self.path.stat().st_size
-        counts = Counter(m.group(2) for m in _LOG_LINE.finditer(text))
-        return {a: n for a, n in sorted(counts.items()) if a not in READ_ACTIONS}
+        return dict(sorted(Counter(m.group(2) for m in _LOG_LINE.finditer(text)).items()))
+
+    def writes(self) -> dict[str, int] | None:
+        counts = self.actions()
+        return None if counts is None else {a: n for a, n in counts.items() if a not in READ_ACTIONS}
 
 
 def _rows(source: str, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -251,7 +255,7 @@ def run(out_dir: Path) -> str:
             )
         if harvester_first:
             load_s, load_writes = _ckanapi_load(api, token, work, rows, resources, tag, loaded_names)
-        real = ckan_real.measure(URL, work / "real")  # both copies of the datasets are in CKAN now
+        real = ckan_real.measure(URL, work / "real", ServerLog().actions)  # both copies are in CKAN now
     finally:
         ids = [r["ckan_id"] for r in state.read_publish_records(pipeline).values()] + loaded_names
         purge_s = _purge(api, ids, [org, f"bench-load-{tag}"])
