@@ -78,6 +78,19 @@ def _timed(
     return wall, proc
 
 
+def dump_command(url: str, out: Path) -> tuple[list[str], dict[str, str]]:
+    """The peer's full read of the CKAN at `url` into `out`, and its environment: `ckanapi dump datasets --all -p 3`,
+    the ckanapi installed next to this interpreter (its worker processes run `ckanapi` from PATH)."""
+    venv_bin = str(Path(sys.executable).parent)
+    ckanapi = shutil.which("ckanapi", path=venv_bin) or "ckanapi"
+    env = {
+        **os.environ,
+        "CKANAPI_MY_SITES": "127.0.0.1",
+        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+    }
+    return [ckanapi, "dump", "datasets", "--all", "-q", "-p", "3", "-O", str(out), "-r", url], env
+
+
 def _one(work: Path, packages: list[dict[str, Any]], with_before: bool = False) -> Rep:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -113,29 +126,7 @@ def _one(work: Path, packages: list[dict[str, Any]], with_before: bool = False) 
         before = _before(exe, work, server) if with_before and BEFORE else None
 
         n2 = len(server.requests)
-        venv_bin = str(Path(sys.executable).parent)
-        env = {
-            **os.environ,
-            "CKANAPI_MY_SITES": "127.0.0.1",
-            "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
-        }
-        ckanapi = shutil.which("ckanapi", path=venv_bin) or "ckanapi"
-        dump_s, dump = _timed(
-            [
-                ckanapi,
-                "dump",
-                "datasets",
-                "--all",
-                "-q",
-                "-p",
-                "3",
-                "-O",
-                str(work / "dump.jsonl"),
-                "-r",
-                portal.url,
-            ],
-            env,
-        )
+        dump_s, dump = _timed(*dump_command(portal.url, work / "dump.jsonl"))
         dump_cpu = _CPU[0]
         dump_requests = len(server.requests) - n2
         if dump.returncode != 0:

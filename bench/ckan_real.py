@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,12 @@ from typing import Any
 import pyarrow.parquet as pq
 import yaml
 
+from bench.ckan_harvest import _timed, dump_command
+
 REPS = int(os.environ.get("BENCH_CKAN_REAL_REPS", "3"))
+
+
+Logged = dict[str, int] | None  # actions by name, None when CKAN's request log is not there
 
 
 @dataclass
@@ -34,9 +38,7 @@ class RealHarvest:
     requests: int  # requests of the last harvest, by its own report
     datasets: int  # in the harvester's catalogue
     dumped: int  # lines of ckanapi's dump
-    served: tuple[
-        dict[str, int] | None, dict[str, int] | None
-    ]  # actions CKAN logged: last harvest, last dump
+    served: tuple[Logged, Logged]  # the actions CKAN logged: last harvest, last dump
 
     @property
     def ratio(self) -> float:
@@ -44,15 +46,13 @@ class RealHarvest:
 
 
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    took = time.perf_counter() - t0
+    took, proc = _timed(cmd, env)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} … {cmd[-3:]} exited {proc.returncode}: {proc.stderr[-2000:]}")
     return took, proc
 
 
-def measure(url: str, work: Path, served: Callable[[], dict[str, int] | None]) -> RealHarvest:
+def measure(url: str, work: Path, served: Callable[[], Logged]) -> RealHarvest:
     """Both tools' full reads of the whole CKAN at `url`, taking turns. `served()` gives the actions CKAN logged
     since its last call (None without a log): called around the last repetition's runs, untimed."""
     work.mkdir(parents=True, exist_ok=True)
@@ -72,19 +72,12 @@ def measure(url: str, work: Path, served: Callable[[], dict[str, int] | None]) -
         "harvest",
         "real",
     ]
-    venv_bin = str(Path(sys.executable).parent)
-    ckanapi = shutil.which("ckanapi", path=venv_bin) or "ckanapi"
     dump_file = work / "dump.jsonl"
-    dump = [ckanapi, "dump", "datasets", "--all", "-q", "-p", "3", "-O", str(dump_file), "-r", url]
-    env = {
-        **os.environ,
-        "CKANAPI_MY_SITES": "127.0.0.1",
-        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
-    }
+    dump, env = dump_command(url, dump_file)
     harvests: list[float] = []
     dumps: list[float] = []
     report: dict[str, Any] = {}
-    logged: tuple[dict[str, int] | None, dict[str, int] | None] = (None, None)
+    logged: tuple[Logged, Logged] = (None, None)
     for rep in range(REPS):
         shutil.rmtree(data, ignore_errors=True)
         last = rep == REPS - 1
@@ -105,10 +98,11 @@ def measure(url: str, work: Path, served: Callable[[], dict[str, int] | None]) -
     return RealHarvest(harvests, dumps, int(report.get("requests") or 0), datasets, dumped, logged)
 
 
-def _logged(counts: dict[str, int] | None) -> str:
+def fmt_actions(counts: Logged) -> str:
+    """Actions counted from CKAN's request log: their total, then each by name ("n/a" without the log)."""
     if counts is None:
         return "n/a"
-    return f"{sum(counts.values()):,} ({', '.join(f'{a} {n:,}' for a, n in counts.items()) or 'none'})"
+    return f"{sum(counts.values())} ({', '.join(f'{a} {n}' for a, n in counts.items()) or 'none'})"
 
 
 def table(r: RealHarvest, url: str) -> str:
@@ -121,8 +115,8 @@ is a small Python one, much faster per request than a real CKAN). {REPS} runs ea
 
 | run | wall time | actions CKAN served (its request log, last run) | datasets |
 |---|---:|---|---:|
-| `harvester harvest` (`package_search`, 1,000 per page; {r.requests} requests by its report) | {median(r.harvests):.2f} s ({each(r.harvests)}) | {_logged(r.served[0])} | {r.datasets:,} |
-| `ckanapi dump datasets --all -p 3` (one `package_show` per dataset) | {median(r.dumps):.2f} s ({each(r.dumps)}) | {_logged(r.served[1])} | {r.dumped:,} |
+| `harvester harvest` (`package_search`, 1,000 per page; {r.requests} requests by its report) | {median(r.harvests):.2f} s ({each(r.harvests)}) | {fmt_actions(r.served[0])} | {r.datasets:,} |
+| `ckanapi dump datasets --all -p 3` (one `package_show` per dataset) | {median(r.dumps):.2f} s ({each(r.dumps)}) | {fmt_actions(r.served[1])} | {r.dumped:,} |
 
 harvester is **{r.ratio:.1f}×** faster than `ckanapi dump` on a real CKAN.
 """

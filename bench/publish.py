@@ -174,12 +174,6 @@ def _shape(row: dict[str, Any], resources: list[dict[str, Any]]) -> str:
     return f"{len(pkg['resources'])} resources, {len(pkg['tags'])} tags, {len(pkg['extras'])} extras"
 
 
-def _fmt_writes(counts: dict[str, int] | None) -> str:
-    if counts is None:
-        return "n/a"
-    return f"{sum(counts.values())} ({', '.join(f'{a} {n}' for a, n in counts.items()) or 'none'})"
-
-
 def _ckanapi_load(
     api: RemoteCKAN,
     token: str,
@@ -279,10 +273,10 @@ def run(out_dir: Path) -> str:
         "|---|---:|---:|---|---|",
         f"| harvester publish, first publication | {first.seconds:.1f} | {first_rate:.1f} | "
         f"{first.write_calls} ({', '.join(f'{a} {n}' for a, n in first.writes_by_action.items())}) | "
-        f"{_fmt_writes(first_server)} |",
+        f"{ckan_real.fmt_actions(first_server)} |",
         f"| harvester publish, unchanged re-run | {again.seconds:.2f} | — | {again.write_calls} | "
-        f"{_fmt_writes(again_server)} |",
-        f"| `ckanapi load datasets -p {PROCESSES}` | {load_s:.1f} | {load_rate:.1f} | — | {_fmt_writes(load_writes)} |",
+        f"{ckan_real.fmt_actions(again_server)} |",
+        f"| `ckanapi load datasets -p {PROCESSES}` | {load_s:.1f} | {load_rate:.1f} | — | {ckan_real.fmt_actions(load_writes)} |",
         "",
         f'- Goal "unchanged re-run: zero writes, under 5 s": **{again_ok}** ({again.write_calls} writes, '
         f"{again.read_calls} read calls, {again.seconds:.2f} s).",
