@@ -18,6 +18,7 @@ BENCHES: tuple[str, ...] = (
     "normalise_stage",
     "connectors",
     "publish",
+    "ckan_real_heavy",
     "tables",
     "iot",
     "merge",

@@ -174,6 +174,23 @@ def _shape(row: dict[str, Any], resources: list[dict[str, Any]]) -> str:
     return f"{len(pkg['resources'])} resources, {len(pkg['tags'])} tags, {len(pkg['extras'])} extras"
 
 
+def ckanapi_load(jsonl: Path, token: str, processes: int = PROCESSES) -> float:
+    """Seconds of `ckanapi load datasets -p PROCESSES` of a JSON-lines file of package dicts into the testbed."""
+    ckanapi = shutil.which("ckanapi", path=str(Path(sys.executable).parent)) or "ckanapi"
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [ckanapi, "load", "datasets", "-I", str(jsonl), "-p", str(processes), "-q", "-r", URL, "-a", token],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": f"{Path(ckanapi).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )  # its worker processes run `ckanapi` from PATH
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"ckanapi load failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return seconds
+
+
 def _ckanapi_load(
     api: RemoteCKAN,
     token: str,
@@ -198,19 +215,8 @@ def _ckanapi_load(
                 row, by_key[row["dataset_key"]], name=name, organization=org, target=Target(pipeline)
             )
             fh.write(json.dumps(pkg, ensure_ascii=False, default=str) + "\n")
-    ckanapi = shutil.which("ckanapi", path=str(Path(sys.executable).parent)) or "ckanapi"
     log = ServerLog()
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [ckanapi, "load", "datasets", "-I", str(jsonl), "-p", str(PROCESSES), "-q", "-r", URL, "-a", token],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PATH": f"{Path(ckanapi).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
-    )  # its worker processes run `ckanapi` from PATH
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"ckanapi load failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    seconds = ckanapi_load(jsonl, token)
     return seconds, log.writes()
 
 
