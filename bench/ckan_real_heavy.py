@@ -98,20 +98,20 @@ def create_dict(pkg: dict[str, Any], org: str, suffix: str) -> dict[str, Any]:
 
 
 def load(
-    packages: list[dict[str, Any]], org: str, suffix: str, work: Path, token: str
-) -> tuple[float, list[str]]:
-    """Create `org` and the packages in it with `ckanapi load datasets`: seconds, and the names created."""
-    RemoteCKAN(URL, apikey=token).action.organization_create(name=org)
+    packages: list[dict[str, Any]], org: str, suffix: str, work: Path, token: str, names: list[str]
+) -> float:
+    """Create `org` and the packages in it with `ckanapi load datasets`: seconds. Their names are appended to
+    `names` before anything is created, so that a load that fails half-way is still purged."""
     jsonl = work / "heavy.jsonl"
-    names = []
     with jsonl.open("w", encoding="utf-8") as fh:
         for pkg in packages:
             d = create_dict(pkg, org, suffix)
             names.append(d["name"])
             fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+    RemoteCKAN(URL, apikey=token).action.organization_create(name=org)
     seconds = ckanapi_load(jsonl, token)
     jsonl.unlink()
-    return seconds, names
+    return seconds
 
 
 def _count(org: str) -> int:
@@ -135,7 +135,7 @@ def run(out_dir: Path) -> str:
     api = RemoteCKAN(URL, apikey=token)
     names: list[str] = []
     try:
-        load_s, names = load(packages, org, tag, work, token)
+        load_s = load(packages, org, tag, work, token, names)
         org_id = api.action.organization_show(id=org)["id"]
         loaded = _count(org_id)
         if loaded != N:

@@ -23,7 +23,7 @@ def test_the_heavy_set_keeps_every_field_once_loaded_into_a_vanilla_ckan(
     org, suffix = unique("bench-heavy-"), unique("h")
     names: list[str] = []
     try:
-        _seconds, names = ckan_real_heavy.load(packages, org, suffix, tmp_path, ckan.token)
+        ckan_real_heavy.load(packages, org, suffix, tmp_path, ckan.token, names)
         assert len(names) == len(packages)
         for pkg, name in zip(packages, names, strict=True):
             shown = ckan.api.action.package_show(id=name)
