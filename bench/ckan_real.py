@@ -117,14 +117,15 @@ _INTRO = (
 
 
 def table(
-    r: RealHarvest, url: str, heading: str = _HEADING, intro: str = _INTRO, goal: float | None = None
+    r: RealHarvest, url: str, heading: str = _HEADING, intro: str | None = None, goal: float | None = None
 ) -> str:
+    """The section's markdown; `intro` (what was read, default: the publish section's datasets) before the runs."""
     each = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
     verdict = "" if goal is None else f" (goal ≥ {goal:g}×: {'met' if r.ratio >= goal else 'NOT met'})"
     return f"""
 ### {heading}
 
-{intro.format(url=url)} {REPS} runs each, taking turns; medians.
+{intro or _INTRO.format(url=url)} {REPS} runs each, taking turns; medians.
 
 | run | wall time | actions CKAN served (its request log, last run) | datasets |
 |---|---:|---|---:|

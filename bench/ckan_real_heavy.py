@@ -114,9 +114,10 @@ def load(
     return seconds
 
 
-def _count(org: str) -> int:
+def _count(owner_org: str) -> int:
+    """Datasets in the organisation of id `owner_org`, by CKAN's search."""
     r = requests.get(
-        f"{URL}/api/3/action/package_search", params={"fq": f"owner_org:{org}", "rows": 0}, timeout=30
+        f"{URL}/api/3/action/package_search", params={"fq": f"owner_org:{owner_org}", "rows": 0}, timeout=30
     )
     r.raise_for_status()
     return int(r.json()["result"]["count"])
