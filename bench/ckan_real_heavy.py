@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import requests
 from ckanapi import RemoteCKAN
 
 from bench import ckan_real
-from bench.publish import URL, ServerLog, _purge, _token, ckanapi_load
+from bench.publish import URL, ServerLog, _purge, ckanapi_load, start
 from tests.portals.ckan_heavy import build_heavy_packages, size_summary
 
 N = int(os.environ.get("BENCH_CKAN_REAL_HEAVY_DATASETS", "10000"))
@@ -124,12 +123,7 @@ def _count(owner_org: str) -> int:
 
 
 def run(out_dir: Path) -> str:
-    token = _token()
-    requests.get(f"{URL}/api/3/action/status_show", timeout=5).raise_for_status()
-    work = out_dir / "ckan_real_heavy"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    tag = uuid.uuid4().hex[:6]
+    token, work, tag = start(out_dir, "ckan_real_heavy")
     org = f"bench-heavy-{tag}"
     packages = build_heavy_packages(N)
     sizes = size_summary(packages)

@@ -220,13 +220,19 @@ def _ckanapi_load(
     return seconds, log.writes()
 
 
-def run(out_dir: Path) -> str:
+def start(out_dir: Path, name: str) -> tuple[str, Path, str]:
+    """For a section on the testbed: its token once CKAN answers, an empty work folder `out_dir/name`, and a new
+    tag that keeps this run's names apart from another's."""
     token = _token()
     requests.get(f"{URL}/api/3/action/status_show", timeout=5).raise_for_status()
-    work = out_dir / "publish"
+    work = out_dir / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    tag = uuid.uuid4().hex[:6]
+    return token, work, uuid.uuid4().hex[:6]
+
+
+def run(out_dir: Path) -> str:
+    token, work, tag = start(out_dir, "publish")
     source, pipeline, org = f"bench-{tag}", f"bench-{tag}", f"bench-org-{tag}"
     api = RemoteCKAN(URL, apikey=token)
     rows, resources = _rows(source, N)
