@@ -78,16 +78,19 @@ def _timed(
     return wall, proc
 
 
-def dump_command(url: str, out: Path) -> tuple[list[str], dict[str, str]]:
-    """The peer's full read of the CKAN at `url` into `out`, and its environment: `ckanapi dump datasets --all -p 3`,
-    the ckanapi installed next to this interpreter (its worker processes run `ckanapi` from PATH)."""
+def ckanapi_beside() -> tuple[str, dict[str, str]]:
+    """The ckanapi installed next to this interpreter, and an environment whose PATH finds it first (its worker
+    processes run `ckanapi` from PATH)."""
     venv_bin = str(Path(sys.executable).parent)
-    ckanapi = shutil.which("ckanapi", path=venv_bin) or "ckanapi"
-    env = {
-        **os.environ,
-        "CKANAPI_MY_SITES": "127.0.0.1",
-        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
-    }
+    env = {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
+    return shutil.which("ckanapi", path=venv_bin) or "ckanapi", env
+
+
+def dump_command(url: str, out: Path) -> tuple[list[str], dict[str, str]]:
+    """The peer's full read of the CKAN at `url` into `out`, and its environment: `ckanapi dump datasets --all -p 3`
+    (`ckanapi_beside`)."""
+    ckanapi, env = ckanapi_beside()
+    env["CKANAPI_MY_SITES"] = "127.0.0.1"
     return [ckanapi, "dump", "datasets", "--all", "-q", "-p", "3", "-O", str(out), "-r", url], env
 
 

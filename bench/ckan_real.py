@@ -46,7 +46,10 @@ class RealHarvest:
         return median(self.dumps) / median(self.harvests)
 
 
-def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
+def run_checked(
+    cmd: list[str], env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """`_timed`, raising with the end of its stderr when the command fails."""
     took, proc = _timed(cmd, env)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} … {cmd[-3:]} exited {proc.returncode}: {proc.stderr[-2000:]}")
@@ -84,11 +87,11 @@ def measure(url: str, work: Path, served: Callable[[], Logged]) -> RealHarvest:
         last = rep == REPS - 1
         if last:
             served()
-        took, proc = _run([*harvest, "--json"])
+        took, proc = run_checked([*harvest, "--json"])
         harvests.append(took)
         report = json.loads(proc.stdout)["sources"][0]
         by_harvest = served() if last else None
-        took, _proc = _run(dump, env)
+        took, _proc = run_checked(dump, env)
         dumps.append(took)
         if last:
             logged = (by_harvest, served())

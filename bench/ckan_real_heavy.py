@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import requests
 from ckanapi import RemoteCKAN
 
 from bench import ckan_real
-from bench.publish import URL, ServerLog, _purge, ckanapi_load, start
+from bench.publish import URL, ServerLog, ckanapi_load, purge, start
 from tests.portals.ckan_heavy import build_heavy_packages, size_summary
 
 N = int(os.environ.get("BENCH_CKAN_REAL_HEAVY_DATASETS", "10000"))
@@ -137,9 +136,7 @@ def run(out_dir: Path) -> str:
             raise RuntimeError(f"ckanapi load created {loaded} of {N} datasets in {org}")
         real = ckan_real.measure(URL, work / "real", ServerLog().actions)
     finally:
-        t0 = time.perf_counter()
-        _purge(api, names, [org])
-        purge_s = time.perf_counter() - t0
+        purge_s = purge(api, names, [org])
         shutil.rmtree(work, ignore_errors=True)
     heading = f"CKAN harvest of {N:,} heavy package dicts from the real CKAN 2.12 testbed"
     intro = (

@@ -87,9 +87,8 @@ def stages(pages: list[tuple[str, bytes]]) -> dict[str, float]:
             t6 = time.perf_counter()
             spans["guard"] += t1 - t0
             spans["index"] += t2 - t1
-            spans["fields"] += (t3 - t2) - (
-                t4 - t3
-            )  # the mapping less its compact() calls, timed again apart
+            # the mapping less its compact() calls, timed again apart
+            spans["fields"] += (t3 - t2) - (t4 - t3)
             spans["compact"] += t4 - t3
             spans["memo"] += t5 - t4
             spans["rows"] += t6 - t5

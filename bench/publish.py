@@ -15,8 +15,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -31,6 +29,7 @@ from ckanapi import RemoteCKAN
 from ckanapi.errors import NotFound
 
 from bench import ckan_real
+from bench.ckan_harvest import ckanapi_beside
 from harvester.catalog import content_hash, write_catalog
 from harvester.pipelines import PipelineConfig
 from harvester.publish import publish_pipeline
@@ -150,7 +149,8 @@ def _pipeline(name: str, source: str, org: str) -> PipelineConfig:
     )
 
 
-def _purge(api: RemoteCKAN, ids: list[str], orgs: list[str]) -> float:
+def purge(api: RemoteCKAN, ids: list[str], orgs: list[str]) -> float:
+    """Purge the datasets (4 at a time), then the organisations, skipping those already gone: seconds."""
     t0 = time.perf_counter()
 
     def one(ident: str) -> None:
@@ -176,19 +176,9 @@ def _shape(row: dict[str, Any], resources: list[dict[str, Any]]) -> str:
 
 def ckanapi_load(jsonl: Path, token: str, processes: int = PROCESSES) -> float:
     """Seconds of `ckanapi load datasets -p PROCESSES` of a JSON-lines file of package dicts into the testbed."""
-    ckanapi = shutil.which("ckanapi", path=str(Path(sys.executable).parent)) or "ckanapi"
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [ckanapi, "load", "datasets", "-I", str(jsonl), "-p", str(processes), "-q", "-r", URL, "-a", token],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PATH": f"{Path(ckanapi).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
-    )  # its worker processes run `ckanapi` from PATH
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"ckanapi load failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return seconds
+    ckanapi, env = ckanapi_beside()
+    cmd = [ckanapi, "load", "datasets", "-I", str(jsonl), "-p", str(processes), "-q", "-r", URL, "-a", token]
+    return ckan_real.run_checked(cmd, env)[0]
 
 
 def _ckanapi_load(
@@ -264,7 +254,7 @@ def run(out_dir: Path) -> str:
         real = ckan_real.measure(URL, work / "real", ServerLog().actions)  # both copies are in CKAN now
     finally:
         ids = [r["ckan_id"] for r in state.read_publish_records(pipeline).values()] + loaded_names
-        purge_s = _purge(api, ids, [org, f"bench-load-{tag}"])
+        purge_s = purge(api, ids, [org, f"bench-load-{tag}"])
         state.close()
 
     first_rate = N / first.seconds

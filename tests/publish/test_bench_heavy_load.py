@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from bench import ckan_real_heavy
-from bench.publish import _purge
 from tests.portals.ckan_heavy import build_heavy_packages
 from tests.publish.conftest import CKAN_URL, CkanTestbed, unique
 
@@ -52,4 +51,4 @@ def test_the_heavy_set_keeps_every_field_once_loaded_into_a_vanilla_ckan(
             assert len(json.dumps(shown)) >= 0.9 * len(json.dumps(pkg))
         assert max(len(p["resources"]) for p in packages) > 1
     finally:
-        _purge(ckan.api, names, [org])
+        ckan.purge(set(names), {org})
